@@ -1,0 +1,101 @@
+"""Progress Billings: the application factory."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from . import config as config_module
+from .extensions import bootstrap, csrf, db, limiter, login_manager, mail, migrate
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: configuration, extensions, blueprints, errors, CLI, filters."""
+    app = Flask(__name__, template_folder="../templates", instance_relative_config=True)
+    load_config(app, config)
+    check_secret_key(app)
+    register_extensions(app)
+    register_blueprints(app)
+    from . import errors, security, templating
+    from .cli import register_commands
+
+    errors.register_error_handlers(app)
+    security.register(app)
+    templating.register(app)
+    register_commands(app)
+    return app
+
+
+def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
+    """Defaults, then instance/config.py, then the environment, then overrides."""
+    app.config.from_object(config_module.Config)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(config_module.plain_env_overrides())
+    app.config.from_prefixed_env("PORTAL")
+    if overrides:
+        app.config.update(overrides)
+    os.makedirs(app.instance_path, exist_ok=True)
+    uri = app.config.get("SQLALCHEMY_DATABASE_URI")
+    if not uri:
+        uri = "sqlite:///" + os.path.join(app.instance_path, "portal.db")
+    app.config["SQLALCHEMY_DATABASE_URI"] = config_module.normalize_database_url(uri)
+    if not app.config.get("UPLOAD_FOLDER"):
+        app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, "uploads")
+    if app.config.get("SESSION_COOKIE_SECURE") is None:
+        secure = app.config["PUBLIC_BASE_URL"].startswith("https://")
+        app.config["SESSION_COOKIE_SECURE"] = secure
+        app.config["REMEMBER_COOKIE_SECURE"] = secure
+    app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"].rstrip("/")
+
+
+def check_secret_key(app: Flask) -> None:
+    """Refuse to start with the default secret key outside debug and tests."""
+    key = app.config.get("SECRET_KEY")
+    if (not key or key == config_module.DEV_SECRET_KEY) and not (
+        app.debug or app.testing or app.config.get("ALLOW_DEV_SECRET_KEY")
+    ):
+        raise RuntimeError(
+            "SECRET_KEY is unset or the development default: set SECRET_KEY "
+            "(or PORTAL_SECRET_KEY) to a long random value."
+        )
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind every extension to the app."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    mail.init_app(app)
+    bootstrap.init_app(app)
+    limiter.init_app(app)
+    from . import auth
+
+    auth.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """The three areas: contact portal, back office, finance."""
+    from .admin import bp as admin_bp
+    from .contact import bp as contact_bp
+    from .exports import bp as exports_bp
+
+    app.register_blueprint(contact_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(exports_bp)
+
+    @app.route("/")
+    def root():  # noqa: ANN202
+        """Send each visitor to their own area."""
+        from flask import redirect, url_for
+        from flask_login import current_user
+
+        if current_user.is_authenticated and current_user.is_contact:
+            return redirect(url_for("contact.index"))
+        return redirect(url_for("admin.index"))
+
+
+def _migrations_dir() -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")

@@ -1,0 +1,65 @@
+"""Audit events, written in the same transaction as the change they record."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from .auth import remote_addr
+from .extensions import db
+from .models import AuditEvent, Contact, User
+from .statuses import ActorType
+
+Actor = User | Contact | None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def record(
+    actor: Actor,
+    action: str,
+    obj: Any,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    *,
+    object_type: str | None = None,
+    object_id: int | None = None,
+) -> AuditEvent:
+    """Add an audit event for ``actor`` doing ``action`` to ``obj`` (no commit)."""
+    if obj is not None:
+        object_type = object_type or obj.__tablename__.rstrip("s")
+        object_id = object_id if object_id is not None else obj.id
+    event = AuditEvent(
+        actor_type=(
+            ActorType.USER
+            if isinstance(actor, User)
+            else ActorType.CONTACT
+            if isinstance(actor, Contact)
+            else ActorType.SYSTEM
+        ),
+        actor_user_id=actor.id if isinstance(actor, User) else None,
+        actor_contact_id=actor.id if isinstance(actor, Contact) else None,
+        action=action,
+        object_type=object_type or "none",
+        object_id=object_id,
+        before=_jsonable(before) if before is not None else None,
+        after=_jsonable(after) if after is not None else None,
+        remote_addr=remote_addr(),
+    )
+    db.session.add(event)
+    return event
+
+
+def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
+    """The named attributes of ``obj``, for before/after values."""
+    return {name: _jsonable(getattr(obj, name)) for name in fields}

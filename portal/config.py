@@ -1,0 +1,114 @@
+"""Configuration: defaults safe for development, overridden by environment variables.
+
+Every setting may be given as ``PORTAL_<NAME>`` (parsed as JSON where possible, by
+Flask's ``from_prefixed_env``) and the most common ones by their plain names too
+(``DATABASE_URL``, ``SECRET_KEY``, ``MAIL_SERVER``...). Nothing here reads the
+environment at import time: :func:`load_config` is called by the app factory.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+DEV_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 - refused outside debug/tests
+
+
+class Config:
+    """Defaults. Values that depend on the instance folder are filled in by the factory."""
+
+    SECRET_KEY = DEV_SECRET_KEY
+    #: Older keys, newest first; links signed with them still verify until they expire.
+    SECRET_KEY_FALLBACKS: list[str] = []
+    SQLALCHEMY_DATABASE_URI: str | None = None  # default: sqlite in instance/
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    LINK_MAX_AGE_DAYS = 14
+    CONTACT_SESSION_HOURS = 12
+    STAFF_SESSION_HOURS = 12
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE: bool | None = None  # None: secure unless base URL is http
+    REMEMBER_COOKIE_HTTPONLY = True
+
+    WTF_CSRF_TIME_LIMIT = None  # tied to the session, which expires by itself
+
+    BOOTSTRAP_SERVE_LOCAL = True
+    BOOTSTRAP_BOOTSWATCH_THEME = None
+
+    MAIL_SERVER = "localhost"
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_DEFAULT_SENDER = "Progress Billings <billing@example.com>"
+    MAIL_TIMEOUT = 10
+    #: "smtp" delivers through Flask-Mail; "console" prints mails (the demo).
+    MAIL_TRANSPORT = "smtp"
+    OUTBOX_MAX_ATTEMPTS = 8
+
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_ENABLED = True
+
+    UPLOAD_FOLDER: str | None = None  # default: instance/uploads
+    MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+    MAX_CONTENT_LENGTH = 25 * 1024 * 1024
+    MAX_FORM_PARTS = 200
+
+    #: "us", "au" or "ca": the vocabulary pages, mails and PDFs use.
+    TERMINOLOGY = "us"
+    PAGE_SIZE = 25
+
+
+#: Plain environment names accepted besides ``PORTAL_*``.
+_PLAIN_ENV = {
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "SECRET_KEY": "SECRET_KEY",
+    "PUBLIC_BASE_URL": "PUBLIC_BASE_URL",
+    "MAIL_SERVER": "MAIL_SERVER",
+    "MAIL_PORT": "MAIL_PORT",
+    "MAIL_USERNAME": "MAIL_USERNAME",
+    "MAIL_PASSWORD": "MAIL_PASSWORD",
+    "MAIL_USE_TLS": "MAIL_USE_TLS",
+    "MAIL_DEFAULT_SENDER": "MAIL_DEFAULT_SENDER",
+    "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
+    "UPLOAD_FOLDER": "UPLOAD_FOLDER",
+}
+
+_INT_KEYS = {"MAIL_PORT"}
+_BOOL_KEYS = {"MAIL_USE_TLS"}
+
+
+def plain_env_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Settings taken from the plain (unprefixed) environment variable names."""
+    environ = dict(os.environ if environ is None else environ)
+    out: dict[str, Any] = {}
+    for env_name, key in _PLAIN_ENV.items():
+        if env_name not in environ or environ[env_name] == "":
+            continue
+        value: Any = environ[env_name]
+        if key in _INT_KEYS:
+            value = int(value)
+        elif key in _BOOL_KEYS:
+            value = value.lower() in {"1", "true", "yes", "on"}
+        out[key] = value
+    if "SECRET_KEY_FALLBACKS" in environ:
+        out["SECRET_KEY_FALLBACKS"] = [
+            k for k in environ["SECRET_KEY_FALLBACKS"].split(",") if k.strip()
+        ]
+    return out
+
+
+def normalize_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain postgres URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

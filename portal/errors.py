@@ -1,0 +1,34 @@
+"""Friendly error pages; a 500 rolls the session back first."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from .extensions import db
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render 4xx/5xx as pages (or JSON under an API path)."""
+
+    def render(error: HTTPException):  # noqa: ANN202
+        code = error.code or 500
+        if request.path.startswith("/exports/api/"):
+            return {"error": error.name, "message": error.description}, code
+        template = (
+            f"errors/{code}.html" if code in (403, 404, 500) else "errors/generic.html"
+        )
+        return render_template(template, error=error, code=code), code
+
+    for code in (400, 401, 403, 404, 405, 409, 413, 429):
+        app.register_error_handler(code, render)
+
+    @app.errorhandler(500)
+    def internal_error(error: Exception):  # noqa: ANN202
+        db.session.rollback()
+        if request.path.startswith("/exports/api/"):
+            return {
+                "error": "Internal Server Error",
+                "message": "Something went wrong.",
+            }, 500
+        return render_template("errors/500.html", code=500), 500

@@ -1,0 +1,247 @@
+"""G702/G703 figures of billings from the database, via the pure money engine.
+
+The queries here gather the inputs (scheduled values with approved change
+orders, D from earlier billings, earlier retainage releases, previous
+certificates) in a fixed number of statements; :mod:`portal.money` does the
+arithmetic. Approved billings read their frozen figures instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from . import money
+from .extensions import db
+from .models import (
+    Billing,
+    BillingLine,
+    ChangeOrder,
+    ChangeOrderItem,
+    Commitment,
+    SovLine,
+)
+from .statuses import COUNTED_STATUSES, ChangeOrderStatus
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class SovInfo:
+    """A billable SOV line with its approved change orders."""
+
+    line: SovLine
+    change_orders: Decimal
+
+
+def billable_sov_lines(commitment: Commitment) -> list[SovInfo]:
+    """The commitment's SOV lines that count (original, or added by an approved CO)."""
+    co_sums = dict(
+        db.session.execute(
+            sa.select(ChangeOrderItem.sov_line_id, sa.func.sum(ChangeOrderItem.amount))
+            .join(ChangeOrder, ChangeOrder.id == ChangeOrderItem.change_order_id)
+            .where(
+                ChangeOrder.commitment_id == commitment.id,
+                ChangeOrder.status == ChangeOrderStatus.APPROVED,
+            )
+            .group_by(ChangeOrderItem.sov_line_id)
+        ).all()
+    )
+    approved_cos = set(
+        db.session.scalars(
+            sa.select(ChangeOrder.id).where(
+                ChangeOrder.commitment_id == commitment.id,
+                ChangeOrder.status == ChangeOrderStatus.APPROVED,
+            )
+        )
+    )
+    lines = db.session.scalars(
+        sa.select(SovLine)
+        .where(SovLine.commitment_id == commitment.id)
+        .order_by(SovLine.line_number)
+    ).all()
+    out = []
+    for line in lines:
+        if (
+            line.change_order_id is not None
+            and line.change_order_id not in approved_cos
+        ):
+            continue
+        raw = co_sums.get(line.id)
+        out.append(SovInfo(line, _cents(raw)))
+    return out
+
+
+def _cents(raw: object) -> Decimal:
+    """A SUM over a Money column comes back as raw integer cents."""
+    if raw is None:
+        return ZERO
+    if isinstance(raw, Decimal):  # SUM keeps the Money type on most drivers
+        return raw.quantize(money.CENT)
+    return Decimal(int(raw)).scaleb(-2).quantize(money.CENT)
+
+
+@dataclass(frozen=True)
+class History:
+    """What earlier billings of the same commitment contribute (SPEC §4)."""
+
+    previous_work: dict[int, Decimal]  # D per sov_line_id
+    released_before: Decimal  # retainage released by earlier billings
+    previous_certificates: Decimal  # line 6 of the previous counted billing
+
+
+def history(commitment_id: int, application_number: int) -> History:
+    """D per line, earlier releases and line 7 for a billing's position."""
+    earlier = sa.and_(
+        Billing.commitment_id == commitment_id,
+        Billing.status.in_([s.value for s in COUNTED_STATUSES]),
+        Billing.application_number < application_number,
+    )
+    work = dict(
+        db.session.execute(
+            sa.select(BillingLine.sov_line_id, sa.func.sum(BillingLine.approved_work))
+            .join(Billing, Billing.id == BillingLine.billing_id)
+            .where(earlier)
+            .group_by(BillingLine.sov_line_id)
+        ).all()
+    )
+    released = db.session.scalar(
+        sa.select(sa.func.sum(Billing.retainage_released)).where(earlier)
+    )
+    previous = db.session.scalars(
+        sa.select(Billing)
+        .where(earlier)
+        .order_by(Billing.application_number.desc())
+        .limit(1)
+    ).first()
+    previous_certificates = ZERO
+    if previous is not None:
+        previous_certificates = billing_figures(
+            previous
+        ).totals.total_earned_less_retainage
+    return History(
+        previous_work={k: _cents(v) for k, v in work.items()},
+        released_before=_cents(released),
+        previous_certificates=previous_certificates,
+    )
+
+
+def compute(
+    billing: Billing,
+    values: Mapping[int, tuple[Decimal, Decimal]] | None = None,
+    *,
+    retainage_released: Decimal | None = None,
+    which: str = "approved",
+) -> money.BillingFigures:
+    """Figures for ``billing``'s lines (ordered by SOV line number).
+
+    ``values`` maps sov_line_id to (work this period, materials stored) and
+    overrides the stored ones (a form being validated); otherwise ``which`` picks
+    the ``approved`` or ``claimed`` amounts.
+    """
+    commitment = billing.commitment
+    infos = billable_sov_lines(commitment)
+    hist = history(commitment.id, billing.application_number)
+    by_line = {bl.sov_line_id: bl for bl in billing.lines}
+    inputs = []
+    for info in infos:
+        bl = by_line.get(info.line.id)
+        if values is not None and info.line.id in values:
+            work, materials = values[info.line.id]
+        elif bl is None:
+            work, materials = ZERO, ZERO
+        elif which == "claimed":
+            work, materials = bl.claimed_work, bl.claimed_materials
+        else:
+            work, materials = bl.approved_work, bl.approved_materials
+        inputs.append(
+            money.LineInput(
+                original_value=info.line.original_value,
+                change_orders=info.change_orders,
+                previous_work=hist.previous_work.get(info.line.id, ZERO),
+                work_this_period=work,
+                materials_stored=materials,
+            )
+        )
+    released = (
+        billing.retainage_released if retainage_released is None else retainage_released
+    )
+    return money.compute_billing(
+        inputs,
+        work_retainage_pct=commitment.work_retainage_pct,
+        materials_retainage_pct=commitment.materials_retainage_pct,
+        retainage_released_to_date=hist.released_before + released,
+        previous_certificates=hist.previous_certificates,
+    )
+
+
+def freeze(billing: Billing) -> dict:
+    """The JSON stored on a decided billing: its approved figures and line ids."""
+    infos = billable_sov_lines(billing.commitment)
+    figs = compute(billing, which="approved")
+    return {
+        "figures": money.figures_to_dict(figs),
+        "sov_line_ids": [info.line.id for info in infos],
+    }
+
+
+def _frozen(billing: Billing) -> tuple[money.BillingFigures, list[int]] | None:
+    data = billing.approved_figures
+    if not data or billing.status not in [s.value for s in COUNTED_STATUSES]:
+        return None
+    return money.figures_from_dict(data["figures"]), list(data["sov_line_ids"])
+
+
+def billing_figures(billing: Billing, which: str = "approved") -> money.BillingFigures:
+    """The billing's figures: frozen ones once decided, else computed now."""
+    frozen = _frozen(billing) if which == "approved" else None
+    if frozen is not None:
+        return frozen[0]
+    return compute(billing, which=which)
+
+
+def ordered_lines(billing: Billing) -> list[BillingLine]:
+    """The billing's lines in SOV order."""
+    return sorted(billing.lines, key=lambda bl: bl.sov_line.line_number)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One G703 row: the SOV line, the billing's line (if any) and its figures."""
+
+    sov: SovLine
+    line: BillingLine | None
+    figures: money.LineFigures
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """A billing's continuation sheet (rows) and summary (totals)."""
+
+    rows: list[Row]
+    totals: money.BillingTotals
+    figures: money.BillingFigures
+
+
+def sheet(billing: Billing, which: str = "approved") -> Sheet:
+    """Rows and totals for pages, PDFs and exports, in SOV order."""
+    by_line = {bl.sov_line_id: bl for bl in billing.lines}
+    frozen = _frozen(billing) if which == "approved" else None
+    if frozen is not None:
+        figs, ids = frozen
+        sovs = {bl.sov_line_id: bl.sov_line for bl in billing.lines}
+        rows = [
+            Row(sovs[i], by_line.get(i), fig)
+            for i, fig in zip(ids, figs.lines, strict=True)
+        ]
+    else:
+        infos = billable_sov_lines(billing.commitment)
+        figs = compute(billing, which=which)
+        rows = [
+            Row(info.line, by_line.get(info.line.id), fig)
+            for info, fig in zip(infos, figs.lines, strict=True)
+        ]
+    return Sheet(rows=rows, totals=figs.totals, figures=figs)

@@ -1,0 +1,371 @@
+"""Billing arithmetic of SPEC §4 (AIA G702/G703 figures), in one pure module.
+
+Nothing here touches Flask or the database: pages, PDFs, exports and the API all
+call these functions so that every figure is computed in exactly one place.
+
+Rules kept throughout:
+
+* every amount is a ``Decimal`` quantized to the cent (``CENT``);
+* every rounding is ``ROUND_HALF_UP``.  Python's ``ROUND_HALF_UP`` rounds ties
+  *away from zero*, so ``0.005`` becomes ``0.01`` and ``-0.005`` becomes ``-0.01``
+  (symmetric for credits/corrections, the usual accounting convention);
+* billing totals are sums of the already-rounded line values;
+* floats are refused with ``TypeError`` (binary floats cannot hold cents exactly);
+  ``int`` is accepted, ``bool`` is not;
+* non-finite decimals (NaN, Infinity) are refused with ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from typing import Any
+
+__all__ = [
+    "CENT",
+    "ZERO",
+    "BillingFigures",
+    "BillingTotals",
+    "LineFigures",
+    "LineInput",
+    "UpstreamSource",
+    "apply_markup",
+    "compute_billing",
+    "compute_line",
+    "figures_from_dict",
+    "figures_to_dict",
+    "pct_of",
+    "percent_complete",
+    "rollup_by_cost_code",
+    "to_cents",
+]
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+_HUNDRED = Decimal(100)
+# Working precision for intermediate products/quotients: amounts are at most
+# 15 digits and percentages 7, so 60 significant digits keep every product exact
+# and leave any quotient far more precise than the final rounding needs.
+_PRECISION = 60
+
+
+def _number(value: object, name: str) -> Decimal:
+    """Return ``value`` as a finite Decimal; refuse floats and non-numbers (§4)."""
+    if isinstance(value, (bool, float)):
+        raise TypeError(f"{name} must be a Decimal or int, not {type(value).__name__}")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    else:
+        raise TypeError(f"{name} must be a Decimal or int, not {type(value).__name__}")
+    if not result.is_finite():
+        raise ValueError(f"{name} must be a finite number, not {value}")
+    return result
+
+
+def _round(value: Decimal) -> Decimal:
+    """Quantize to the cent, ROUND_HALF_UP, with negative zero folded to 0.00 (§4)."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        result = value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return ZERO if result.is_zero() else result
+
+
+def to_cents(value: Decimal | int | str) -> Decimal:
+    """SPEC §4 "amounts are Decimal quantized to 0.01 with ROUND_HALF_UP"."""
+    if isinstance(value, str):
+        try:
+            parsed = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {value!r}") from None
+        return _round(_number(parsed, "value"))
+    return _round(_number(value, "value"))
+
+
+def pct_of(amount: Decimal, pct: Decimal) -> Decimal:
+    """SPEC §4 I: one retainage term, round(pct % × amount) to the cent, half-up."""
+    a = _number(amount, "amount")
+    p = _number(pct, "pct")
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        product = a * p / _HUNDRED
+    return _round(product)
+
+
+def percent_complete(total: Decimal, scheduled: Decimal) -> Decimal:
+    """SPEC §4 G703 % complete = G / C × 100 to 2 decimals (0 when C is 0)."""
+    g = _number(total, "total")
+    c = _number(scheduled, "scheduled")
+    if c.is_zero():
+        return ZERO
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        quotient = g * _HUNDRED / c
+    return _round(quotient)
+
+
+def apply_markup(amount: Decimal, markup_pct: Decimal) -> Decimal:
+    """SPEC §9: amount × (1 + markup %), rounded to the cent half-up."""
+    a = _number(amount, "amount")
+    m = _number(markup_pct, "markup_pct")
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        product = a * (_HUNDRED + m) / _HUNDRED
+    return _round(product)
+
+
+@dataclass(frozen=True)
+class LineInput:
+    """SPEC §4 inputs of one G703 line (approved figures of one SOV line)."""
+
+    original_value: Decimal
+    change_orders: Decimal
+    previous_work: Decimal
+    work_this_period: Decimal
+    materials_stored: Decimal
+
+    def __post_init__(self) -> None:
+        """Refuse floats and non-numbers at construction (§4)."""
+        for f in dataclasses.fields(self):
+            _number(getattr(self, f.name), f.name)
+
+
+@dataclass(frozen=True)
+class LineFigures:
+    """SPEC §4 G703 columns C-I for one line, all rounded to the cent."""
+
+    original_value: Decimal
+    change_orders: Decimal
+    scheduled_value: Decimal
+    previous_work: Decimal
+    work_this_period: Decimal
+    materials_stored: Decimal
+    total_completed_and_stored: Decimal
+    percent_complete: Decimal
+    balance_to_finish: Decimal
+    retainage_on_work: Decimal
+    retainage_on_materials: Decimal
+    retainage: Decimal
+
+
+@dataclass(frozen=True)
+class BillingTotals:
+    """SPEC §4 G702 lines 1-9 of one billing."""
+
+    original_contract_sum: Decimal
+    net_change_by_change_orders: Decimal
+    contract_sum_to_date: Decimal
+    total_completed_and_stored: Decimal
+    retainage_on_work: Decimal
+    retainage_on_materials: Decimal
+    retainage_released_to_date: Decimal
+    retainage: Decimal
+    total_earned_less_retainage: Decimal
+    previous_certificates: Decimal
+    current_payment_due: Decimal
+    balance_to_finish_including_retainage: Decimal
+    percent_complete: Decimal
+
+
+@dataclass(frozen=True)
+class BillingFigures:
+    """SPEC §4 the complete G702/G703 figures of one billing."""
+
+    lines: tuple[LineFigures, ...]
+    totals: BillingTotals
+
+
+def compute_line(
+    line: LineInput,
+    work_retainage_pct: Decimal,
+    materials_retainage_pct: Decimal,
+) -> LineFigures:
+    """SPEC §4 G703 columns C = orig + CO, G = D + E + F, %, H = C - G, I."""
+    if not isinstance(line, LineInput):
+        raise TypeError(f"line must be a LineInput, not {type(line).__name__}")
+    work_pct = _number(work_retainage_pct, "work_retainage_pct")
+    materials_pct = _number(materials_retainage_pct, "materials_retainage_pct")
+    original = to_cents(line.original_value)
+    change_orders = to_cents(line.change_orders)
+    d = to_cents(line.previous_work)
+    e = to_cents(line.work_this_period)
+    f = to_cents(line.materials_stored)
+    c = _round(original + change_orders)
+    g = _round(d + e + f)
+    on_work = pct_of(d + e, work_pct)
+    on_materials = pct_of(f, materials_pct)
+    return LineFigures(
+        original_value=original,
+        change_orders=change_orders,
+        scheduled_value=c,
+        previous_work=d,
+        work_this_period=e,
+        materials_stored=f,
+        total_completed_and_stored=g,
+        percent_complete=percent_complete(g, c),
+        balance_to_finish=_round(c - g),
+        retainage_on_work=on_work,
+        retainage_on_materials=on_materials,
+        retainage=_round(on_work + on_materials),
+    )
+
+
+def _sum(values: Iterable[Decimal]) -> Decimal:
+    """Exact sum of already-rounded cent amounts (§4 totals are sums of lines)."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        total = sum(values, ZERO)
+    return _round(total)
+
+
+def compute_billing(
+    lines: Sequence[LineInput],
+    *,
+    work_retainage_pct: Decimal,
+    materials_retainage_pct: Decimal,
+    retainage_released_to_date: Decimal = ZERO,
+    previous_certificates: Decimal = ZERO,
+) -> BillingFigures:
+    """SPEC §4 G702 lines 1-9 as sums of the rounded G703 lines."""
+    if isinstance(lines, (str, bytes)) or isinstance(lines, LineInput):
+        raise TypeError("lines must be a sequence of LineInput")
+    released = _round(_number(retainage_released_to_date, "retainage_released_to_date"))
+    previous = _round(_number(previous_certificates, "previous_certificates"))
+    figures = tuple(
+        compute_line(line, work_retainage_pct, materials_retainage_pct)
+        for line in lines
+    )
+    original_sum = _sum(f.original_value for f in figures)  # line 1
+    change_orders = _sum(f.change_orders for f in figures)  # line 2
+    contract_to_date = _round(original_sum + change_orders)  # line 3
+    completed = _sum(f.total_completed_and_stored for f in figures)  # line 4
+    on_work = _sum(f.retainage_on_work for f in figures)
+    on_materials = _sum(f.retainage_on_materials for f in figures)
+    retainage = _round(_sum(f.retainage for f in figures) - released)  # line 5
+    earned = _round(completed - retainage)  # line 6
+    totals = BillingTotals(
+        original_contract_sum=original_sum,
+        net_change_by_change_orders=change_orders,
+        contract_sum_to_date=contract_to_date,
+        total_completed_and_stored=completed,
+        retainage_on_work=on_work,
+        retainage_on_materials=on_materials,
+        retainage_released_to_date=released,
+        retainage=retainage,
+        total_earned_less_retainage=earned,
+        previous_certificates=previous,  # line 7
+        current_payment_due=_round(earned - previous),  # line 8
+        balance_to_finish_including_retainage=_round(
+            contract_to_date - earned
+        ),  # line 9
+        percent_complete=percent_complete(completed, contract_to_date),
+    )
+    return BillingFigures(lines=figures, totals=totals)
+
+
+_LINE_FIELDS = tuple(f.name for f in dataclasses.fields(LineFigures))
+_TOTAL_FIELDS = tuple(f.name for f in dataclasses.fields(BillingTotals))
+
+
+def _as_text(value: Decimal) -> str:
+    """One stored figure as a plain 2-decimal string such as "1234.50" (§4)."""
+    return format(_round(_number(value, "figure")), "f")
+
+
+def figures_to_dict(figures: BillingFigures) -> dict[str, Any]:
+    """SPEC §4 "an approved billing's figures are stored with it": JSON-ready form."""
+    if not isinstance(figures, BillingFigures):
+        raise TypeError("figures must be a BillingFigures")
+    return {
+        "lines": [
+            {name: _as_text(getattr(line, name)) for name in _LINE_FIELDS}
+            for line in figures.lines
+        ],
+        "totals": {
+            name: _as_text(getattr(figures.totals, name)) for name in _TOTAL_FIELDS
+        },
+    }
+
+
+def _from_text(value: object, where: str) -> Decimal:
+    """Read back one stored figure; only strings with at most 2 decimals (§4)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{where} must be a string, not {type(value).__name__}")
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{where} is not a decimal number: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"{where} is not a finite number: {value!r}")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError(f"{where} has more than 2 decimals: {value!r}")
+    return _round(number)
+
+
+def _record(data: object, names: tuple[str, ...], where: str) -> dict[str, Decimal]:
+    """Read one mapping of stored figures with exactly the expected keys."""
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{where} must be a mapping")
+    missing = [name for name in names if name not in data]
+    extra = [key for key in data if key not in names]
+    if missing or extra:
+        raise ValueError(f"{where}: missing keys {missing}, unexpected keys {extra}")
+    return {name: _from_text(data[name], f"{where}.{name}") for name in names}
+
+
+def figures_from_dict(data: dict[str, Any]) -> BillingFigures:
+    """SPEC §4 stored approved figures read back unchanged (inverse of to_dict)."""
+    if not isinstance(data, Mapping):
+        raise TypeError("data must be a mapping")
+    if set(data) != {"lines", "totals"}:
+        raise ValueError("data must have exactly the keys 'lines' and 'totals'")
+    raw_lines = data["lines"]
+    if not isinstance(raw_lines, (list, tuple)):
+        raise TypeError("data['lines'] must be a list")
+    lines = tuple(
+        LineFigures(**_record(raw, _LINE_FIELDS, f"lines[{i}]"))
+        for i, raw in enumerate(raw_lines)
+    )
+    totals = BillingTotals(**_record(data["totals"], _TOTAL_FIELDS, "totals"))
+    return BillingFigures(lines=lines, totals=totals)
+
+
+@dataclass(frozen=True)
+class UpstreamSource:
+    """SPEC §9 one approved downstream billing line feeding the upstream claim."""
+
+    cost_code: str
+    approved_work: Decimal
+    approved_materials: Decimal
+
+    def __post_init__(self) -> None:
+        """Refuse floats and non-numbers at construction (§4)."""
+        if not isinstance(self.cost_code, str):
+            raise TypeError("cost_code must be a string")
+        _number(self.approved_work, "approved_work")
+        _number(self.approved_materials, "approved_materials")
+
+
+def rollup_by_cost_code(
+    sources: Iterable[UpstreamSource], markup_pct: Decimal
+) -> dict[str, tuple[Decimal, Decimal]]:
+    """SPEC §9 upstream E and F per cost code: Σ approved × (1 + markup %), per line."""
+    markup = _number(markup_pct, "markup_pct")
+    work: dict[str, Decimal] = {}
+    materials: dict[str, Decimal] = {}
+    for source in sources:
+        if not isinstance(source, UpstreamSource):
+            raise TypeError("sources must be UpstreamSource items")
+        code = source.cost_code
+        work[code] = work.get(code, ZERO) + to_cents(source.approved_work)
+        materials[code] = materials.get(code, ZERO) + to_cents(
+            source.approved_materials
+        )
+    return {
+        code: (apply_markup(work[code], markup), apply_markup(materials[code], markup))
+        for code in work
+    }

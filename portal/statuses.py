@@ -1,0 +1,142 @@
+"""Every status and kind the data model knows, as string enums (SPEC §2, §3).
+
+Plain module: the models use these for CHECK constraints, the workflow for its
+transition table, the templates for badges.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  #: progress claim administrator
+    FINANCE = "finance"  #: exports, ERP settings, API tokens
+    VIEWER = "viewer"  #: read-only
+
+
+class Currency(StrEnum):
+    USD = "USD"
+    CAD = "CAD"
+
+
+class ContractStatus(StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+
+
+class CommitmentStatus(StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"  #: only approved commitments can be billed
+    VOID = "void"
+
+
+class CommitmentKind(StrEnum):
+    SUBCONTRACT = "subcontract"
+    PURCHASE_ORDER = "purchase_order"
+
+
+class ChangeOrderStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"  #: only approved change orders count
+    VOID = "void"
+
+
+class PeriodStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class InvitationStatus(StrEnum):
+    INVITED = "invited"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+class BillingStatus(StrEnum):
+    DRAFT = "draft"
+    UNDER_REVIEW = "under_review"
+    REVISE_AND_RESUBMIT = "revise_and_resubmit"
+    PENDING_OWNER_APPROVAL = "pending_owner_approval"
+    APPROVED = "approved"
+    APPROVED_AS_NOTED = "approved_as_noted"
+    VOID = "void"
+
+
+#: Billings whose approved amounts count as "earlier billings" (SPEC §4).
+COUNTED_STATUSES = (
+    BillingStatus.APPROVED,
+    BillingStatus.APPROVED_AS_NOTED,
+    BillingStatus.PENDING_OWNER_APPROVAL,
+)
+#: Billings that can no longer change.
+FINAL_STATUSES = (BillingStatus.APPROVED, BillingStatus.APPROVED_AS_NOTED)
+#: Billings the contact (or an admin on their behalf) may edit.
+EDITABLE_STATUSES = (BillingStatus.DRAFT, BillingStatus.REVISE_AND_RESUBMIT)
+
+
+class LineStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REVISE = "revise"
+
+
+class AttachmentKind(StrEnum):
+    INVOICE = "invoice"
+    LIEN_WAIVER = "lien_waiver"
+    OTHER = "other"
+
+
+class ClaimStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    VOID = "void"
+
+
+class ExportFormat(StrEnum):
+    SAGE300 = "sage300"
+    IIF = "iif"
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class ActorType(StrEnum):
+    USER = "user"
+    CONTACT = "contact"
+    SYSTEM = "system"
+
+
+def values(enum: type[StrEnum]) -> list[str]:
+    """The enum's values, in declaration order."""
+    return [member.value for member in enum]
+
+
+#: Bootstrap colour per billing/invitation/dashboard state: one colour per status.
+BADGE_COLOURS = {
+    "no_billing_contact": "secondary",
+    "not_invited": "light",
+    "invited": "info",
+    "accepted": "primary",
+    "declined": "dark",
+    "draft": "secondary",
+    "under_review": "warning",
+    "revise_and_resubmit": "danger",
+    "pending_owner_approval": "info",
+    "approved": "success",
+    "approved_as_noted": "success",
+    "void": "dark",
+    "pending": "secondary",
+    "revise": "danger",
+    "submitted": "primary",
+    "open": "success",
+    "closed": "secondary",
+    "sent": "success",
+    "failed": "danger",
+}

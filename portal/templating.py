@@ -1,0 +1,122 @@
+"""Template filters and globals: money, percentages, badges, terminology."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from babel.numbers import format_currency, format_decimal
+from flask import Flask, current_app, g
+from markupsafe import Markup, escape
+
+from . import terms
+from .statuses import BADGE_COLOURS
+
+LOCALES = {"USD": "en_US", "CAD": "en_CA"}
+
+
+def money(value: Decimal | int | None, currency: str = "USD") -> str:
+    """``$1,234.50`` in the project's currency (negative as ``-$1,234.50``)."""
+    if value is None:
+        return ""
+    return format_currency(
+        Decimal(value), currency or "USD", locale=LOCALES.get(currency, "en_US")
+    )
+
+
+def plain_amount(value: Decimal | int | None) -> str:
+    """``1,234.50``: no currency symbol (form inputs)."""
+    if value is None:
+        return ""
+    return format_decimal(Decimal(value), format="#,##0.00", locale="en_US")
+
+
+def percent(value: Decimal | int | None, places: int = 2) -> str:
+    """``70.00 %`` style percentage, from a value already in percent."""
+    if value is None:
+        return ""
+    quantum = Decimal(1).scaleb(-places)
+    return f"{Decimal(value).quantize(quantum)}%"
+
+
+def status_label(status: str | None) -> str:
+    """``approved_as_noted`` → ``Approved as noted``."""
+    if not status:
+        return ""
+    text = str(status).replace("_", " ")
+    if text == "revise and resubmit":
+        return "Revise & resubmit"
+    return text[:1].upper() + text[1:]
+
+
+def badge(status: str | None) -> Markup:
+    """A Bootstrap badge with one colour per status."""
+    colour = BADGE_COLOURS.get(str(status), "secondary")
+    text_class = " text-dark" if colour in {"warning", "light", "info"} else ""
+    return Markup(  # noqa: S704 - every interpolated value is escaped
+        f'<span class="badge text-bg-{colour}{text_class} status-{escape(status)}">'
+        f"{escape(status_label(status))}</span>"
+    )
+
+
+def current_dialect(project: Any | None = None) -> str:
+    """The project's terminology, else the deployment's."""
+    if project is not None and getattr(project, "terminology", None):
+        return project.terminology
+    override = g.get("terminology") if g else None
+    return override or current_app.config.get("TERMINOLOGY", "us")
+
+
+def term(key: str, project: Any | None = None) -> str:
+    """A label from the terminology dictionary in force."""
+    return terms.lookup(key, current_dialect(project))
+
+
+#: Navigation per area: (label key or text, endpoint, roles). Links whose endpoint
+#: does not exist (yet) are left out, so each area can grow on its own.
+NAV = {
+    "staff": [
+        ("Dashboard", "admin.index", ("admin", "finance", "viewer")),
+        ("Projects", "admin.projects", ("admin", "finance", "viewer")),
+        ("Vendors", "admin.vendors", ("admin", "finance", "viewer")),
+        ("Periods", "admin.periods", ("admin", "finance", "viewer")),
+        ("Billings", "admin.billings", ("admin", "finance", "viewer")),
+        ("Client_claims", "admin.claims_index", ("admin", "finance", "viewer")),
+        ("Exports", "exports.index", ("finance", "admin", "viewer")),
+        ("Audit log", "admin.audit_log", ("admin", "viewer")),
+        ("Outbox", "admin.outbox", ("admin",)),
+        ("Users", "admin.users", ("admin",)),
+    ],
+    "contact": [
+        ("My billings", "contact.index", ("contact",)),
+    ],
+}
+
+
+def nav_links() -> list[tuple[str, str]]:
+    """(label, endpoint) pairs for the signed-in account's navigation bar."""
+    from flask_login import current_user
+
+    if not current_user.is_authenticated:
+        return []
+    area = "contact" if current_user.is_contact else "staff"
+    links = []
+    for label, endpoint, roles in NAV[area]:
+        if endpoint in current_app.view_functions and current_user.role in roles:
+            text = term(label) if "_" in label and label[0].isupper() else label
+            links.append((text, endpoint))
+    return links
+
+
+def register(app: Flask) -> None:
+    """Install the filters and globals."""
+    app.add_template_filter(money, "money")
+    app.add_template_filter(plain_amount, "amount")
+    app.add_template_filter(percent, "pct")
+    app.add_template_filter(status_label, "status_label")
+    app.add_template_filter(badge, "badge")
+    app.add_template_global(term, "term")
+    app.add_template_global(nav_links, "nav_links")
+    app.add_template_global(
+        lambda: current_app.view_functions.keys(), "current_app_endpoints"
+    )

@@ -1,0 +1,163 @@
+"""Magic links for contacts (SPEC §6).
+
+The emailed token is an itsdangerous-signed, timestamped payload naming a
+:class:`LoginLink` row (salt of its own). The row decides: expiry, single use
+(``UPDATE … WHERE used_at IS NULL``) and revocation (the contact's
+``token_version``). Old secret keys in ``SECRET_KEY_FALLBACKS`` still verify.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from .extensions import db
+from .models import Contact, Invitation, LoginLink
+from .timeutil import utcnow
+
+LINK_SALT = "contact-login-link"
+
+
+class InvalidLink(Exception):
+    """A link that cannot be used; ``reason`` says why, ``link`` may be known."""
+
+    def __init__(self, reason: str, link: LoginLink | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.link = link
+
+
+def serializer(salt: str = LINK_SALT) -> URLSafeTimedSerializer:
+    """A serializer signing with the current key, verifying with the old ones too."""
+    keys = [
+        *current_app.config.get("SECRET_KEY_FALLBACKS", []),
+        current_app.config["SECRET_KEY"],
+    ]
+    return URLSafeTimedSerializer(keys, salt=salt)
+
+
+def max_age() -> timedelta:
+    return timedelta(days=current_app.config["LINK_MAX_AGE_DAYS"])
+
+
+def issue_link(
+    contact: Contact, invitation: Invitation | None = None
+) -> tuple[LoginLink, str]:
+    """Create a link row for ``contact`` and return it with its signed token (no commit)."""
+    now = utcnow()
+    link = LoginLink(
+        contact_id=contact.id,
+        invitation_id=invitation.id if invitation is not None else None,
+        token_version=contact.token_version,
+        created_at=now,
+        expires_at=now + max_age(),
+    )
+    db.session.add(link)
+    db.session.flush()
+    return link, serializer().dumps({"l": link.id})
+
+
+def link_url(token: str) -> str:
+    """The public URL of a token, from the configured base URL (never the Host header)."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/portal/link/{token}"
+
+
+def _load_payload(token: str, *, check_age: bool = True) -> int:
+    s = serializer()
+    try:
+        payload = s.loads(
+            token, max_age=int(max_age().total_seconds()) if check_age else None
+        )
+    except SignatureExpired as exc:
+        link_id = _link_id(exc.payload)
+        link = db.session.get(LoginLink, link_id) if link_id else None
+        raise InvalidLink("expired", link) from exc
+    except BadSignature as exc:
+        raise InvalidLink("invalid") from exc
+    link_id = _link_id(payload)
+    if link_id is None:
+        raise InvalidLink("invalid")
+    return link_id
+
+
+def _link_id(payload: object) -> int | None:
+    if isinstance(payload, dict) and isinstance(payload.get("l"), int):
+        return payload["l"]
+    return None
+
+
+def resolve_link(token: str) -> LoginLink:
+    """The usable link a token names; changes nothing (GET/HEAD).
+
+    :raise InvalidLink: invalid, expired, used or revoked.
+    """
+    link_id = _load_payload(token)
+    link = db.session.get(LoginLink, link_id)
+    if link is None:
+        raise InvalidLink("invalid")
+    contact = link.contact
+    if not contact.active or link.token_version != contact.token_version:
+        raise InvalidLink("revoked", link)
+    if link.used_at is not None:
+        raise InvalidLink("used", link)
+    if link.expires_at <= utcnow():
+        raise InvalidLink("expired", link)
+    return link
+
+
+def exchange_link(token: str) -> Contact:
+    """Mark the link used, atomically, and return its contact (no commit).
+
+    Exactly one of several concurrent exchanges wins: the UPDATE checks the link
+    is unused, unexpired and unrevoked in the same statement that uses it.
+
+    :raise InvalidLink: as :func:`resolve_link`, or ``used`` when another click won.
+    """
+    link = resolve_link(token)
+    now = utcnow()
+    current_version = (
+        sa.select(Contact.token_version)
+        .where(Contact.id == LoginLink.contact_id, Contact.active.is_(True))
+        .scalar_subquery()
+    )
+    result = db.session.execute(
+        sa.update(LoginLink)
+        .where(
+            LoginLink.id == link.id,
+            LoginLink.used_at.is_(None),
+            LoginLink.expires_at > now,
+            LoginLink.token_version == current_version,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise InvalidLink("used", link)
+    db.session.refresh(link)
+    return link.contact
+
+
+def contact_for_fresh_link(token: str) -> Contact | None:
+    """The contact a (possibly expired, used or revoked) genuine token names, if active."""
+    try:
+        link_id = _load_payload(token, check_age=False)
+    except InvalidLink:
+        return None
+    link = db.session.get(LoginLink, link_id)
+    if link is None or not link.contact.active:
+        return None
+    return link.contact
+
+
+def revoke_contact_links(contact: Contact) -> None:
+    """End every link and session of ``contact`` (bump ``token_version``; no commit)."""
+    db.session.execute(
+        sa.update(Contact)
+        .where(Contact.id == contact.id)
+        .values(token_version=Contact.token_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(contact)
