@@ -222,16 +222,16 @@ def create_billing(
         )
     )
     who = _actor_fields(actor)
+    sov_lines = [info.line for info in figures.billable_sov_lines(commitment)]
     billing = Billing(
-        commitment=commitment,
-        period=period,
+        commitment_id=commitment.id,
+        period_id=period.id,
         application_number=(last_number or 0) + 1,
         status=S.DRAFT,
         created_by_user_id=who["user"],
         created_by_contact_id=who["contact"],
+        lines=[BillingLine(sov_line_id=line.id) for line in sov_lines],
     )
-    for info in figures.billable_sov_lines(commitment):
-        billing.lines.append(BillingLine(sov_line=info.line))
     db.session.add(billing)
     try:
         with db.session.begin_nested():
@@ -240,6 +240,7 @@ def create_billing(
         raise BillingError(
             "A billing already exists for this commitment and period."
         ) from exc
+    db.session.refresh(billing)
     audit.record(actor, "billing.create", billing, after={"status": S.DRAFT})
     return billing
 

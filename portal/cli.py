@@ -114,7 +114,7 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
 
     from .demo import load_demo
 
-    upgrade()
+    upgrade(revision="heads")
     info = load_demo()
     db.session.commit()
     from .outbox import deliver_pending

@@ -63,7 +63,7 @@ def _migrate(url: str, instance: str) -> None:
 
     app = create_app(_config(url, instance))
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")
         db.engine.dispose()
 
 

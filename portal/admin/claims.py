@@ -1,0 +1,1 @@
+"""HC/Client progress claims (upstream) and PDFs: views on the admin blueprint."""
