@@ -380,7 +380,7 @@ def save_billing(
             # The contact changed the claim: the approval follows it again and a
             # line the reviewer had approved needs a new look.
             bl.approved_work, bl.approved_materials = work, materials
-            if bl.status == LineStatus.APPROVED:
+            if bl.status != LineStatus.PENDING:
                 bl.status = LineStatus.PENDING
     after = _amounts(billing)
     if before != after:
@@ -435,6 +435,11 @@ def submit_billing(billing: Billing, actor: Actor, expected_version: int) -> Non
     ):
         raise BillingError("Enter at least one amount before submitting.")
     revision = billing.revision + 1 if resubmit else billing.revision
+    if resubmit:
+        # Lines sent back get a fresh look; approved lines stay approved.
+        for bl in billing.lines:
+            if bl.status == LineStatus.REVISE:
+                bl.status = LineStatus.PENDING
     _cas(billing, expected_version, to_status, revision=revision, submitted_at=utcnow())
     db.session.add(
         RevisionSnapshot(

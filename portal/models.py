@@ -426,7 +426,7 @@ class SovLine(db.Model):
     original_value: Mapped[Decimal] = _money()
     #: Set when the line was added by a change order.
     change_order_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("change_orders.id", use_alter=True), index=True
+        sa.ForeignKey("change_orders.id"), index=True
     )
 
     commitment: Mapped[Commitment] = relationship(back_populates="sov_lines")
@@ -631,10 +631,10 @@ class Billing(db.Model):
     #: Retainage released by this billing (G702 line 5 reduction).
     retainage_released: Mapped[Decimal] = _money()
     export_batch_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("export_batches.id", use_alter=True), index=True
+        sa.ForeignKey("export_batches.id"), index=True
     )
     client_claim_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("client_claims.id", use_alter=True), index=True
+        sa.ForeignKey("client_claims.id"), index=True
     )
     #: G702/G703 figures frozen at approval (money.figures_to_dict), else NULL.
     approved_figures: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)

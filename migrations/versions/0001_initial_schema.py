@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 20:59:56.610112
+Create Date: 2026-11-25 21:03:47.895598
 
 """
 from alembic import op
@@ -246,50 +246,6 @@ def upgrade():
         batch_op.create_index('ix_audit_events_created_at', ['created_at'], unique=False)
         batch_op.create_index('ix_audit_events_object', ['object_type', 'object_id'], unique=False)
 
-    op.create_table('billings',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('commitment_id', sa.Integer(), nullable=False),
-    sa.Column('period_id', sa.Integer(), nullable=False),
-    sa.Column('application_number', sa.Integer(), nullable=False),
-    sa.Column('vendor_invoice_number', sa.String(length=60), server_default='', nullable=False),
-    sa.Column('status', sa.String(length=32), nullable=False),
-    sa.Column('revision', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('created_by_user_id', sa.Integer(), nullable=True),
-    sa.Column('created_by_contact_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('decided_by_id', sa.Integer(), nullable=True),
-    sa.Column('notes', sa.Text(), server_default='', nullable=False),
-    sa.Column('void_reason', sa.Text(), server_default='', nullable=False),
-    sa.Column('retainage_released', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('export_batch_id', sa.Integer(), nullable=True),
-    sa.Column('client_claim_id', sa.Integer(), nullable=True),
-    sa.Column('approved_figures', sa.JSON(), nullable=True),
-    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
-    sa.CheckConstraint("status IN ('draft', 'under_review', 'revise_and_resubmit', 'pending_owner_approval', 'approved', 'approved_as_noted', 'void')", name=op.f('ck_billings_status_valid')),
-    sa.CheckConstraint('(created_by_user_id IS NULL) <> (created_by_contact_id IS NULL)', name=op.f('ck_billings_one_creator')),
-    sa.CheckConstraint('application_number > 0', name=op.f('ck_billings_application_positive')),
-    sa.CheckConstraint('retainage_released >= 0', name=op.f('ck_billings_release_nonnegative')),
-    sa.CheckConstraint('revision >= 0', name=op.f('ck_billings_revision_nonnegative')),
-    sa.CheckConstraint('version > 0', name=op.f('ck_billings_version_positive')),
-    sa.ForeignKeyConstraint(['client_claim_id'], ['client_claims.id'], name=op.f('fk_billings_client_claim_id_client_claims'), use_alter=True),
-    sa.ForeignKeyConstraint(['commitment_id'], ['commitments.id'], name=op.f('fk_billings_commitment_id_commitments')),
-    sa.ForeignKeyConstraint(['created_by_contact_id'], ['contacts.id'], name=op.f('fk_billings_created_by_contact_id_contacts')),
-    sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_billings_created_by_user_id_users')),
-    sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_billings_decided_by_id_users')),
-    sa.ForeignKeyConstraint(['export_batch_id'], ['export_batches.id'], name=op.f('fk_billings_export_batch_id_export_batches'), use_alter=True),
-    sa.ForeignKeyConstraint(['period_id'], ['billing_periods.id'], name=op.f('fk_billings_period_id_billing_periods')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_billings'))
-    )
-    with op.batch_alter_table('billings', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_billings_client_claim_id'), ['client_claim_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_billings_export_batch_id'), ['export_batch_id'], unique=False)
-        batch_op.create_index('ix_billings_period_status', ['period_id', 'status'], unique=False)
-        batch_op.create_index('uq_billings_live_application_number', ['commitment_id', 'application_number'], unique=True, sqlite_where=sa.text("status <> 'void'"), postgresql_where=sa.text("status <> 'void'"))
-        batch_op.create_index('uq_billings_live_per_period', ['commitment_id', 'period_id'], unique=True, sqlite_where=sa.text("status <> 'void'"), postgresql_where=sa.text("status <> 'void'"))
-
     op.create_table('change_orders',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('commitment_id', sa.Integer(), nullable=False),
@@ -379,6 +335,101 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_invitations_commitment_id'), ['commitment_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_invitations_contact_id'), ['contact_id'], unique=False)
 
+    op.create_table('billings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('commitment_id', sa.Integer(), nullable=False),
+    sa.Column('period_id', sa.Integer(), nullable=False),
+    sa.Column('application_number', sa.Integer(), nullable=False),
+    sa.Column('vendor_invoice_number', sa.String(length=60), server_default='', nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('revision', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('created_by_user_id', sa.Integer(), nullable=True),
+    sa.Column('created_by_contact_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('notes', sa.Text(), server_default='', nullable=False),
+    sa.Column('void_reason', sa.Text(), server_default='', nullable=False),
+    sa.Column('retainage_released', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('export_batch_id', sa.Integer(), nullable=True),
+    sa.Column('client_claim_id', sa.Integer(), nullable=True),
+    sa.Column('approved_figures', sa.JSON(), nullable=True),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
+    sa.CheckConstraint("status IN ('draft', 'under_review', 'revise_and_resubmit', 'pending_owner_approval', 'approved', 'approved_as_noted', 'void')", name=op.f('ck_billings_status_valid')),
+    sa.CheckConstraint('(created_by_user_id IS NULL) <> (created_by_contact_id IS NULL)', name=op.f('ck_billings_one_creator')),
+    sa.CheckConstraint('application_number > 0', name=op.f('ck_billings_application_positive')),
+    sa.CheckConstraint('retainage_released >= 0', name=op.f('ck_billings_release_nonnegative')),
+    sa.CheckConstraint('revision >= 0', name=op.f('ck_billings_revision_nonnegative')),
+    sa.CheckConstraint('version > 0', name=op.f('ck_billings_version_positive')),
+    sa.ForeignKeyConstraint(['client_claim_id'], ['client_claims.id'], name=op.f('fk_billings_client_claim_id_client_claims')),
+    sa.ForeignKeyConstraint(['commitment_id'], ['commitments.id'], name=op.f('fk_billings_commitment_id_commitments')),
+    sa.ForeignKeyConstraint(['created_by_contact_id'], ['contacts.id'], name=op.f('fk_billings_created_by_contact_id_contacts')),
+    sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_billings_created_by_user_id_users')),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_billings_decided_by_id_users')),
+    sa.ForeignKeyConstraint(['export_batch_id'], ['export_batches.id'], name=op.f('fk_billings_export_batch_id_export_batches')),
+    sa.ForeignKeyConstraint(['period_id'], ['billing_periods.id'], name=op.f('fk_billings_period_id_billing_periods')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_billings'))
+    )
+    with op.batch_alter_table('billings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_billings_client_claim_id'), ['client_claim_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_billings_export_batch_id'), ['export_batch_id'], unique=False)
+        batch_op.create_index('ix_billings_period_status', ['period_id', 'status'], unique=False)
+        batch_op.create_index('uq_billings_live_application_number', ['commitment_id', 'application_number'], unique=True, sqlite_where=sa.text("status <> 'void'"), postgresql_where=sa.text("status <> 'void'"))
+        batch_op.create_index('uq_billings_live_per_period', ['commitment_id', 'period_id'], unique=True, sqlite_where=sa.text("status <> 'void'"), postgresql_where=sa.text("status <> 'void'"))
+
+    op.create_table('client_claim_lines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_claim_id', sa.Integer(), nullable=False),
+    sa.Column('client_sov_line_id', sa.Integer(), nullable=False),
+    sa.Column('generated_work', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('generated_materials', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('adjustment_work', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('adjustment_materials', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('adjustment_reason', sa.String(length=1000), server_default='', nullable=False),
+    sa.Column('work_this_period', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('materials_stored', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('client_approved_work', sa.BigInteger(), nullable=True),
+    sa.Column('client_approved_materials', sa.BigInteger(), nullable=True),
+    sa.CheckConstraint('materials_stored >= 0', name=op.f('ck_client_claim_lines_materials_nonneg')),
+    sa.ForeignKeyConstraint(['client_claim_id'], ['client_claims.id'], name=op.f('fk_client_claim_lines_client_claim_id_client_claims'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['client_sov_line_id'], ['client_sov_lines.id'], name=op.f('fk_client_claim_lines_client_sov_line_id_client_sov_lines')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_client_claim_lines')),
+    sa.UniqueConstraint('client_claim_id', 'client_sov_line_id', name=op.f('uq_client_claim_lines_client_claim_id_client_sov_line_id'))
+    )
+    with op.batch_alter_table('client_claim_lines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_client_claim_lines_client_sov_line_id'), ['client_sov_line_id'], unique=False)
+
+    op.create_table('cost_code_mappings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_contract_id', sa.Integer(), nullable=False),
+    sa.Column('cost_code', sa.String(length=40), nullable=False),
+    sa.Column('client_sov_line_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['client_contract_id'], ['client_contracts.id'], name=op.f('fk_cost_code_mappings_client_contract_id_client_contracts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['client_sov_line_id'], ['client_sov_lines.id'], name=op.f('fk_cost_code_mappings_client_sov_line_id_client_sov_lines'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cost_code_mappings')),
+    sa.UniqueConstraint('client_contract_id', 'cost_code', name=op.f('uq_cost_code_mappings_client_contract_id_cost_code'))
+    )
+    with op.batch_alter_table('cost_code_mappings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cost_code_mappings_client_sov_line_id'), ['client_sov_line_id'], unique=False)
+
+    op.create_table('login_links',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('invitation_id', sa.Integer(), nullable=True),
+    sa.Column('token_version', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_login_links_contact_id_contacts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['invitation_id'], ['invitations.id'], name=op.f('fk_login_links_invitation_id_invitations'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_links'))
+    )
+    with op.batch_alter_table('login_links', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_login_links_contact_id'), ['contact_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_login_links_invitation_id'), ['invitation_id'], unique=False)
+
     op.create_table('sov_lines',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('commitment_id', sa.Integer(), nullable=False),
@@ -388,7 +439,7 @@ def upgrade():
     sa.Column('original_value', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('change_order_id', sa.Integer(), nullable=True),
     sa.CheckConstraint('line_number > 0', name=op.f('ck_sov_lines_line_number_positive')),
-    sa.ForeignKeyConstraint(['change_order_id'], ['change_orders.id'], name=op.f('fk_sov_lines_change_order_id_change_orders'), use_alter=True),
+    sa.ForeignKeyConstraint(['change_order_id'], ['change_orders.id'], name=op.f('fk_sov_lines_change_order_id_change_orders')),
     sa.ForeignKeyConstraint(['commitment_id'], ['commitments.id'], name=op.f('fk_sov_lines_commitment_id_commitments'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sov_lines')),
     sa.UniqueConstraint('commitment_id', 'line_number', name=op.f('uq_sov_lines_commitment_id_line_number'))
@@ -454,41 +505,6 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_change_order_items_change_order_id'), ['change_order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_change_order_items_sov_line_id'), ['sov_line_id'], unique=False)
 
-    op.create_table('client_claim_lines',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('client_claim_id', sa.Integer(), nullable=False),
-    sa.Column('client_sov_line_id', sa.Integer(), nullable=False),
-    sa.Column('generated_work', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('generated_materials', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('adjustment_work', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('adjustment_materials', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('adjustment_reason', sa.String(length=1000), server_default='', nullable=False),
-    sa.Column('work_this_period', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('materials_stored', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('client_approved_work', sa.BigInteger(), nullable=True),
-    sa.Column('client_approved_materials', sa.BigInteger(), nullable=True),
-    sa.CheckConstraint('materials_stored >= 0', name=op.f('ck_client_claim_lines_materials_nonneg')),
-    sa.ForeignKeyConstraint(['client_claim_id'], ['client_claims.id'], name=op.f('fk_client_claim_lines_client_claim_id_client_claims'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['client_sov_line_id'], ['client_sov_lines.id'], name=op.f('fk_client_claim_lines_client_sov_line_id_client_sov_lines')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_client_claim_lines')),
-    sa.UniqueConstraint('client_claim_id', 'client_sov_line_id', name=op.f('uq_client_claim_lines_client_claim_id_client_sov_line_id'))
-    )
-    with op.batch_alter_table('client_claim_lines', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_client_claim_lines_client_sov_line_id'), ['client_sov_line_id'], unique=False)
-
-    op.create_table('cost_code_mappings',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('client_contract_id', sa.Integer(), nullable=False),
-    sa.Column('cost_code', sa.String(length=40), nullable=False),
-    sa.Column('client_sov_line_id', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['client_contract_id'], ['client_contracts.id'], name=op.f('fk_cost_code_mappings_client_contract_id_client_contracts'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['client_sov_line_id'], ['client_sov_lines.id'], name=op.f('fk_cost_code_mappings_client_sov_line_id_client_sov_lines'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_cost_code_mappings')),
-    sa.UniqueConstraint('client_contract_id', 'cost_code', name=op.f('uq_cost_code_mappings_client_contract_id_cost_code'))
-    )
-    with op.batch_alter_table('cost_code_mappings', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_cost_code_mappings_client_sov_line_id'), ['client_sov_line_id'], unique=False)
-
     op.create_table('export_batch_items',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('batch_id', sa.Integer(), nullable=False),
@@ -500,22 +516,6 @@ def upgrade():
     )
     with op.batch_alter_table('export_batch_items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_export_batch_items_billing_id'), ['billing_id'], unique=False)
-
-    op.create_table('login_links',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('contact_id', sa.Integer(), nullable=False),
-    sa.Column('invitation_id', sa.Integer(), nullable=True),
-    sa.Column('token_version', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_login_links_contact_id_contacts'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['invitation_id'], ['invitations.id'], name=op.f('fk_login_links_invitation_id_invitations'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_links'))
-    )
-    with op.batch_alter_table('login_links', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_login_links_contact_id'), ['contact_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_login_links_invitation_id'), ['invitation_id'], unique=False)
 
     op.create_table('revision_snapshots',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -556,23 +556,10 @@ def downgrade():
 
     op.drop_table('comments')
     op.drop_table('revision_snapshots')
-    with op.batch_alter_table('login_links', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_login_links_invitation_id'))
-        batch_op.drop_index(batch_op.f('ix_login_links_contact_id'))
-
-    op.drop_table('login_links')
     with op.batch_alter_table('export_batch_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_export_batch_items_billing_id'))
 
     op.drop_table('export_batch_items')
-    with op.batch_alter_table('cost_code_mappings', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_cost_code_mappings_client_sov_line_id'))
-
-    op.drop_table('cost_code_mappings')
-    with op.batch_alter_table('client_claim_lines', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_client_claim_lines_client_sov_line_id'))
-
-    op.drop_table('client_claim_lines')
     with op.batch_alter_table('change_order_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_change_order_items_sov_line_id'))
         batch_op.drop_index(batch_op.f('ix_change_order_items_change_order_id'))
@@ -591,6 +578,27 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_sov_lines_change_order_id'))
 
     op.drop_table('sov_lines')
+    with op.batch_alter_table('login_links', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_login_links_invitation_id'))
+        batch_op.drop_index(batch_op.f('ix_login_links_contact_id'))
+
+    op.drop_table('login_links')
+    with op.batch_alter_table('cost_code_mappings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cost_code_mappings_client_sov_line_id'))
+
+    op.drop_table('cost_code_mappings')
+    with op.batch_alter_table('client_claim_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_client_claim_lines_client_sov_line_id'))
+
+    op.drop_table('client_claim_lines')
+    with op.batch_alter_table('billings', schema=None) as batch_op:
+        batch_op.drop_index('uq_billings_live_per_period', sqlite_where=sa.text("status <> 'void'"), postgresql_where=sa.text("status <> 'void'"))
+        batch_op.drop_index('uq_billings_live_application_number', sqlite_where=sa.text("status <> 'void'"), postgresql_where=sa.text("status <> 'void'"))
+        batch_op.drop_index('ix_billings_period_status')
+        batch_op.drop_index(batch_op.f('ix_billings_export_batch_id'))
+        batch_op.drop_index(batch_op.f('ix_billings_client_claim_id'))
+
+    op.drop_table('billings')
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invitations_contact_id'))
         batch_op.drop_index(batch_op.f('ix_invitations_commitment_id'))
@@ -607,14 +615,6 @@ def downgrade():
 
     op.drop_table('client_claims')
     op.drop_table('change_orders')
-    with op.batch_alter_table('billings', schema=None) as batch_op:
-        batch_op.drop_index('uq_billings_live_per_period', sqlite_where=sa.text("status <> 'void'"), postgresql_where=sa.text("status <> 'void'"))
-        batch_op.drop_index('uq_billings_live_application_number', sqlite_where=sa.text("status <> 'void'"), postgresql_where=sa.text("status <> 'void'"))
-        batch_op.drop_index('ix_billings_period_status')
-        batch_op.drop_index(batch_op.f('ix_billings_export_batch_id'))
-        batch_op.drop_index(batch_op.f('ix_billings_client_claim_id'))
-
-    op.drop_table('billings')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_object')
         batch_op.drop_index('ix_audit_events_created_at')

@@ -1,0 +1,159 @@
+"""The command line: demo (twice), create-user, send-mail, remind."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import sqlalchemy as sa
+
+from portal import tokens
+from portal.extensions import db
+from portal.models import (
+    Billing,
+    BillingPeriod,
+    Commitment,
+    Invitation,
+    OutboxMessage,
+    Project,
+    SovLine,
+    User,
+)
+from portal.passwords import verify_password
+
+
+def _counts() -> dict[str, int]:
+    return {
+        model.__name__: db.session.scalar(sa.select(sa.func.count()).select_from(model))
+        for model in (
+            Project,
+            Commitment,
+            SovLine,
+            BillingPeriod,
+            Billing,
+            Invitation,
+            User,
+        )
+    }
+
+
+def test_demo_loads_a_realistic_project_once(app, runner) -> None:  # noqa: ANN001
+    first = runner.invoke(args=["demo", "--no-serve"])
+    assert first.exit_code == 0, first.output
+    with app.app_context():
+        counts = _counts()
+        commitments = db.session.scalars(sa.select(Commitment)).all()
+        assert len(commitments) >= 3
+        assert all(5 <= len(c.sov_lines) <= 15 for c in commitments)
+        assert any(
+            co.status == "approved" for c in commitments for co in c.change_orders
+        )
+        assert all(c.contacts for c in commitments)
+        periods = db.session.scalars(
+            sa.select(BillingPeriod).order_by(BillingPeriod.sequence)
+        ).all()
+        assert [p.status for p in periods] == ["closed", "open"]
+        statuses = {b.status for b in db.session.scalars(sa.select(Billing))}
+        assert statuses <= {"approved", "approved_as_noted"} and statuses
+        assert counts["Invitation"] >= 3
+    second = runner.invoke(args=["demo", "--no-serve"])
+    assert second.exit_code == 0, second.output
+    with app.app_context():
+        assert _counts() == counts  # nothing duplicated
+        # The printed password and link work.
+        match = re.search(r"Admin login:\s+(\S+)\s+password: (\S+)", second.output)
+        assert match
+        admin = db.session.scalar(sa.select(User).where(User.email == match.group(1)))
+        assert verify_password(admin.password_hash, match.group(2))
+        link = re.search(r"Contact link: (\S+)", second.output).group(1)
+        token = link.rsplit("/", 1)[1]
+        assert link.startswith("http://portal.test/portal/link/")
+        assert tokens.resolve_link(token).contact.email == "dana@acme-concrete.example"
+
+
+def test_console_script_demo_on_a_fresh_sqlite_file(tmp_path) -> None:  # noqa: ANN001
+    """What the README's quick start runs: `portal demo` (here without serving)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PORTAL_", "DATABASE_URL", "SECRET_KEY", "MAIL_"))
+    }
+    env["PORTAL_SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'demo.db'}"
+    script = os.path.join(os.path.dirname(sys.executable), "portal")
+    for _ in range(2):
+        done = subprocess.run(
+            [script, "demo", "--no-serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "Admin login:" in done.stdout and "/portal/link/" in done.stdout
+
+
+def test_create_user(app, runner) -> None:  # noqa: ANN001
+    result = runner.invoke(
+        args=[
+            "create-user",
+            "--email",
+            "Boss@Example.com",
+            "--name",
+            "Boss",
+            "--role",
+            "finance",
+        ],
+        input="a long enough password\na long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = db.session.scalar(
+            sa.select(User).where(User.email == "Boss@Example.com")
+        )
+        assert user.role == "finance"
+        assert verify_password(user.password_hash, "a long enough password")
+    weak = runner.invoke(
+        args=["create-user", "--email", "x@example.com", "--name", "X"],
+        input="short\nshort\n",
+    )
+    assert weak.exit_code != 0 and "at least 12" in weak.output
+
+
+def test_send_mail_delivers_and_survives_a_down_server(app, runner) -> None:  # noqa: ANN001
+    from portal.extensions import mail
+    from portal.outbox import queue_mail
+
+    with app.app_context():
+        contact_ctx = {
+            "contact": type("C", (), {"name": "Pat"})(),
+            "link": "http://x/l",
+            "expires": __import__("datetime").datetime(2030, 1, 1),
+        }
+        queue_mail("new_link", "pat@example.com", "Your link", **contact_ctx)
+        db.session.commit()
+    # A mail server that refuses connections: nothing lost, retried later.
+    app.config.update(
+        MAIL_SUPPRESS_SEND=False, MAIL_SERVER="127.0.0.1", MAIL_PORT=1, MAIL_TIMEOUT=2
+    )
+    mail.init_app(app)
+    result = runner.invoke(args=["send-mail"])
+    assert "sent 0, failed 1" in result.output
+    with app.app_context():
+        message = db.session.scalars(sa.select(OutboxMessage)).one()
+        assert (message.status, message.attempts) == ("pending", 1)
+        assert message.last_error
+        message.next_attempt_at = message.created_at  # due again now
+        db.session.commit()
+    app.config.update(MAIL_SUPPRESS_SEND=True)
+    mail.init_app(app)
+    with app.app_context(), mail.record_messages() as outbox:
+        from portal.outbox import deliver_pending
+
+        assert deliver_pending() == (1, 0)
+        assert [m.recipients for m in outbox] == [["pat@example.com"]]
+        message = db.session.scalars(sa.select(OutboxMessage)).one()
+        assert (message.status, message.attempts) == ("sent", 2)
+        assert deliver_pending() == (0, 0)  # never sent twice
