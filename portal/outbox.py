@@ -9,6 +9,7 @@ and records the result, with exponential backoff on failure.
 from __future__ import annotations
 
 import re
+import socket
 import sys
 from datetime import timedelta
 from typing import Any
@@ -68,6 +69,17 @@ def _send(message: OutboxMessage) -> None:
             flush=True,
         )
         return
+    # Flask-Mail opens smtplib connections without a timeout: a hanging server
+    # would block the worker for ever. smtplib falls back to the socket default.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(float(current_app.config.get("MAIL_TIMEOUT") or 10))
+    try:
+        _send_smtp(message)
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _send_smtp(message: OutboxMessage) -> None:
     mail.send(
         Message(
             subject=message.subject,

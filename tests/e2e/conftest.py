@@ -1,0 +1,120 @@
+"""Browser tests: Debian's Chromium driven by Playwright against a real server.
+
+Without /usr/bin/chromium the tests skip with the reason, except under CI=true,
+where a missing browser is a failure. Screenshots of every step are saved under
+test-artifacts/e2e/ (and Playwright's own on failure).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ..conftest import IN_CI
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+
+pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+    if os.path.exists(CHROMIUM):
+        return
+    if IN_CI:
+        raise pytest.UsageError(f"CI=true but {CHROMIUM} is missing (apt-get install chromium)")
+    skip = pytest.mark.skip(reason=f"needs Debian's chromium at {CHROMIUM}")
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app served by a separate process on 127.0.0.1; yields its base URL."""
+    port = _free_port()
+    instance = tmp_path_factory.mktemp("e2e-instance")
+    root = Path(__file__).resolve().parents[2]
+    log = open(instance / "server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.e2e.server", database_url, str(port), str(instance)],
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/admin/login", timeout=1)  # noqa: S310
+                break
+            except urllib.error.HTTPError:
+                break  # it answers
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError((instance / "server.log").read_text()) from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def base_url(live_server: str) -> str:
+    return live_server
+
+
+class Shots:
+    """Numbered screenshots of each step of a journey."""
+
+    def __init__(self, page, name: str) -> None:  # noqa: ANN001
+        self.page = page
+        self.dir = ARTIFACTS / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.n = 0
+
+    def __call__(self, step: str) -> Path:
+        self.n += 1
+        path = self.dir / f"{self.n:02d}-{step}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def shots(page, request) -> Shots:  # noqa: ANN001
+    return Shots(page, request.node.name)
