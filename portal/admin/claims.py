@@ -1,1 +1,763 @@
-"""HC/Client progress claims (upstream) and PDFs: views on the admin blueprint."""
+"""HC/Client progress claims (upstream) and PDFs: views on the admin blueprint.
+
+Thin views: parse the form, call :mod:`portal.upstream`, commit once, flash and
+redirect. Reading is open to every staff role; changing is for admins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy.orm import selectinload
+from werkzeug.wrappers import Response
+
+from .. import pdf, upstream
+from ..auth import role_required
+from ..billings import BillingError, ValidationFailed
+from ..extensions import db
+from ..models import (
+    AuditEvent,
+    Billing,
+    BillingPeriod,
+    ClientClaim,
+    ClientClaimLine,
+    ClientContract,
+    Project,
+)
+from ..statuses import BillingStatus, ClaimStatus
+from ..templating import term
+from . import bp
+
+READERS = ("admin", "finance", "viewer")
+ADMINS = ("admin",)
+ZERO = Decimal("0.00")
+_INT = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def _me() -> Any:
+    return current_user._get_current_object()  # type: ignore[attr-defined]
+
+
+def _int(raw: str | None) -> int | None:
+    """A positive integer from form or query text, else None."""
+    return int(raw) if raw and _INT.fullmatch(raw.strip()) else None
+
+
+def _version() -> int:
+    """The claim version the form was rendered with (0 when missing: stale)."""
+    return _int(request.form.get("version")) or 0
+
+
+def _page() -> int:
+    return _int(request.args.get("page")) or 1
+
+
+def _claim_or_404(claim_id: int) -> ClientClaim:
+    return db.get_or_404(ClientClaim, claim_id)
+
+
+def _back(claim: ClientClaim, anchor: str | None = None) -> Response:
+    return redirect(url_for("admin.claim_view", claim_id=claim.id, _anchor=anchor))
+
+
+def _refused(claim_id: int, exc: Exception, anchor: str | None = None) -> Response:
+    """Roll back, show why the action was refused, go back to the claim."""
+    db.session.rollback()
+    flash(str(exc), "danger")
+    return redirect(url_for("admin.claim_view", claim_id=claim_id, _anchor=anchor))
+
+
+def _label() -> str:
+    return term("client_claim")
+
+
+# ------------------------------------------------------------------ index
+
+
+@bp.route("/claims")
+@role_required(*READERS)
+def claims_index():  # noqa: ANN201
+    """Every client contract with its upstream claims, and the generate form."""
+    return _index_page(
+        {
+            "contract_id": request.args.get("contract_id", ""),
+            "period_id": request.args.get("period_id", ""),
+        }
+    )
+
+
+def _index_page(
+    values: dict[str, str], errors: dict[str, str] | None = None, status: int = 200
+) -> tuple[str, int]:
+    project_id = _int(request.args.get("project_id"))
+    query = (
+        sa.select(ClientContract)
+        .join(Project, Project.id == ClientContract.project_id)
+        .options(selectinload(ClientContract.project))
+        .order_by(Project.name, ClientContract.number)
+    )
+    if project_id:
+        query = query.where(ClientContract.project_id == project_id)
+    pagination = db.paginate(
+        query,
+        page=_page(),
+        per_page=int(current_app.config.get("PAGE_SIZE", 25)),
+        error_out=False,
+    )
+    contracts = list(pagination.items)
+    claims_by_contract: dict[int, list[ClientClaim]] = {c.id: [] for c in contracts}
+    if contracts:
+        claims = db.session.scalars(
+            sa.select(ClientClaim)
+            .where(ClientClaim.client_contract_id.in_(list(claims_by_contract)))
+            .options(selectinload(ClientClaim.period))
+            .order_by(ClientClaim.claim_number.desc())
+        ).all()
+        for claim in claims:
+            claims_by_contract[claim.client_contract_id].append(claim)
+    totals = {}
+    for claims in claims_by_contract.values():
+        for claim in claims:
+            if claim.status == ClaimStatus.VOID:
+                continue
+            which = "approved" if claim.status == ClaimStatus.APPROVED else "claimed"
+            figs = upstream.claim_figures(claim, which)
+            totals[claim.id] = {
+                "this_period": sum(
+                    (f.work_this_period + f.materials_stored for f in figs.lines), ZERO
+                ),
+                "payment_due": figs.totals.current_payment_due,
+                "completed": figs.totals.total_completed_and_stored,
+            }
+    return (
+        render_template(
+            "admin/claims_index.html",
+            contracts=contracts,
+            claims_by_contract=claims_by_contract,
+            totals=totals,
+            pagination=pagination,
+            project_id=project_id,
+            projects=db.session.scalars(
+                sa.select(Project).order_by(Project.name)
+            ).all(),
+            values=values,
+            errors=errors or {},
+            **_generate_options(),
+        ),
+        status,
+    )
+
+
+def _generate_options() -> dict[str, Any]:
+    contracts = db.session.scalars(
+        sa.select(ClientContract)
+        .join(Project, Project.id == ClientContract.project_id)
+        .options(selectinload(ClientContract.project))
+        .order_by(Project.name, ClientContract.number)
+    ).all()
+    periods = db.session.scalars(
+        sa.select(BillingPeriod)
+        .join(Project, Project.id == BillingPeriod.project_id)
+        .options(selectinload(BillingPeriod.project))
+        .order_by(Project.name, BillingPeriod.sequence.desc())
+    ).all()
+    grouped: OrderedDict[str, list[BillingPeriod]] = OrderedDict()
+    for period in periods:
+        grouped.setdefault(
+            f"{period.project.name} ({period.project.number})", []
+        ).append(period)
+    return {"all_contracts": contracts, "periods_by_project": grouped}
+
+
+@bp.route("/claims/generate", methods=["POST"])
+@role_required(*ADMINS)
+def claims_generate():  # noqa: ANN201
+    """Generate a draft claim for a client contract and a billing period."""
+    contract = db.session.get(
+        ClientContract, _int(request.form.get("contract_id")) or 0
+    )
+    period = db.session.get(BillingPeriod, _int(request.form.get("period_id")) or 0)
+    errors = {}
+    if contract is None:
+        errors["contract_id"] = f"Choose a {term('client_contract')}."
+    if period is None:
+        errors["period_id"] = "Choose a billing period."
+    if not errors:
+        try:
+            claim = upstream.generate_claim(contract, period, _me())
+        except ValidationFailed as exc:
+            errors = exc.errors
+        except BillingError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+            return redirect(
+                url_for(
+                    "admin.claims_index",
+                    contract_id=contract.id,
+                    period_id=period.id,
+                )
+            )
+        else:
+            db.session.commit()
+            count = len(claim.billings)
+            flash(
+                f"{term('Client_claim')} #{claim.claim_number} generated as a draft "
+                f"from {count} approved {term('progress_billing')}"
+                f"{'' if count == 1 else 's'}.",
+                "success",
+            )
+            if claim.unmapped:
+                flash(
+                    f"{len(claim.unmapped)} downstream line(s) have no line on the "
+                    "client contract: map them below.",
+                    "warning",
+                )
+            return _back(claim)
+    db.session.rollback()
+    flash("Please correct the highlighted fields.", "danger")
+    return _index_page(
+        {
+            "contract_id": request.form.get("contract_id", ""),
+            "period_id": request.form.get("period_id", ""),
+        },
+        errors,
+        400,
+    )
+
+
+# ------------------------------------------------------------------ claim
+
+
+def _unmapped_groups(claim: ClientClaim) -> list[dict[str, Any]]:
+    groups: OrderedDict[str, dict[str, Any]] = OrderedDict()
+    for item in claim.unmapped or []:
+        group = groups.setdefault(
+            item["cost_code"],
+            {"cost_code": item["cost_code"], "items": [], "total": ZERO},
+        )
+        group["items"].append(item)
+        group["total"] += Decimal(item["amount"])
+    return list(groups.values())
+
+
+def _claim_context(claim: ClientClaim, **extra: Any) -> dict[str, Any]:
+    contract = claim.contract
+    sheet = upstream.claim_sheet(claim, "claimed")
+    approved = (
+        upstream.claim_sheet(claim, "approved")
+        if claim.status == ClaimStatus.APPROVED
+        else None
+    )
+    included = upstream.included_billings(claim)
+    events = db.session.scalars(
+        sa.select(AuditEvent)
+        .where(
+            AuditEvent.object_type == "client_claim", AuditEvent.object_id == claim.id
+        )
+        .options(selectinload(AuditEvent.actor_user))
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(50)
+    ).all()
+    return {
+        "claim": claim,
+        "contract": contract,
+        "project": contract.project,
+        "period": claim.period,
+        "currency": contract.project.currency,
+        "sheet": sheet,
+        "approved": approved,
+        "approved_rows": dict(
+            zip(
+                [r.sov.id for r in approved.rows] if approved else [],
+                approved.rows if approved else [],
+                strict=True,
+            )
+        ),
+        "recon": upstream.reconcile(claim),
+        "unmapped_groups": _unmapped_groups(claim),
+        "included": included,
+        "amounts": {b.id: upstream.billing_amount(b) for b in included},
+        "pending_owner": [
+            b for b in included if b.status == BillingStatus.PENDING_OWNER_APPROVAL
+        ],
+        "voided_included": [b for b in included if b.status == BillingStatus.VOID],
+        "stale": upstream.out_of_date(claim),
+        "overbilled": {r.sov.id for r in upstream.overbilled_lines(sheet)},
+        "events": events,
+        "can_edit": current_user.has_role(*ADMINS),
+        "allowed": lambda action: upstream.allowed(claim, action),
+        "map_errors": extra.pop("map_errors", {}),
+        "map_values": extra.pop("map_values", {}),
+        "errors": extra.pop("errors", {}),
+        "values": extra.pop("values", {}),
+        **extra,
+    }
+
+
+@bp.route("/claims/<int:claim_id>")
+@role_required(*READERS)
+def claim_view(claim_id: int):  # noqa: ANN201
+    """The claim in a G703 layout with its summary, unmapped amounts and actions."""
+    claim = _claim_or_404(claim_id)
+    return render_template("admin/claims_view.html", **_claim_context(claim))
+
+
+@bp.route("/claims/<int:claim_id>/regenerate", methods=["POST"])
+@role_required(*ADMINS)
+def claim_regenerate(claim_id: int):  # noqa: ANN201
+    """Rebuild a draft from the period's billings (keeps hand adjustments)."""
+    claim = _claim_or_404(claim_id)
+    try:
+        result = upstream.regenerate(claim, _me(), _version())
+    except BillingError as exc:
+        return _refused(claim_id, exc)
+    db.session.commit()
+    parts = []
+    if result["added"]:
+        parts.append(f"{len(result['added'])} billing(s) added")
+    if result["released"]:
+        parts.append(f"{len(result['released'])} released")
+    flash("Draft regenerated" + (f": {', '.join(parts)}." if parts else "."), "success")
+    return _back(claim)
+
+
+@bp.route("/claims/<int:claim_id>/map", methods=["POST"])
+@role_required(*ADMINS)
+def claim_map(claim_id: int):  # noqa: ANN201
+    """Map an unmapped cost code to a client-contract line, then regenerate."""
+    claim = _claim_or_404(claim_id)
+    code = (request.form.get("cost_code") or "").strip()[:40]
+    try:
+        upstream.map_cost_code(
+            claim.contract,
+            code,
+            _int(request.form.get("client_sov_line_id")),
+            _me(),
+        )
+        upstream.regenerate(claim, _me(), _version())
+    except ValidationFailed as exc:
+        return _map_errors(claim_id, code, exc, dict(request.form))
+    except BillingError as exc:
+        return _refused(claim_id, exc, "unmapped")
+    db.session.commit()
+    flash(f"Cost code {code} mapped; the draft was regenerated.", "success")
+    return _back(claim, "unmapped")
+
+
+@bp.route("/claims/<int:claim_id>/add-line", methods=["POST"])
+@role_required(*ADMINS)
+def claim_add_line(claim_id: int):  # noqa: ANN201
+    """Add a client-contract SOV line for an unmapped cost code, then regenerate."""
+    claim = _claim_or_404(claim_id)
+    code = (request.form.get("cost_code") or "").strip()[:40]
+    if claim.status != ClaimStatus.DRAFT:
+        return _refused(
+            claim_id, upstream.ClaimError("Only a draft claim can be regenerated.")
+        )
+    try:
+        line = upstream.add_client_line(
+            claim.contract,
+            code,
+            request.form.get("description"),
+            request.form.get("scheduled_value"),
+            _me(),
+        )
+        upstream.regenerate(claim, _me(), _version())
+    except ValidationFailed as exc:
+        return _map_errors(claim_id, code, exc, dict(request.form))
+    except BillingError as exc:
+        return _refused(claim_id, exc, "unmapped")
+    db.session.commit()
+    flash(
+        f"Line {line.line_number} ({code}) added to the {term('client_contract')}; "
+        "the draft was regenerated.",
+        "success",
+    )
+    return _back(claim, "unmapped")
+
+
+def _map_errors(
+    claim_id: int, code: str, exc: ValidationFailed, values: dict[str, str]
+) -> tuple[str, int]:
+    db.session.rollback()
+    claim = _claim_or_404(claim_id)
+    flash("Please correct the highlighted fields.", "danger")
+    return (
+        render_template(
+            "admin/claims_view.html",
+            **_claim_context(
+                claim, map_errors={code: exc.errors}, map_values={code: values}
+            ),
+        ),
+        400,
+    )
+
+
+@bp.route("/claims/<int:claim_id>/lines/<int:line_id>")
+@role_required(*READERS)
+def claim_line(claim_id: int, line_id: int):  # noqa: ANN201
+    """One upstream line: the downstream lines behind it and its hand adjustment."""
+    claim = _claim_or_404(claim_id)
+    line = db.get_or_404(ClientClaimLine, line_id)
+    if line.client_claim_id != claim.id:
+        abort(404)
+    return _line_page(claim, line)
+
+
+def _line_page(
+    claim: ClientClaim,
+    line: ClientClaimLine,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    lines, _unmapped = upstream.trace(claim)
+    traced = next(t for t in lines if t.sov.id == line.client_sov_line_id)
+    sheet = upstream.claim_sheet(claim, "claimed")
+    row = next((r for r in sheet.rows if r.sov.id == line.client_sov_line_id), None)
+    if values is None:
+        values = {
+            "work": f"{line.adjustment_work:.2f}",
+            "materials": f"{line.adjustment_materials:.2f}",
+            "reason": line.adjustment_reason,
+        }
+    return (
+        render_template(
+            "admin/claims_line.html",
+            claim=claim,
+            contract=claim.contract,
+            project=claim.contract.project,
+            currency=claim.contract.project.currency,
+            line=line,
+            traced=traced,
+            row=row,
+            markup_pct=upstream.claim_markup(claim),
+            errors=errors or {},
+            values=values,
+            can_edit=current_user.has_role(*ADMINS)
+            and upstream.allowed(claim, "adjust"),
+        ),
+        status,
+    )
+
+
+@bp.route("/claims/<int:claim_id>/lines/<int:line_id>/adjust", methods=["POST"])
+@role_required(*ADMINS)
+def claim_line_adjust(claim_id: int, line_id: int):  # noqa: ANN201
+    """Save a line's hand adjustment (with its reason) on a draft claim."""
+    claim = _claim_or_404(claim_id)
+    line = db.get_or_404(ClientClaimLine, line_id)
+    if line.client_claim_id != claim.id:
+        abort(404)
+    values = {
+        "work": request.form.get("work", ""),
+        "materials": request.form.get("materials", ""),
+        "reason": request.form.get("reason", ""),
+    }
+    try:
+        upstream.adjust_line(
+            claim,
+            line,
+            _me(),
+            values["work"],
+            values["materials"],
+            values["reason"],
+            _version(),
+        )
+    except ValidationFailed as exc:
+        db.session.rollback()
+        flash("Please correct the highlighted fields.", "danger")
+        return _line_page(
+            _claim_or_404(claim_id),
+            db.get_or_404(ClientClaimLine, line_id),
+            exc.errors,
+            values,
+            400,
+        )
+    except BillingError as exc:
+        return _refused(claim_id, exc)
+    db.session.commit()
+    flash(f"Adjustment on line {line.client_sov_line.line_number} saved.", "success")
+    return _back(claim, f"line-{line.id}")
+
+
+@bp.route("/claims/<int:claim_id>/trace")
+@role_required(*READERS)
+def claim_trace(claim_id: int):  # noqa: ANN201
+    """Every upstream line with the downstream lines and billings that make it up."""
+    claim = _claim_or_404(claim_id)
+    lines, unmapped = upstream.trace(claim)
+    return render_template(
+        "admin/claims_trace.html",
+        claim=claim,
+        contract=claim.contract,
+        project=claim.contract.project,
+        currency=claim.contract.project.currency,
+        lines=lines,
+        unmapped=unmapped,
+        markup_pct=upstream.claim_markup(claim),
+        recon=upstream.reconcile(claim),
+    )
+
+
+# ------------------------------------------------------------------ statuses
+
+
+@bp.route("/claims/<int:claim_id>/submit", methods=["POST"])
+@role_required(*ADMINS)
+def claim_submit(claim_id: int):  # noqa: ANN201
+    """Draft → submitted: the figures are frozen as sent to the client."""
+    claim = _claim_or_404(claim_id)
+    try:
+        upstream.submit_claim(
+            claim,
+            _me(),
+            _version(),
+            accept_unmapped=request.form.get("accept_unmapped") == "1",
+        )
+    except BillingError as exc:
+        return _refused(claim_id, exc)
+    db.session.commit()
+    flash(
+        f"{term('Client_claim')} #{claim.claim_number} submitted: its amounts are "
+        "frozen.",
+        "success",
+    )
+    return _back(claim)
+
+
+@bp.route("/claims/<int:claim_id>/back-to-draft", methods=["POST"])
+@role_required(*ADMINS)
+def claim_back_to_draft(claim_id: int):  # noqa: ANN201
+    """Submitted → draft, when the client asked for changes."""
+    claim = _claim_or_404(claim_id)
+    try:
+        upstream.back_to_draft(claim, _me(), _version(), request.form.get("reason", ""))
+    except ValidationFailed as exc:
+        return _refused(claim_id, BillingError(" ".join(exc.errors.values())))
+    except BillingError as exc:
+        return _refused(claim_id, exc)
+    db.session.commit()
+    flash(f"{term('Client_claim')} #{claim.claim_number} is a draft again.", "success")
+    return _back(claim)
+
+
+@bp.route("/claims/<int:claim_id>/void", methods=["POST"])
+@role_required(*ADMINS)
+def claim_void(claim_id: int):  # noqa: ANN201
+    """Void the claim with a reason; its downstream billings are freed."""
+    claim = _claim_or_404(claim_id)
+    try:
+        released = upstream.void_claim(
+            claim, _me(), _version(), request.form.get("reason", "")
+        )
+    except ValidationFailed as exc:
+        return _refused(claim_id, BillingError(" ".join(exc.errors.values())), "void")
+    except BillingError as exc:
+        return _refused(claim_id, exc)
+    db.session.commit()
+    flash(
+        f"{term('Client_claim')} #{claim.claim_number} voided; {len(released)} "
+        f"{term('progress_billing')}(s) freed for another claim.",
+        "success",
+    )
+    return _back(claim)
+
+
+def _approve_page(
+    claim: ClientClaim,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    sheet = upstream.claim_sheet(claim, "claimed")
+    included = upstream.included_billings(claim)
+    by_sov = {ln.client_sov_line_id: ln for ln in claim.lines}
+    if values is None:
+        values = {}
+        for row in sheet.rows:
+            line = by_sov.get(row.sov.id)
+            if line is not None:
+                values[f"line-{line.id}-work"] = f"{row.figures.work_this_period:.2f}"
+                values[f"line-{line.id}-materials"] = (
+                    f"{row.figures.materials_stored:.2f}"
+                )
+        values.update(
+            {
+                f"billing-{b.id}": "1"
+                for b in included
+                if b.status == BillingStatus.PENDING_OWNER_APPROVAL
+            }
+        )
+    return (
+        render_template(
+            "admin/claims_approve.html",
+            claim=claim,
+            contract=claim.contract,
+            project=claim.contract.project,
+            currency=claim.contract.project.currency,
+            sheet=sheet,
+            by_sov=by_sov,
+            pending=[
+                b for b in included if b.status == BillingStatus.PENDING_OWNER_APPROVAL
+            ],
+            amounts={b.id: upstream.billing_amount(b) for b in included},
+            errors=errors or {},
+            values=values,
+        ),
+        status,
+    )
+
+
+@bp.route("/claims/<int:claim_id>/approve", methods=["GET", "POST"])
+@role_required(*ADMINS)
+def claim_approve(claim_id: int):  # noqa: ANN201
+    """Record the client's approval with its amounts per line (both are kept)."""
+    claim = _claim_or_404(claim_id)
+    if request.method == "GET":
+        if not upstream.allowed(claim, "approve"):
+            flash(f"Only a submitted {_label()} can be approved.", "warning")
+            return _back(claim)
+        return _approve_page(claim)
+    form = request.form
+    amounts = {}
+    for line in claim.lines:
+        work = form.get(f"line-{line.id}-work")
+        materials = form.get(f"line-{line.id}-materials")
+        if work is not None or materials is not None:
+            amounts[line.id] = (work, materials)
+    billing_ids = [
+        int(key.split("-", 1)[1])
+        for key in form
+        if re.fullmatch(r"billing-[1-9][0-9]{0,17}", key) and form.get(key) == "1"
+    ]
+    try:
+        result = upstream.approve_claim(
+            claim,
+            _me(),
+            _version(),
+            amounts,
+            billing_ids,
+            form.get("note", ""),
+        )
+    except ValidationFailed as exc:
+        db.session.rollback()
+        flash("Please correct the highlighted fields.", "danger")
+        return _approve_page(_claim_or_404(claim_id), exc.errors, dict(form), 400)
+    except BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return _approve_page(_claim_or_404(claim_id), {}, dict(form), 409)
+    db.session.commit()
+    message = f"{term('Client_claim')} #{claim.claim_number} approved"
+    if result.differs:
+        message += " with the client's amounts (they differ from the claim)"
+    if result.approved_billing_ids:
+        message += (
+            f"; {len(result.approved_billing_ids)} {term('progress_billing')}(s) "
+            "held for owner approval were approved"
+        )
+    flash(message + ".", "success")
+    return _back(claim)
+
+
+# ------------------------------------------------------------------ period
+
+
+@bp.route("/claims/periods/<int:period_id>")
+@role_required(*READERS)
+def claims_period(period_id: int):  # noqa: ANN201
+    """A period's downstream billings tied to its upstream claims (reconciliation)."""
+    period = db.get_or_404(BillingPeriod, period_id)
+    project = period.project
+    billings = upstream.period_billings(period)
+    claims = db.session.scalars(
+        sa.select(ClientClaim)
+        .join(ClientContract, ClientContract.id == ClientClaim.client_contract_id)
+        .where(ClientClaim.period_id == period.id)
+        .order_by(ClientContract.number, ClientClaim.claim_number)
+    ).all()
+    counted = [b for b in billings if b.status in upstream.ELIGIBLE_STATUSES]
+    approved_total = sum((upstream.billing_amount(b) for b in counted), ZERO)
+    return render_template(
+        "admin/claims_period.html",
+        period=period,
+        project=project,
+        currency=project.currency,
+        billings=billings,
+        amounts={
+            b.id: upstream.billing_amount(
+                b, "approved" if b.status in upstream.ELIGIBLE_STATUSES else "claimed"
+            )
+            for b in billings
+        },
+        claims=claims,
+        recons={
+            c.id: upstream.reconcile(c) for c in claims if c.status != ClaimStatus.VOID
+        },
+        approved_total=approved_total,
+        not_in_claim=[
+            b
+            for b in counted
+            if b.client_claim is None or b.client_claim.status == "void"
+        ],
+        contracts=project.client_contracts,
+        eligible=upstream.ELIGIBLE_STATUSES,
+    )
+
+
+# ------------------------------------------------------------------ PDFs
+
+
+def _pdf_response(data: bytes, name: str) -> Response:
+    from io import BytesIO
+
+    safe_name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "document"
+    response = send_file(
+        BytesIO(data),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"{safe_name}.pdf",
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/claims/<int:claim_id>/pdf")
+@role_required(*READERS)
+def claim_pdf(claim_id: int):  # noqa: ANN201
+    """The claim as an AIA-style PDF (G702 summary and G703 continuation sheet)."""
+    claim = _claim_or_404(claim_id)
+    data = pdf.claim_pdf(claim)
+    return _pdf_response(
+        data,
+        f"{claim.contract.number}-claim-{claim.claim_number}",
+    )
+
+
+@bp.route("/billings/<int:billing_id>/pdf")
+@role_required(*READERS)
+def billing_pdf(billing_id: int):  # noqa: ANN201
+    """A downstream billing as an AIA-style PDF, claimed and approved side by side."""
+    billing = db.get_or_404(Billing, billing_id)
+    data = pdf.billing_pdf(billing)
+    return _pdf_response(
+        data,
+        f"{billing.commitment.number}-billing-{billing.application_number}",
+    )
