@@ -62,6 +62,8 @@ class Config:
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
     MAX_FORM_PARTS = 200
 
+    #: Our company (the contractor) as named on PDFs and mails.
+    COMPANY_NAME = "Northwind Specialty Contractors"
     #: "us", "au" or "ca": the vocabulary pages, mails and PDFs use.
     TERMINOLOGY = "us"
     PAGE_SIZE = 25
@@ -80,6 +82,7 @@ _PLAIN_ENV = {
     "MAIL_DEFAULT_SENDER": "MAIL_DEFAULT_SENDER",
     "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
     "UPLOAD_FOLDER": "UPLOAD_FOLDER",
+    "COMPANY_NAME": "COMPANY_NAME",
 }
 
 _INT_KEYS = {"MAIL_PORT"}
