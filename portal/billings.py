@@ -252,7 +252,10 @@ def sync_lines(billing: Billing) -> None:
     have = {bl.sov_line_id for bl in billing.lines}
     for info in figures.billable_sov_lines(billing.commitment):
         if info.line.id not in have:
-            billing.lines.append(BillingLine(sov_line=info.line))
+            # Set the id too: validate_input keys lines by sov_line_id before a flush.
+            billing.lines.append(
+                BillingLine(sov_line=info.line, sov_line_id=info.line.id)
+            )
 
 
 # ----------------------------------------------------------------- edit

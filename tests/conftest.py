@@ -190,9 +190,17 @@ def runner(app):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def world(ctx):  # noqa: ANN001, ANN201
-    """SPEC §4's worked example set up in the database (see factories.world)."""
-    return f.build_world()
+def world(app):  # noqa: ANN001, ANN201
+    """SPEC §4's worked example set up in the database (see factories.build_world).
+
+    Built in a short-lived app context: a context left pushed would be reused by
+    every test-client request (and leak Flask-Login's user between requests).
+    Tests that use the models directly also ask for ``ctx``.
+    """
+    with app.app_context():
+        ids = f.build_world()
+        db.session.remove()
+    return ids
 
 
 class Auth:
@@ -235,8 +243,10 @@ def auth(app, client):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def users(ctx):  # noqa: ANN001, ANN201
+def users(app):  # noqa: ANN001, ANN201
     """One active user per role: {"admin": id, "finance": id, "viewer": id}."""
-    out = {role.value: f.make_user(role=role.value).id for role in Role}
-    db.session.commit()
+    with app.app_context():
+        out = {role.value: f.make_user(role=role.value).id for role in Role}
+        db.session.commit()
+        db.session.remove()
     return out

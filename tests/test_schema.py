@@ -25,6 +25,7 @@ from portal.models import (
 from . import factories as f
 
 D = Decimal
+pytestmark = pytest.mark.usefixtures("ctx")
 
 
 def _diff(connection) -> list:  # noqa: ANN001

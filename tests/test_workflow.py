@@ -26,6 +26,7 @@ from portal.statuses import BillingStatus as S
 from .conftest import make_test_app
 
 D = Decimal
+pytestmark = pytest.mark.usefixtures("ctx")
 ACTIONS = sorted({action for _, action in TRANSITIONS} | {"approve"})
 
 

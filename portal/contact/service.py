@@ -1,0 +1,702 @@
+"""What the contact portal's pages need: ownership checks, page data, small actions.
+
+Ownership is decided in SQL: a row is the contact's only when its commitment has
+the contact among its billing contacts. Anything else is a 404 (not 403), so
+ids of other vendors' rows are never confirmed. Functions that change data
+flush and never commit; the view commits once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from flask import abort, current_app, url_for
+from flask_login import current_user
+from sqlalchemy.orm import selectinload
+
+from .. import billings, figures, invitations
+from ..extensions import db
+from ..models import (
+    Attachment,
+    AuditEvent,
+    Billing,
+    BillingLine,
+    BillingPeriod,
+    Commitment,
+    Contact,
+    Invitation,
+    LoginLink,
+    Project,
+    RevisionSnapshot,
+    commitment_contacts,
+)
+from ..statuses import (
+    COUNTED_STATUSES,
+    EDITABLE_STATUSES,
+    BillingStatus,
+    CommitmentStatus,
+    InvitationStatus,
+    PeriodStatus,
+)
+from ..timeutil import aware, utcnow
+
+ZERO = Decimal("0.00")
+S = BillingStatus
+
+#: Statuses in which the contact sees the reviewer's amounts beside their own.
+REVIEWED_STATUSES = (
+    S.REVISE_AND_RESUBMIT,
+    S.PENDING_OWNER_APPROVAL,
+    S.APPROVED,
+    S.APPROVED_AS_NOTED,
+)
+
+
+# ------------------------------------------------------------------ ownership
+
+
+def _mine(commitment_id_column: Any, contact_id: int) -> Any:
+    """SQL: the commitment named by ``commitment_id_column`` has the contact."""
+    return sa.exists().where(
+        commitment_contacts.c.commitment_id == commitment_id_column,
+        commitment_contacts.c.contact_id == contact_id,
+    )
+
+
+def get_own_billing(billing_id: int) -> Billing:
+    """The signed-in contact's billing.
+
+    :raise 404: unknown id, or a billing of a commitment the contact is not on.
+    """
+    billing = db.session.scalar(
+        sa.select(Billing).where(
+            Billing.id == billing_id, _mine(Billing.commitment_id, current_user.id)
+        )
+    )
+    if billing is None:
+        abort(404)
+    return billing
+
+
+def get_own_commitment(commitment_id: int) -> Commitment:
+    """A commitment the signed-in contact is a billing contact on.
+
+    :raise 404: otherwise.
+    """
+    commitment = db.session.scalar(
+        sa.select(Commitment).where(
+            Commitment.id == commitment_id, _mine(Commitment.id, current_user.id)
+        )
+    )
+    if commitment is None:
+        abort(404)
+    return commitment
+
+
+def get_own_attachment(attachment_id: int) -> Attachment:
+    """An attachment of one of the signed-in contact's billings.
+
+    :raise 404: otherwise.
+    """
+    attachment = db.session.scalar(
+        sa.select(Attachment)
+        .join(Billing, Billing.id == Attachment.billing_id)
+        .where(
+            Attachment.id == attachment_id,
+            _mine(Billing.commitment_id, current_user.id),
+        )
+    )
+    if attachment is None:
+        abort(404)
+    return attachment
+
+
+def get_own_invitation(invitation_id: int) -> Invitation:
+    """An invitation addressed to the signed-in contact.
+
+    :raise 404: otherwise.
+    """
+    invitation = db.session.scalar(
+        sa.select(Invitation).where(
+            Invitation.id == invitation_id,
+            Invitation.contact_id == current_user.id,
+            _mine(Invitation.commitment_id, current_user.id),
+        )
+    )
+    if invitation is None:
+        abort(404)
+    return invitation
+
+
+# ------------------------------------------------------------------ links
+
+
+def mask_email(email: str) -> str:
+    """``c••••@example.com``: enough to recognise, not enough to harvest."""
+    local, _, domain = email.partition("@")
+    if not domain:
+        return "•••"
+    return f"{local[:1]}{'•' * max(len(local) - 1, 3)}@{domain}"
+
+
+def contacts_for_email(email: str) -> list[Contact]:
+    """Active contacts with this address (case-insensitive), at every vendor."""
+    return list(
+        db.session.scalars(
+            sa.select(Contact)
+            .where(
+                sa.func.lower(Contact.email) == email.strip().lower(),
+                Contact.active.is_(True),
+            )
+            .order_by(Contact.id)
+        )
+    )
+
+
+def fresh_link_throttled(contact: Contact) -> bool:
+    """Whether the contact already got the most fresh links allowed this hour."""
+    limit = int(current_app.config.get("FRESH_LINKS_PER_HOUR", 3))
+    since = utcnow() - timedelta(hours=1)
+    # invitations.send_fresh_link records one "link.fresh" event per mail; the
+    # count lives in the database, so every worker and machine sees it.
+    count = db.session.scalar(
+        sa.select(sa.func.count(AuditEvent.id)).where(
+            AuditEvent.action == "link.fresh",
+            AuditEvent.object_type == "contact",
+            AuditEvent.object_id == contact.id,
+            AuditEvent.created_at >= since,
+        )
+    )
+    return (count or 0) >= limit
+
+
+def send_fresh_link(contact: Contact) -> bool:
+    """Mail a new link to the address on file unless throttled; True if queued."""
+    if not contact.active or fresh_link_throttled(contact):
+        return False
+    invitations.send_fresh_link(contact)
+    return True
+
+
+def request_links(email: str) -> int:
+    """The public form: a fresh link to every active contact with ``email``."""
+    return sum(send_fresh_link(c) for c in contacts_for_email(email))
+
+
+def landing_url(link: LoginLink) -> str:
+    """Where a link leads: the invitation's billing or commitment, else home."""
+    invitation = link.invitation
+    home = url_for("contact.index")
+    if invitation is None or invitation.revoked_at is not None:
+        return home
+    commitment = invitation.commitment
+    if not billings.contact_may_bill(link.contact, commitment):
+        return home
+    billing_id = db.session.scalar(
+        sa.select(Billing.id).where(
+            Billing.commitment_id == commitment.id,
+            Billing.period_id == invitation.period_id,
+            Billing.status != S.VOID,
+        )
+    )
+    if billing_id is not None:
+        return url_for("contact.billing_view", billing_id=billing_id)
+    return f"{home}#commitment-{commitment.id}"
+
+
+# ------------------------------------------------------------------ home page
+
+
+@dataclass
+class BillingRow:
+    """A billing in the home page list, with its amounts."""
+
+    billing: Billing
+    claimed: Decimal
+    approved: Decimal | None
+    payment_due: Decimal | None
+
+
+@dataclass
+class CommitmentCard:
+    """One commitment on the home page."""
+
+    commitment: Commitment
+    open_period: BillingPeriod | None
+    current: Billing | None
+    can_start: bool
+    blocked: str | None
+    invitation: Invitation | None
+    rows: list[BillingRow] = field(default_factory=list)
+
+
+@dataclass
+class Home:
+    """Everything the contact's home page shows."""
+
+    cards: list[CommitmentCard]
+    pending: list[Invitation]
+    needs_action: list[Billing]
+
+
+def _sum(raw: object) -> Decimal:
+    if raw is None:
+        return ZERO
+    if isinstance(raw, Decimal):
+        return raw.quantize(Decimal("0.01"))
+    return Decimal(int(raw)).scaleb(-2).quantize(Decimal("0.01"))
+
+
+def home(contact: Contact) -> Home:
+    """The contact's commitments, open periods, invitations and billings.
+
+    A fixed number of queries however many commitments or billings there are.
+    """
+    commitments = list(
+        db.session.scalars(
+            sa.select(Commitment)
+            .where(
+                _mine(Commitment.id, contact.id),
+                Commitment.status != CommitmentStatus.DRAFT,
+            )
+            .options(selectinload(Commitment.project), selectinload(Commitment.vendor))
+            .join(Project, Project.id == Commitment.project_id)
+            .order_by(Project.name, Commitment.number)
+        )
+    )
+    ids = [c.id for c in commitments]
+    project_ids = {c.project_id for c in commitments}
+    open_periods = {
+        p.project_id: p
+        for p in db.session.scalars(
+            sa.select(BillingPeriod).where(
+                BillingPeriod.project_id.in_(project_ids),
+                BillingPeriod.status == PeriodStatus.OPEN,
+            )
+        )
+    }
+    all_billings = list(
+        db.session.scalars(
+            sa.select(Billing)
+            .where(Billing.commitment_id.in_(ids))
+            .options(selectinload(Billing.period))
+            .order_by(Billing.commitment_id, Billing.application_number.desc())
+        )
+    )
+    sums = {
+        row[0]: row[1:]
+        for row in db.session.execute(
+            sa.select(
+                BillingLine.billing_id,
+                sa.func.sum(BillingLine.claimed_work),
+                sa.func.sum(BillingLine.claimed_materials),
+                sa.func.sum(BillingLine.approved_work),
+                sa.func.sum(BillingLine.approved_materials),
+            )
+            .where(BillingLine.billing_id.in_([b.id for b in all_billings]))
+            .group_by(BillingLine.billing_id)
+        )
+    }
+    my_invitations = list(
+        db.session.scalars(
+            sa.select(Invitation)
+            .where(
+                Invitation.contact_id == contact.id,
+                Invitation.commitment_id.in_(ids),
+                Invitation.revoked_at.is_(None),
+            )
+            .order_by(Invitation.id)
+        )
+    )
+    by_commitment: dict[int, list[Billing]] = {}
+    for b in all_billings:
+        by_commitment.setdefault(b.commitment_id, []).append(b)
+    cards = []
+    pending = []
+    needs_action = []
+    for commitment in commitments:
+        period = open_periods.get(commitment.project_id)
+        rows = []
+        current = None
+        for b in by_commitment.get(commitment.id, []):
+            cw, cm, aw, am = sums.get(b.id, (None, None, None, None))
+            reviewed = b.status in REVIEWED_STATUSES
+            frozen = (b.approved_figures or {}).get("figures", {}).get("totals", {})
+            due = frozen.get("current_payment_due")
+            rows.append(
+                BillingRow(
+                    billing=b,
+                    claimed=_sum(cw) + _sum(cm),
+                    approved=_sum(aw) + _sum(am) if reviewed else None,
+                    payment_due=(
+                        Decimal(due)
+                        if due is not None and b.status in COUNTED_STATUSES
+                        else None
+                    ),
+                )
+            )
+            if period is not None and b.period_id == period.id and b.status != S.VOID:
+                current = b
+            if b.status in EDITABLE_STATUSES:
+                needs_action.append(b)
+        invitation = None
+        if period is not None:
+            invitation = next(
+                (
+                    i
+                    for i in my_invitations
+                    if i.commitment_id == commitment.id and i.period_id == period.id
+                ),
+                None,
+            )
+            if invitation is not None and invitation.status == InvitationStatus.INVITED:
+                pending.append(invitation)
+        can_start, blocked = _start_state(commitment, period, current)
+        cards.append(
+            CommitmentCard(
+                commitment=commitment,
+                open_period=period,
+                current=current,
+                can_start=can_start,
+                blocked=blocked,
+                invitation=invitation,
+                rows=rows,
+            )
+        )
+    return Home(cards=cards, pending=pending, needs_action=needs_action)
+
+
+def _start_state(
+    commitment: Commitment, period: BillingPeriod | None, current: Billing | None
+) -> tuple[bool, str | None]:
+    if current is not None:
+        return False, None
+    if commitment.status != CommitmentStatus.APPROVED:
+        return False, "This commitment is not open for billing."
+    if period is None:
+        return False, "There is no open billing period on this project right now."
+    if billings.period_closed_for_contacts(period):
+        return False, (
+            "The due date of this period has passed. Please contact the "
+            "billing administrator if you still need to bill."
+        )
+    return True, None
+
+
+def open_period(project_id: int) -> BillingPeriod | None:
+    """The project's open billing period, if any."""
+    return db.session.scalar(
+        sa.select(BillingPeriod).where(
+            BillingPeriod.project_id == project_id,
+            BillingPeriod.status == PeriodStatus.OPEN,
+        )
+    )
+
+
+def start_billing(contact: Contact, commitment: Commitment) -> tuple[Billing, bool]:
+    """A draft for the open period (or the live one that exists); True if created.
+
+    Starting to bill accepts the contact's invitation for that period.
+    """
+    period = open_period(commitment.project_id)
+    if period is None:
+        raise billings.BillingError(
+            "There is no open billing period on this project right now."
+        )
+    existing = db.session.scalar(
+        sa.select(Billing).where(
+            Billing.commitment_id == commitment.id,
+            Billing.period_id == period.id,
+            Billing.status != S.VOID,
+        )
+    )
+    if existing is not None:
+        return existing, False
+    billing = billings.create_billing(commitment, period, contact)
+    invitation = db.session.scalar(
+        sa.select(Invitation).where(
+            Invitation.period_id == period.id,
+            Invitation.commitment_id == commitment.id,
+            Invitation.contact_id == contact.id,
+            Invitation.status == InvitationStatus.INVITED,
+            Invitation.revoked_at.is_(None),
+        )
+    )
+    if invitation is not None:
+        invitations.answer(invitation, contact, True)
+    return billing, True
+
+
+# ------------------------------------------------------------------ billing page
+
+
+@dataclass
+class LineView:
+    """One G703 row: claimed figures, and the reviewer's where shown."""
+
+    row: figures.Row
+    approved: figures.Row | None
+
+    @property
+    def sov(self) -> Any:
+        return self.row.sov
+
+    @property
+    def line(self) -> BillingLine | None:
+        return self.row.line
+
+    @property
+    def changed(self) -> bool:
+        """The reviewer approved a different amount than was claimed."""
+        if self.approved is None:
+            return False
+        a, c = self.approved.figures, self.row.figures
+        return (a.work_this_period, a.materials_stored) != (
+            c.work_this_period,
+            c.materials_stored,
+        )
+
+
+@dataclass
+class RevisionEntry:
+    """One submission of the billing and what changed since the one before."""
+
+    revision: int
+    submitted_at: datetime
+    work: Decimal
+    materials: Decimal
+    changes: list[str]
+
+
+@dataclass
+class SummaryRow:
+    """One G702 line: claimed and (once reviewed) approved."""
+
+    number: str
+    label: str
+    claimed: Decimal
+    approved: Decimal | None
+    key: str
+    strong: bool = False
+
+
+#: G703 columns summed in the table footer.
+COLUMNS = {
+    "c": "scheduled_value",
+    "d": "previous_work",
+    "e": "work_this_period",
+    "f": "materials_stored",
+    "g": "total_completed_and_stored",
+    "h": "balance_to_finish",
+    "i": "retainage",
+}
+
+
+def column_totals(sheet: figures.Sheet) -> dict[str, Decimal]:
+    """Σ of each G703 column over the rows (already-rounded line values)."""
+    return {
+        key: sum((getattr(r.figures, name) for r in sheet.rows), ZERO)
+        for key, name in COLUMNS.items()
+    }
+
+
+def summary_rows(
+    project: Project, claimed: figures.Sheet, approved: figures.Sheet | None
+) -> list[SummaryRow]:
+    """The nine G702 lines, labelled in the project's terminology."""
+    from ..templating import term
+
+    retainage = term("Retainage", project)
+    spec = [
+        ("1", "Original contract sum", "original_contract_sum", False),
+        ("2", "Net change by change orders", "net_change_by_change_orders", False),
+        ("3", "Contract sum to date (1 + 2)", "contract_sum_to_date", False),
+        (
+            "4",
+            "Total completed and stored to date",
+            "total_completed_and_stored",
+            False,
+        ),
+        ("5", f"{retainage}", "retainage", False),
+        (
+            "6",
+            f"Total earned less {retainage.lower()} (4 − 5)",
+            "total_earned_less_retainage",
+            False,
+        ),
+        ("7", "Less previous certificates for payment", "previous_certificates", False),
+        ("8", "Current payment due (6 − 7)", "current_payment_due", True),
+        (
+            "9",
+            f"Balance to finish, including {retainage.lower()} (3 − 6)",
+            "balance_to_finish_including_retainage",
+            False,
+        ),
+    ]
+    return [
+        SummaryRow(
+            number=number,
+            label=label,
+            claimed=getattr(claimed.totals, attr),
+            approved=getattr(approved.totals, attr) if approved else None,
+            key=attr,
+            strong=strong,
+        )
+        for number, label, attr, strong in spec
+    ]
+
+
+@dataclass
+class BillingPage:
+    """Everything the billing page shows."""
+
+    billing: Billing
+    project: Project
+    editable: bool
+    reviewed: bool
+    lines: list[LineView]
+    claimed: figures.Sheet
+    approved: figures.Sheet | None
+    claimed_columns: dict[str, Decimal]
+    approved_columns: dict[str, Decimal] | None
+    summary: list[SummaryRow]
+    released_before: Decimal
+    late: bool
+    revisions: list[RevisionEntry]
+    revise_count: int
+
+
+def editable(billing: Billing, contact: Contact) -> bool:
+    """The contact may change the amounts now (draft or revise & resubmit)."""
+    return billing.status in EDITABLE_STATUSES and billings.contact_may_bill(
+        contact, billing.commitment
+    )
+
+
+def billing_page(billing: Billing, contact: Contact) -> BillingPage:
+    """The G703 rows, G702 totals (claimed and approved), history of a billing."""
+    claimed = figures.sheet(billing, which="claimed")
+    reviewed = billing.status in REVIEWED_STATUSES
+    approved = figures.sheet(billing, which="approved") if reviewed else None
+    approved_rows = {r.sov.id: r for r in approved.rows} if approved else {}
+    lines = [LineView(row, approved_rows.get(row.sov.id)) for row in claimed.rows]
+    totals = claimed.totals
+    return BillingPage(
+        billing=billing,
+        project=billing.commitment.project,
+        editable=editable(billing, contact),
+        reviewed=reviewed,
+        lines=lines,
+        claimed=claimed,
+        approved=approved,
+        claimed_columns=column_totals(claimed),
+        approved_columns=column_totals(approved) if approved else None,
+        summary=summary_rows(billing.commitment.project, claimed, approved),
+        released_before=totals.retainage_released_to_date - billing.retainage_released,
+        late=billings.period_closed_for_contacts(billing.period),
+        revisions=revision_history(billing),
+        revise_count=sum(
+            1 for lv in lines if lv.line is not None and lv.line.status == "revise"
+        ),
+    )
+
+
+def revision_history(billing: Billing) -> list[RevisionEntry]:
+    """Each submission, newest first, with the changes from the one before."""
+    labels = {
+        bl.sov_line_id: f"Line {bl.sov_line.line_number} {bl.sov_line.description}"
+        for bl in billing.lines
+    }
+    snapshots: list[RevisionSnapshot] = sorted(
+        billing.snapshots, key=lambda s: s.revision
+    )
+    entries = []
+    previous: dict[str, Any] | None = None
+    for snap in snapshots:
+        data = snap.data or {}
+        lines = data.get("lines", {})
+        work = sum((Decimal(v.get("work", "0")) for v in lines.values()), ZERO)
+        materials = sum(
+            (Decimal(v.get("materials", "0")) for v in lines.values()), ZERO
+        )
+        changes: list[str] = []
+        if previous is None:
+            changes.append("First submission.")
+        else:
+            changes = _diff(previous, data, labels)
+        entries.append(
+            RevisionEntry(snap.revision, snap.submitted_at, work, materials, changes)
+        )
+        previous = data
+    return list(reversed(entries))
+
+
+def _diff(
+    old: dict[str, Any], new: dict[str, Any], labels: dict[int, str]
+) -> list[str]:
+    changes = []
+    old_lines, new_lines = old.get("lines", {}), new.get("lines", {})
+
+    def key(sov_id: str) -> tuple[int, str]:
+        return (0, f"{int(sov_id):012d}") if sov_id.isdigit() else (1, sov_id)
+
+    for sov_id in sorted(set(old_lines) | set(new_lines), key=key):
+        a = old_lines.get(sov_id, {"work": "0.00", "materials": "0.00"})
+        b = new_lines.get(sov_id, {"work": "0.00", "materials": "0.00"})
+        label = (
+            labels.get(int(sov_id), f"Line {sov_id}") if sov_id.isdigit() else sov_id
+        )
+        for name, text in (
+            ("work", "work this period"),
+            ("materials", "materials stored"),
+        ):
+            before, after = Decimal(a.get(name, "0")), Decimal(b.get(name, "0"))
+            if before != after:
+                changes.append(f"{label}: {text} {before:,.2f} → {after:,.2f}")
+    if old.get("vendor_invoice_number") != new.get("vendor_invoice_number"):
+        changes.append(
+            "Invoice number "
+            f"{old.get('vendor_invoice_number') or '(none)'} → "
+            f"{new.get('vendor_invoice_number') or '(none)'}"
+        )
+    if Decimal(old.get("retainage_released") or "0") != Decimal(
+        new.get("retainage_released") or "0"
+    ):
+        changes.append(
+            "Release requested "
+            f"{Decimal(old.get('retainage_released') or '0'):,.2f} → "
+            f"{Decimal(new.get('retainage_released') or '0'):,.2f}"
+        )
+    if old.get("notes") != new.get("notes"):
+        changes.append("Notes changed.")
+    return changes or ["Resubmitted without changes."]
+
+
+# ------------------------------------------------------------------ display
+
+
+def local_time(value: datetime | None, project: Project | None = None) -> str:
+    """A timestamp in the project's time zone, e.g. ``Mar 4, 2026 14:05 EST``."""
+    value = aware(value)
+    if value is None:
+        return ""
+    zone: Any = None
+    if project is not None and project.time_zone:
+        try:
+            zone = ZoneInfo(project.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = None
+    local = value.astimezone(zone) if zone else value
+    return local.strftime("%b %d, %Y %H:%M ") + (local.tzname() or "UTC")
+
+
+def term_for(billing: Billing, key: str) -> str:
+    """A terminology label in the billing's project's dialect."""
+    from ..templating import term
+
+    return term(key, billing.commitment.project)
