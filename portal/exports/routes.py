@@ -1,15 +1,556 @@
-"""Finance views."""
+"""Finance pages (``/exports/``): ready-to-export billings, batches, ERP settings,
+API tokens. Views are thin: parse → domain function → commit once → flash.
+
+The blueprint guard fails closed: every page needs a signed-in staff user
+(contacts get 403), and ``/exports/api/`` goes to token authentication instead.
+"""
 
 from __future__ import annotations
 
-from flask import render_template
+import sqlalchemy as sa
+from flask import (
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy.orm import joinedload, selectinload
 
+from .. import export_batches
 from ..auth import role_required
-from . import bp
+from ..extensions import db, login_manager
+from ..models import ApiToken, BillingPeriod, ExportBatch, Project, Vendor
+from . import api, api_tokens, bp, erp
+from .builders import FORMATS, NO_DIRECT_EXPORT
+from .forms import (
+    positive_int,
+    read_batch_form,
+    read_cost_code_form,
+    read_filters,
+    read_project_form,
+    read_settings_form,
+    read_vendor_form,
+)
+
+STAFF = ("finance", "admin", "viewer")
+WRITERS = ("finance", "admin")
+READY_PAGE_SIZE = 50
+BATCH_PAGE_SIZE = 25
+SETTINGS_PAGE_SIZE = 25
+
+
+@bp.before_request
+def require_staff():  # noqa: ANN201
+    """Fail closed: the API authenticates by token, every page needs staff."""
+    if request.path.startswith(api.API_PREFIX):
+        return api.guard()
+    if not current_user.is_authenticated:
+        if login_manager.login_view in current_app.view_functions:
+            return login_manager.unauthorized()
+        abort(401)
+    if not current_user.is_staff:
+        abort(403)
+    return None
+
+
+def _may_write() -> bool:
+    return current_user.role in WRITERS
+
+
+# ----------------------------------------------------------- ready to export
 
 
 @bp.route("/")
-@role_required("finance", "admin", "viewer")
+@role_required(*STAFF)
 def index():  # noqa: ANN201
-    """Finance home: what is ready to export."""
-    return render_template("exports/index.html")
+    """Approved billings not yet exported, with missing ERP codes, and batches."""
+    filters = read_filters(request.args, export_batches.latest_format())
+    page = positive_int(request.args.get("page")) or 1
+    pagination = db.paginate(
+        export_batches.unexported_query(
+            filters.project_id, filters.period_id, filters.vendor_id
+        ),
+        page=page,
+        per_page=READY_PAGE_SIZE,
+        error_out=False,
+    )
+    items = export_batches.readiness(list(pagination.items), filters.fmt)
+    batches = db.session.scalars(
+        sa.select(ExportBatch)
+        .options(joinedload(ExportBatch.created_by))
+        .order_by(ExportBatch.id.desc())
+        .limit(10)
+    ).all()
+    return render_template(
+        "exports/index.html",
+        filters=filters,
+        pagination=pagination,
+        items=items,
+        ready_count=sum(1 for item in items if item.ready),
+        batches=batches,
+        formats=FORMATS,
+        no_direct=NO_DIRECT_EXPORT,
+        projects=db.session.scalars(sa.select(Project).order_by(Project.number)).all(),
+        periods=db.session.scalars(
+            sa.select(BillingPeriod)
+            .options(joinedload(BillingPeriod.project))
+            .order_by(BillingPeriod.project_id, BillingPeriod.sequence)
+        ).all(),
+        vendors=db.session.scalars(sa.select(Vendor).order_by(Vendor.name)).all(),
+        may_write=_may_write(),
+    )
+
+
+@bp.route("/batches", methods=["POST"])
+@role_required(*WRITERS)
+def batch_create():  # noqa: ANN201
+    """Create a batch from the selected billings (all or nothing)."""
+    form = read_batch_form(request.form)
+    back = url_for(
+        "exports.index",
+        **{
+            key: value
+            for key, value in {
+                "project": positive_int(request.form.get("f_project")),
+                "period": positive_int(request.form.get("f_period")),
+                "vendor": positive_int(request.form.get("f_vendor")),
+                "format": form.fmt,
+            }.items()
+            if value
+        },
+    )
+    if form.fmt is None:
+        flash("Choose an export format.", "danger")
+        return redirect(back)
+    if form.bad_ids or not form.billing_ids:
+        flash("Select at least one billing to export.", "warning")
+        return redirect(back)
+    try:
+        batch = export_batches.create_batch(
+            current_user,
+            form.fmt,
+            form.billing_ids,
+            include_vendors=form.include_vendors,
+        )
+    except export_batches.NotReady as exc:
+        db.session.rollback()
+        details = "; ".join(
+            f"{exc.labels.get(billing_id, billing_id)}: {', '.join(found)}"
+            for billing_id, found in list(exc.problems.items())[:10]
+        )
+        flash(f"{exc} {details}", "danger")
+        return redirect(back)
+    except export_batches.ExportError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(back)
+    db.session.commit()
+    flash(
+        f"Batch {batch.id} created with {batch.billing_count} "
+        f"billing{'s' if batch.billing_count != 1 else ''}. Download the file below.",
+        "success",
+    )
+    return redirect(url_for("exports.batch_view", batch_id=batch.id))
+
+
+# ------------------------------------------------------------------ batches
+
+
+@bp.route("/batches")
+@role_required(*STAFF)
+def batches():  # noqa: ANN201
+    """Every export batch, newest first."""
+    page = positive_int(request.args.get("page")) or 1
+    pagination = db.paginate(
+        sa.select(ExportBatch)
+        .options(
+            joinedload(ExportBatch.created_by), joinedload(ExportBatch.reversed_by)
+        )
+        .order_by(ExportBatch.id.desc()),
+        page=page,
+        per_page=BATCH_PAGE_SIZE,
+        error_out=False,
+    )
+    return render_template(
+        "exports/batches.html",
+        pagination=pagination,
+        formats=FORMATS,
+        may_write=_may_write(),
+    )
+
+
+def _batch_or_404(batch_id: int) -> ExportBatch:
+    batch = db.session.scalar(
+        sa.select(ExportBatch)
+        .where(ExportBatch.id == batch_id)
+        .options(selectinload(ExportBatch.items))
+    )
+    if batch is None:
+        abort(404)
+    return batch
+
+
+@bp.route("/batches/<int:batch_id>")
+@role_required(*STAFF)
+def batch_view(batch_id: int):  # noqa: ANN201
+    """One batch: its billings, file, and the reverse form."""
+    batch = _batch_or_404(batch_id)
+    billings = export_batches.batch_billings(batch)
+    rows = export_batches.export_rows(billings)
+    return render_template(
+        "exports/batch.html",
+        batch=batch,
+        entries=[(b, rows[b.id]) for b in billings],
+        formats=FORMATS,
+        may_write=_may_write(),
+        errors={},
+    )
+
+
+@bp.route("/batches/<int:batch_id>/download")
+@role_required(*STAFF)
+def batch_download(batch_id: int):  # noqa: ANN201
+    """The batch's stored file, byte for byte."""
+    return api.send_batch_file(_batch_or_404(batch_id))
+
+
+@bp.route("/batches/<int:batch_id>/reverse", methods=["POST"])
+@role_required(*WRITERS)
+def batch_reverse(batch_id: int):  # noqa: ANN201
+    """Reverse a batch with a reason; its billings can be exported again."""
+    batch = _batch_or_404(batch_id)
+    try:
+        freed = export_batches.reverse_batch(
+            batch, current_user, request.form.get("reason", "")
+        )
+    except export_batches.ReasonRequired as exc:
+        db.session.rollback()
+        billings = export_batches.batch_billings(batch)
+        rows = export_batches.export_rows(billings)
+        return (
+            render_template(
+                "exports/batch.html",
+                batch=batch,
+                entries=[(b, rows[b.id]) for b in billings],
+                formats=FORMATS,
+                may_write=_may_write(),
+                errors=exc.errors,
+            ),
+            400,
+        )
+    except export_batches.ExportError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for("exports.batch_view", batch_id=batch_id))
+    db.session.commit()
+    flash(
+        f"Batch {batch_id} reversed: {len(freed)} "
+        f"billing{'s' if len(freed) != 1 else ''} can be exported again.",
+        "success",
+    )
+    return redirect(url_for("exports.batch_view", batch_id=batch_id))
+
+
+# ------------------------------------------------------------- ERP settings
+
+
+@bp.route("/settings")
+@role_required(*STAFF)
+def settings():  # noqa: ANN201
+    """ERP accounts and defaults."""
+    row = export_batches.erp_settings()
+    values = {name: getattr(row, name) or "" for name in erp.SETTINGS_FIELDS}
+    return render_template(
+        "exports/settings.html",
+        values=values,
+        fields=erp.SETTINGS_FIELDS,
+        errors={},
+        may_write=_may_write(),
+        tab="accounts",
+    )
+
+
+@bp.route("/settings", methods=["POST"])
+@role_required(*WRITERS)
+def settings_save():  # noqa: ANN201
+    """Save the ERP accounts and defaults."""
+    data = read_settings_form(request.form)
+    try:
+        changed = erp.save_settings(current_user, data)
+    except erp.SettingsInvalid as exc:
+        db.session.rollback()
+        return (
+            render_template(
+                "exports/settings.html",
+                values=data,
+                fields=erp.SETTINGS_FIELDS,
+                errors=exc.errors,
+                may_write=True,
+                tab="accounts",
+            ),
+            400,
+        )
+    db.session.commit()
+    flash("ERP settings saved." if changed else "Nothing changed.", "success")
+    return redirect(url_for("exports.settings"))
+
+
+def _cost_code_page(page: int) -> tuple[object, list[dict[str, str]]]:
+    pagination = db.paginate(
+        erp.cost_codes_select(),
+        page=page,
+        per_page=SETTINGS_PAGE_SIZE,
+        error_out=False,
+    )
+    codes = list(pagination.items)
+    known = export_batches.cost_code_settings()
+    rows = []
+    for code in codes:
+        row = known.get(code)
+        rows.append(
+            {
+                "code": code,
+                **{
+                    name: (getattr(row, name) or "") if row else ""
+                    for name in erp.COST_CODE_FIELDS
+                },
+            }
+        )
+    return pagination, rows
+
+
+@bp.route("/settings/cost-codes")
+@role_required(*STAFF)
+def settings_cost_codes():  # noqa: ANN201
+    """ERP codes per cost code: expense account, Sage cost code/category, QB class."""
+    page = positive_int(request.args.get("page")) or 1
+    pagination, rows = _cost_code_page(page)
+    return render_template(
+        "exports/settings_cost_codes.html",
+        pagination=pagination,
+        rows=rows,
+        fields=erp.COST_CODE_FIELDS,
+        defaults=export_batches.erp_settings(),
+        errors={},
+        may_write=_may_write(),
+        tab="cost_codes",
+    )
+
+
+@bp.route("/settings/cost-codes", methods=["POST"])
+@role_required(*WRITERS)
+def settings_cost_codes_save():  # noqa: ANN201
+    """Save one page of cost-code mappings."""
+    page = positive_int(request.form.get("page")) or 1
+    data = read_cost_code_form(request.form)
+    try:
+        changed = erp.save_cost_codes(current_user, data)
+    except erp.SettingsInvalid as exc:
+        db.session.rollback()
+        pagination, _ = _cost_code_page(page)
+        rows = [{"code": code, **values} for code, values in data.items()]
+        return (
+            render_template(
+                "exports/settings_cost_codes.html",
+                pagination=pagination,
+                rows=rows,
+                fields=erp.COST_CODE_FIELDS,
+                defaults=export_batches.erp_settings(),
+                errors=exc.errors,
+                may_write=True,
+                tab="cost_codes",
+            ),
+            400,
+        )
+    db.session.commit()
+    flash(
+        f"Saved {changed} cost code{'s' if changed != 1 else ''}."
+        if changed
+        else "Nothing changed.",
+        "success",
+    )
+    return redirect(url_for("exports.settings_cost_codes", page=page))
+
+
+@bp.route("/settings/cost-codes/fill-sage", methods=["POST"])
+@role_required(*WRITERS)
+def settings_cost_codes_fill():  # noqa: ANN201
+    """Copy each portal cost code into its blank Sage cost code."""
+    changed = erp.fill_sage_cost_codes(current_user)
+    db.session.commit()
+    flash(
+        f"Filled {changed} blank Sage cost code{'s' if changed != 1 else ''}.",
+        "success",
+    )
+    return redirect(url_for("exports.settings_cost_codes"))
+
+
+def _vendor_page(page: int) -> object:
+    return db.paginate(
+        sa.select(Vendor).order_by(Vendor.name),
+        page=page,
+        per_page=SETTINGS_PAGE_SIZE,
+        error_out=False,
+    )
+
+
+@bp.route("/settings/vendors")
+@role_required(*STAFF)
+def settings_vendors():  # noqa: ANN201
+    """ERP vendor codes."""
+    page = positive_int(request.args.get("page")) or 1
+    return render_template(
+        "exports/settings_vendors.html",
+        pagination=_vendor_page(page),
+        values={},
+        errors={},
+        may_write=_may_write(),
+        tab="vendors",
+    )
+
+
+@bp.route("/settings/vendors", methods=["POST"])
+@role_required(*WRITERS)
+def settings_vendors_save():  # noqa: ANN201
+    """Save one page of vendor codes."""
+    page = positive_int(request.form.get("page")) or 1
+    data = read_vendor_form(request.form)
+    try:
+        changed = erp.save_vendor_codes(current_user, data)
+    except erp.SettingsInvalid as exc:
+        db.session.rollback()
+        return (
+            render_template(
+                "exports/settings_vendors.html",
+                pagination=_vendor_page(page),
+                values=data,
+                errors=exc.errors,
+                may_write=True,
+                tab="vendors",
+            ),
+            400,
+        )
+    db.session.commit()
+    flash(
+        f"Saved {changed} vendor code{'s' if changed != 1 else ''}."
+        if changed
+        else "Nothing changed.",
+        "success",
+    )
+    return redirect(url_for("exports.settings_vendors", page=page))
+
+
+def _project_page(page: int) -> object:
+    return db.paginate(
+        sa.select(Project).order_by(Project.number),
+        page=page,
+        per_page=SETTINGS_PAGE_SIZE,
+        error_out=False,
+    )
+
+
+@bp.route("/settings/projects")
+@role_required(*STAFF)
+def settings_projects():  # noqa: ANN201
+    """ERP job numbers and QuickBooks Customer:Job names per project."""
+    page = positive_int(request.args.get("page")) or 1
+    return render_template(
+        "exports/settings_projects.html",
+        pagination=_project_page(page),
+        values={},
+        errors={},
+        may_write=_may_write(),
+        tab="projects",
+    )
+
+
+@bp.route("/settings/projects", methods=["POST"])
+@role_required(*WRITERS)
+def settings_projects_save():  # noqa: ANN201
+    """Save one page of project codes."""
+    page = positive_int(request.form.get("page")) or 1
+    data = read_project_form(request.form)
+    try:
+        changed = erp.save_project_codes(current_user, data)
+    except erp.SettingsInvalid as exc:
+        db.session.rollback()
+        return (
+            render_template(
+                "exports/settings_projects.html",
+                pagination=_project_page(page),
+                values=data,
+                errors=exc.errors,
+                may_write=True,
+                tab="projects",
+            ),
+            400,
+        )
+    db.session.commit()
+    flash(
+        f"Saved {changed} project{'s' if changed != 1 else ''}."
+        if changed
+        else "Nothing changed.",
+        "success",
+    )
+    return redirect(url_for("exports.settings_projects", page=page))
+
+
+# --------------------------------------------------------------- API tokens
+
+
+def _tokens_page(new_token: str | None = None, errors: dict | None = None, code=200):  # noqa: ANN001, ANN202
+    response = make_response(
+        render_template(
+            "exports/tokens.html",
+            tokens=api_tokens.tokens_of(current_user),
+            new_token=new_token,
+            errors=errors or {},
+            may_write=current_user.role in WRITERS,
+        ),
+        code,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/tokens")
+@role_required(*STAFF)
+def tokens():  # noqa: ANN201
+    """The signed-in user's API tokens."""
+    return _tokens_page()
+
+
+@bp.route("/tokens", methods=["POST"])
+@role_required(*STAFF)
+def token_create():  # noqa: ANN201
+    """Create an API token and show it once."""
+    try:
+        _, raw = api_tokens.create_token(current_user, request.form.get("name", ""))
+    except api_tokens.TokenInvalid as exc:
+        db.session.rollback()
+        return _tokens_page(errors=exc.errors, code=400)
+    db.session.commit()
+    return _tokens_page(new_token=raw)
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@role_required(*STAFF)
+def token_revoke(token_id: int):  # noqa: ANN201
+    """Revoke one of the signed-in user's tokens."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != current_user.id:
+        abort(404)
+    revoked = api_tokens.revoke_token(token, current_user)
+    db.session.commit()
+    flash(
+        f"Token {token.prefix}… revoked."
+        if revoked
+        else "That token was already revoked.",
+        "success" if revoked else "info",
+    )
+    return redirect(url_for("exports.tokens"))
