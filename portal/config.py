@@ -57,6 +57,11 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_ENABLED = True
 
+    NEW_LINK_RATE_LIMIT = "5 per minute;20 per hour"
+    LINK_RATE_LIMIT = "10 per minute;60 per hour"
+    LINK_VIEW_RATE_LIMIT = "30 per minute;300 per hour"
+    FRESH_LINKS_PER_HOUR = 3
+
     UPLOAD_FOLDER: str | None = None  # default: instance/uploads
     MAX_UPLOAD_BYTES = 10 * 1024 * 1024
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024

@@ -21,6 +21,8 @@ from .models import (
     ClientSovLine,
     Commitment,
     Contact,
+    ErpCostCode,
+    ErpSettings,
     Project,
     SovLine,
     User,
@@ -167,8 +169,31 @@ def _build(admin: User) -> None:
         address="1024 Riverside Dr, Springfield",
         time_zone="America/New_York",
         retainage_release_allowed=True,
+        erp_job_number="1024",
+        qb_customer_job="Riverside Health:Riverside Clinic",
     )
     db.session.add(project)
+    if db.session.get(ErpSettings, 1) is None:
+        db.session.add(
+            ErpSettings(
+                id=1,
+                ap_account="Accounts Payable",
+                retainage_payable_account="Retainage Payable",
+                default_expense_account="Job Costs:Subcontracts",
+                default_sage_category="S",
+            )
+        )
+    codes = {code for spec in COMMITMENTS for code, _, _ in spec["lines"]}
+    known = set(db.session.scalars(sa.select(ErpCostCode.cost_code)))
+    for code in sorted(codes - known):
+        db.session.add(
+            ErpCostCode(
+                cost_code=code,
+                expense_account="Job Costs:Subcontracts",
+                sage_cost_code=code,
+                sage_category="S",
+            )
+        )
     contract = ClientContract(
         project=project,
         number="HC-1024",
