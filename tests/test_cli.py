@@ -157,3 +157,43 @@ def test_send_mail_delivers_and_survives_a_down_server(app, runner) -> None:  # 
         message = db.session.scalars(sa.select(OutboxMessage)).one()
         assert (message.status, message.attempts) == ("sent", 2)
         assert deliver_pending() == (0, 0)  # never sent twice
+
+
+def _clean_env() -> dict[str, str]:
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PORTAL_", "DATABASE_URL", "SECRET_KEY", "MAIL_"))
+    }
+
+
+def test_console_script_db_upgrade_needs_a_secret_key(tmp_path) -> None:  # noqa: ANN001
+    """`portal db upgrade` migrates a fresh database, and refuses the dev key."""
+    script = os.path.join(os.path.dirname(sys.executable), "portal")
+    db_file = tmp_path / "prod.db"
+    env = _clean_env() | {"DATABASE_URL": f"sqlite:///{db_file}"}
+    refused = subprocess.run(
+        [script, "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode != 0 and "SECRET_KEY" in refused.stderr
+    assert not db_file.exists() or db_file.stat().st_size == 0
+    env["SECRET_KEY"] = "a-production-secret-key-of-decent-length"
+    done = subprocess.run(
+        [script, "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    engine = sa.create_engine(f"sqlite:///{db_file}")
+    with engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    engine.dispose()
+    assert {"billings", "billing_lines", "outbox_messages", "alembic_version"} <= tables
