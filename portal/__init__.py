@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from . import config as config_module
 from .extensions import bootstrap, csrf, db, limiter, login_manager, mail, migrate
@@ -76,8 +77,16 @@ def register_extensions(app: Flask) -> None:
     auth.init_app(app)
 
 
+class IdConverter(IntegerConverter):
+    """``<int:…>`` capped at 2**31 - 1: a larger id is a 404, not a database error."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):  # noqa: A002, ANN001
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def register_blueprints(app: Flask) -> None:
     """The three areas: contact portal, back office, finance."""
+    app.url_map.converters["int"] = IdConverter
     from .admin import bp as admin_bp
     from .contact import bp as contact_bp
     from .exports import bp as exports_bp

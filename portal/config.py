@@ -57,6 +57,7 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_ENABLED = True
 
+    LOGIN_RATE_LIMIT = "10 per minute;60 per hour"
     NEW_LINK_RATE_LIMIT = "5 per minute;20 per hour"
     LINK_RATE_LIMIT = "10 per minute;60 per hour"
     LINK_VIEW_RATE_LIMIT = "30 per minute;300 per hour"

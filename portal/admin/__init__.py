@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from . import claims, routes  # noqa: E402,F401 - registers the views on bp
+from . import claims, periods, review, routes, setup, users  # noqa: E402,F401 - registers the views on bp

@@ -1,0 +1,73 @@
+"""Helpers shared by the back-office views: role groups, paging, form pages."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import current_app, flash, render_template, request
+from flask_login import current_user
+
+from ..extensions import db
+from ..models import User
+from ..validation import MAX_ID, Form
+
+#: Who may read back-office pages, and who may change anything (SPEC §1).
+READERS = ("admin", "finance", "viewer")
+ADMINS = ("admin",)
+#: The global audit log (the navigation shows it to these roles).
+AUDITORS = ("admin", "viewer")
+
+
+def me() -> User:
+    """The signed-in staff user (views behind role_required only)."""
+    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+
+
+def page_arg() -> int:
+    """The ``page`` query argument (1 when missing or odd)."""
+    raw = request.args.get("page", "1")
+    return int(raw) if re.fullmatch(r"[1-9][0-9]{0,5}", raw or "") else 1
+
+
+def per_page() -> int:
+    """Rows per page from the configuration."""
+    return int(current_app.config.get("PAGE_SIZE", 25))
+
+
+def arg_id(name: str) -> int | None:
+    """A positive integer query argument, or None."""
+    raw = request.args.get(name, "")
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", raw or "") or int(raw) > MAX_ID:
+        return None
+    return int(raw)
+
+
+def arg_text(name: str, limit: int = 100) -> str:
+    """A search box's text, stripped and bounded."""
+    return (request.args.get(name) or "").replace("\x00", "").strip()[:limit]
+
+
+def like(text: str) -> str:
+    """A LIKE pattern that matches ``text`` literally anywhere."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"
+
+
+def form_page(
+    template: str, form: Form | None = None, status: int = 200, **context: Any
+):  # noqa: ANN201
+    """Render a form page with the posted values and errors (400 when invalid)."""
+    db.session.rollback()
+    if form is not None and form.errors:
+        flash("Please correct the highlighted fields.", "danger")
+        status = 400
+    return (
+        render_template(
+            template,
+            values=form.data if form is not None else {},
+            errors=form.errors if form is not None else {},
+            **context,
+        ),
+        status,
+    )

@@ -1,0 +1,396 @@
+"""Billing periods: list, create one or a series, open, close, delete empty ones;
+the period dashboard with bulk Invite to Bill and reminders."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy.orm import joinedload
+
+from .. import dashboard, invitations
+from .. import periods as domain
+from ..auth import role_required
+from ..extensions import db
+from ..models import Billing, BillingPeriod, Commitment, Invitation, Project
+from ..statuses import PeriodStatus
+from ..timeutil import utcnow
+from ..validation import FieldErrors, Form, InputError
+from . import bp
+from .common import ADMINS, READERS, arg_id, arg_text, form_page, me, page_arg, per_page
+
+SERIES_KINDS = [
+    ("monthly", "Monthly (calendar months)"),
+    ("weekly", "Weekly (7 days)"),
+    ("custom", "Custom length (days)"),
+]
+
+
+@bp.route("/periods")
+@role_required(*READERS)
+def periods():  # noqa: ANN201
+    """Every billing period, by project; paginated."""
+    project_id = arg_id("project_id")
+    stmt = (
+        sa.select(BillingPeriod)
+        .options(joinedload(BillingPeriod.project))
+        .join(Project, Project.id == BillingPeriod.project_id)
+        .order_by(Project.number, BillingPeriod.sequence.desc())
+    )
+    if project_id:
+        stmt = stmt.where(BillingPeriod.project_id == project_id)
+    status = arg_text("status", 10)
+    if status in {s.value for s in PeriodStatus}:
+        stmt = stmt.where(BillingPeriod.status == status)
+    else:
+        status = ""
+    pagination = db.paginate(
+        stmt, page=page_arg(), per_page=per_page(), error_out=False
+    )
+    ids = [p.id for p in pagination.items]
+    billing_counts = dict(
+        db.session.execute(
+            sa.select(Billing.period_id, sa.func.count(Billing.id))
+            .where(Billing.period_id.in_(ids))
+            .group_by(Billing.period_id)
+        ).all()
+    )
+    invitation_counts = dict(
+        db.session.execute(
+            sa.select(Invitation.period_id, sa.func.count(Invitation.id))
+            .where(Invitation.period_id.in_(ids))
+            .group_by(Invitation.period_id)
+        ).all()
+    )
+    return render_template(
+        "admin/periods.html",
+        pagination=pagination,
+        projects=dashboard.project_options(),
+        project_id=project_id,
+        status=status,
+        billing_counts=billing_counts,
+        invitation_counts=invitation_counts,
+        today=utcnow().date(),
+    )
+
+
+def _parse_dates(form: Form) -> domain.PeriodDates | None:
+    start = form.date("start_date")
+    end = form.date("end_date")
+    due = form.date("due_date")
+    billing_date = form.date("billing_date", required=False) or end
+    if not form.ok or not (start and end and due and billing_date):
+        return None
+    return domain.PeriodDates(start, end, due, billing_date)
+
+
+def _project_from_form(form: Form) -> Project | None:
+    project_id = form.identifier("project_id")
+    project = db.session.get(Project, project_id) if project_id else None
+    if project is None:
+        form.errors["project_id"] = "Choose a project."
+    return project
+
+
+def _suggest(project: Project | None) -> dict[str, str]:
+    """Dates following the project's last period (or this month)."""
+    today = utcnow().date()
+    start = today.replace(day=1)
+    if project is not None:
+        last = db.session.scalars(
+            sa.select(BillingPeriod)
+            .where(BillingPeriod.project_id == project.id)
+            .order_by(BillingPeriod.end_date.desc())
+            .limit(1)
+        ).first()
+        if last is not None:
+            start = last.end_date + timedelta(days=1)
+    dates = domain.series_dates("monthly", start, 1, due_days_before_end=5)[0]
+    return {
+        "project_id": str(project.id) if project else "",
+        "start_date": dates.start_date.isoformat(),
+        "end_date": dates.end_date.isoformat(),
+        "due_date": dates.due_date.isoformat(),
+        "billing_date": dates.billing_date.isoformat(),
+        "open_now": "1",
+        "kind": "monthly",
+        "count": "12",
+        "due_days_before_end": "5",
+        "length_days": "14",
+    }
+
+
+@bp.route("/periods/new", methods=["GET", "POST"])
+@role_required(*ADMINS)
+def period_new():  # noqa: ANN201
+    """Add one billing period (opening it closes the open one)."""
+    context = {"projects": dashboard.project_options()}
+    if request.method == "GET":
+        project_id = arg_id("project_id")
+        project = db.session.get(Project, project_id) if project_id else None
+        return render_template(
+            "admin/period_form.html", values=_suggest(project), errors={}, **context
+        )
+    form = Form(request.form)
+    project = _project_from_form(form)
+    dates = _parse_dates(form)
+    if form.ok and project is not None and dates is not None:
+        try:
+            created = domain.create_periods(
+                me(), project, [dates], open_first=form.flag("open_now")
+            )
+        except FieldErrors as exc:
+            form.errors.update(exc.errors)
+        except InputError as exc:
+            flash(str(exc), "danger")
+        else:
+            period = created[0]
+            db.session.commit()
+            flash(
+                f"Period #{period.sequence} created"
+                + (" and opened." if period.status == PeriodStatus.OPEN else "."),
+                "success",
+            )
+            return redirect(url_for("admin.periods", project_id=project.id))
+    return form_page("admin/period_form.html", form, **context)
+
+
+@bp.route("/periods/generate", methods=["GET", "POST"])
+@role_required(*ADMINS)
+def period_generate():  # noqa: ANN201
+    """Generate a monthly, weekly or custom-length series of periods."""
+    context = {"projects": dashboard.project_options(), "kinds": SERIES_KINDS}
+    if request.method == "GET":
+        project_id = arg_id("project_id")
+        project = db.session.get(Project, project_id) if project_id else None
+        values = _suggest(project)
+        values["open_now"] = ""
+        return render_template(
+            "admin/period_generate.html", values=values, errors={}, **context
+        )
+    form = Form(request.form)
+    project = _project_from_form(form)
+    kind = form.choice("kind", [k for k, _ in SERIES_KINDS])
+    start = form.date("start_date")
+    count = form.integer("count", minimum=1, maximum=domain.MAX_SERIES)
+    length = (
+        form.integer("length_days", minimum=1, maximum=366)
+        if kind == "custom"
+        else None
+    )
+    due_before = form.integer("due_days_before_end", minimum=0, maximum=365, default=0)
+    if form.ok and project is not None and start and count:
+        try:
+            series = domain.series_dates(
+                kind,
+                start,
+                count,
+                length_days=length,
+                due_days_before_end=due_before or 0,
+            )
+            created = domain.create_periods(
+                me(), project, series, open_first=form.flag("open_now")
+            )
+        except FieldErrors as exc:
+            form.errors.update(exc.errors)
+        except InputError as exc:
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(
+                f"{len(created)} periods created (#{created[0].sequence} to "
+                f"#{created[-1].sequence}).",
+                "success",
+            )
+            return redirect(url_for("admin.periods", project_id=project.id))
+    return form_page("admin/period_generate.html", form, **context)
+
+
+@bp.route("/periods/<int:period_id>/edit", methods=["GET", "POST"])
+@role_required(*ADMINS)
+def period_edit(period_id: int):  # noqa: ANN201
+    """Change a period's dates (never into an overlap)."""
+    period = db.get_or_404(BillingPeriod, period_id)
+    context = {"period": period, "projects": dashboard.project_options()}
+    if request.method == "GET":
+        values = {
+            "project_id": str(period.project_id),
+            "start_date": period.start_date.isoformat(),
+            "end_date": period.end_date.isoformat(),
+            "due_date": period.due_date.isoformat(),
+            "billing_date": period.billing_date.isoformat(),
+        }
+        return render_template(
+            "admin/period_form.html", values=values, errors={}, **context
+        )
+    form = Form(request.form)
+    dates = _parse_dates(form)
+    if form.ok and dates is not None:
+        try:
+            domain.update_period(me(), period, dates)
+        except FieldErrors as exc:
+            form.errors.update(exc.errors)
+        else:
+            db.session.commit()
+            flash(f"Period #{period.sequence} saved.", "success")
+            return redirect(url_for("admin.periods", project_id=period.project_id))
+    return form_page("admin/period_form.html", form, **context)
+
+
+def _period_action(period_id: int, action: str):  # noqa: ANN202
+    period = db.get_or_404(BillingPeriod, period_id)
+    project_id = period.project_id
+    sequence = period.sequence
+    try:
+        if action == "open":
+            closed = domain.open_period(me(), period)
+            message = f"Period #{sequence} is open." + (
+                f" Period #{closed.sequence} was closed." if closed else ""
+            )
+        elif action == "close":
+            domain.close_period(me(), period)
+            message = f"Period #{sequence} is closed."
+        else:
+            domain.delete_period(me(), period)
+            message = f"Period #{sequence} was deleted."
+    except InputError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+    else:
+        db.session.commit()
+        flash(message, "success")
+    back = request.form.get("back")
+    if back == "dashboard" and action != "delete":
+        return redirect(url_for("admin.period_dashboard", period_id=period_id))
+    return redirect(url_for("admin.periods", project_id=project_id))
+
+
+@bp.route("/periods/<int:period_id>/open", methods=["POST"])
+@role_required(*ADMINS)
+def period_open(period_id: int):  # noqa: ANN201
+    """Open a period; the project's open period closes."""
+    return _period_action(period_id, "open")
+
+
+@bp.route("/periods/<int:period_id>/close", methods=["POST"])
+@role_required(*ADMINS)
+def period_close(period_id: int):  # noqa: ANN201
+    """Close a period."""
+    return _period_action(period_id, "close")
+
+
+@bp.route("/periods/<int:period_id>/delete", methods=["POST"])
+@role_required(*ADMINS)
+def period_delete(period_id: int):  # noqa: ANN201
+    """Delete a period without billings, invitations or claims."""
+    return _period_action(period_id, "delete")
+
+
+# ---------------------------------------------------------------- dashboard
+
+STATE_FILTERS = [
+    ("", "All commitments"),
+    ("overdue", "Overdue"),
+    ("no_billing_contact", "No billing contact"),
+    ("not_invited", "Not invited"),
+    ("invited", "Invited"),
+    ("accepted", "Accepted"),
+    ("declined", "Declined"),
+    ("draft", "Draft"),
+    ("under_review", "Under review"),
+    ("revise_and_resubmit", "Revise & resubmit"),
+    ("pending_owner_approval", "Pending owner approval"),
+    ("approved_as_noted", "Approved as noted"),
+    ("approved", "Approved"),
+    ("void", "Void"),
+]
+
+
+@bp.route("/periods/<int:period_id>")
+@role_required(*READERS)
+def period_dashboard(period_id: int):  # noqa: ANN201
+    """Every commitment's state for the period, with bulk invite and remind."""
+    period = db.session.scalars(
+        sa.select(BillingPeriod)
+        .options(joinedload(BillingPeriod.project))
+        .where(BillingPeriod.id == period_id)
+    ).first()
+    if period is None:
+        from flask import abort
+
+        abort(404)
+    state = arg_text("state", 30)
+    if state not in {s for s, _ in STATE_FILTERS}:
+        state = ""
+    board = dashboard.period_dashboard(period, state=state or None)
+    siblings = db.session.scalars(
+        sa.select(BillingPeriod)
+        .where(BillingPeriod.project_id == period.project_id)
+        .order_by(BillingPeriod.sequence)
+    ).all()
+    return render_template(
+        "admin/period_dashboard.html",
+        period=period,
+        project=period.project,
+        board=board,
+        state=state,
+        states=STATE_FILTERS,
+        siblings=siblings,
+        today=utcnow().date(),
+    )
+
+
+@bp.route("/periods/<int:period_id>/bulk", methods=["POST"])
+@role_required(*ADMINS)
+def period_bulk(period_id: int):  # noqa: ANN201
+    """Send Invite to Bill or a reminder for the selected commitments."""
+    period = db.get_or_404(BillingPeriod, period_id)
+    form = Form(request.form)
+    action = form.choice("action", ["invite", "remind"], default="")
+    ids = form.ids("commitment_ids", request.form.getlist("commitment_ids"))
+    back = redirect(url_for("admin.period_dashboard", period_id=period.id))
+    if not form.ok or not action:
+        flash("Choose an action.", "danger")
+        return back
+    if not ids:
+        flash("Select at least one commitment first.", "warning")
+        return back
+    commitments = db.session.scalars(
+        sa.select(Commitment).where(
+            Commitment.id.in_(ids), Commitment.project_id == period.project_id
+        )
+    ).all()
+    if action == "invite":
+        try:
+            result = invitations.invite(period, list(commitments), me())
+        except invitations.InvitationError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+            return back
+        db.session.commit()
+        if result.invited:
+            flash(
+                f"Invite to Bill sent to {len(result.invited)} contact(s).", "success"
+            )
+        for commitment, reason in result.skipped:
+            flash(f"{commitment.number} was skipped: it {reason}.", "warning")
+        return back
+    live = db.session.scalars(
+        sa.select(Invitation).where(
+            Invitation.period_id == period.id,
+            Invitation.commitment_id.in_([c.id for c in commitments]),
+            Invitation.revoked_at.is_(None),
+        )
+    ).all()
+    sent = invitations.remind(list(live), me())
+    db.session.commit()
+    if sent:
+        flash(f"{sent} reminder(s) sent.", "success")
+    if sent < len(live) or not live:
+        flash(
+            "Some selected commitments got no reminder: not invited yet, declined, "
+            "already submitted, or reminded in the last 24 hours.",
+            "info",
+        )
+    return back

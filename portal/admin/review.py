@@ -1,0 +1,574 @@
+"""Billings: the list, creating and editing one on a contact's behalf, the review
+page (G702/G703 claimed vs approved), decisions, comments, attachments, history."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy.orm import joinedload, selectinload
+
+from .. import billings, figures
+from ..attachments import send_attachment
+from ..auth import role_required
+from ..dashboard import billing_sums, period_options, project_options
+from ..extensions import db
+from ..models import (
+    Attachment,
+    AuditEvent,
+    Billing,
+    BillingLine,
+    BillingPeriod,
+    Comment,
+    Commitment,
+    RevisionSnapshot,
+    Vendor,
+)
+from ..statuses import EDITABLE_STATUSES, BillingStatus, LineStatus, PeriodStatus
+from ..templating import term
+from ..validation import Form
+from . import bp
+from .common import ADMINS, READERS, arg_id, arg_text, like, me, page_arg, per_page
+
+STALE_MESSAGE = (
+    "This billing was changed by someone else meanwhile. "
+    "Reload the page to see the latest version, then try again."
+)
+STATUS_CHOICES = [(s.value, s.value) for s in BillingStatus]
+
+
+# ------------------------------------------------------------------ list
+
+
+@bp.route("/billings", endpoint="billings")
+@role_required(*READERS)
+def billings_list():  # noqa: ANN201
+    """Every billing, filtered by project, period, status or vendor; paginated."""
+    filters = {
+        "project_id": arg_id("project_id"),
+        "period_id": arg_id("period_id"),
+        "vendor_id": arg_id("vendor_id"),
+        "status": arg_text("status", 32),
+        "q": arg_text("q"),
+    }
+    stmt = (
+        sa.select(Billing)
+        .join(Commitment, Commitment.id == Billing.commitment_id)
+        .join(Vendor, Vendor.id == Commitment.vendor_id)
+        .options(
+            joinedload(Billing.commitment).joinedload(Commitment.vendor),
+            joinedload(Billing.commitment).joinedload(Commitment.project),
+            joinedload(Billing.period),
+        )
+        .order_by(Billing.updated_at.desc(), Billing.id.desc())
+    )
+    if filters["project_id"]:
+        stmt = stmt.where(Commitment.project_id == filters["project_id"])
+    if filters["period_id"]:
+        stmt = stmt.where(Billing.period_id == filters["period_id"])
+    if filters["vendor_id"]:
+        stmt = stmt.where(Commitment.vendor_id == filters["vendor_id"])
+    if filters["status"] in {s.value for s in BillingStatus}:
+        stmt = stmt.where(Billing.status == filters["status"])
+    else:
+        filters["status"] = ""
+    if filters["q"]:
+        pattern = like(filters["q"])
+        stmt = stmt.where(
+            sa.or_(
+                sa.func.lower(Commitment.number).like(pattern, escape="\\"),
+                sa.func.lower(Commitment.title).like(pattern, escape="\\"),
+                sa.func.lower(Vendor.name).like(pattern, escape="\\"),
+                sa.func.lower(Billing.vendor_invoice_number).like(pattern, escape="\\"),
+            )
+        )
+    pagination = db.paginate(
+        stmt, page=page_arg(), per_page=per_page(), error_out=False
+    )
+    args = {k: v for k, v in filters.items() if v}
+    return render_template(
+        "admin/billings.html",
+        pagination=pagination,
+        filters=filters,
+        args=args,
+        sums=billing_sums([b.id for b in pagination.items]),
+        projects=project_options(),
+        periods=period_options(filters["project_id"]),
+        vendors=db.session.scalars(sa.select(Vendor).order_by(Vendor.name)).all(),
+        statuses=STATUS_CHOICES,
+    )
+
+
+# ---------------------------------------------------------- load helpers
+
+
+def _load(billing_id: int) -> Billing:
+    """The billing with everything the pages show, in a fixed number of queries."""
+    billing = db.session.scalars(
+        sa.select(Billing)
+        .options(
+            joinedload(Billing.commitment).joinedload(Commitment.project),
+            joinedload(Billing.commitment).joinedload(Commitment.vendor),
+            joinedload(Billing.commitment).selectinload(Commitment.contacts),
+            joinedload(Billing.period),
+            selectinload(Billing.lines).joinedload(BillingLine.sov_line),
+            selectinload(Billing.comments).joinedload(Comment.author_user),
+            selectinload(Billing.comments).joinedload(Comment.author_contact),
+            selectinload(Billing.comments)
+            .joinedload(Comment.billing_line)
+            .joinedload(BillingLine.sov_line),
+            selectinload(Billing.attachments),
+            selectinload(Billing.snapshots),
+            joinedload(Billing.created_by_user),
+            joinedload(Billing.created_by_contact),
+            joinedload(Billing.decided_by),
+        )
+        .where(Billing.id == billing_id)
+    ).first()
+    if billing is None:
+        abort(404)
+    return billing
+
+
+def _version(form: Form) -> int | None:
+    return form.integer("version", minimum=1, maximum=2**31 - 1, required=True)
+
+
+# -------------------------------------------------------- create and edit
+
+
+@bp.route("/billings/new", methods=["POST"])
+@role_required(*ADMINS)
+def billing_new():  # noqa: ANN201
+    """Start a billing on a contact's behalf (allowed after the due date)."""
+    form = Form(request.form)
+    commitment_id = form.identifier("commitment_id")
+    period_id = form.identifier("period_id")
+    commitment = db.session.get(Commitment, commitment_id) if commitment_id else None
+    period = db.session.get(BillingPeriod, period_id) if period_id else None
+    if commitment is None or period is None:
+        flash("Choose a commitment and a period.", "danger")
+        return redirect(url_for("admin.billings"))
+    back = url_for("admin.period_dashboard", period_id=period.id)
+    if period.status != PeriodStatus.OPEN:
+        flash(
+            f"Period #{period.sequence} is closed: open it before creating billings "
+            "in it.",
+            "danger",
+        )
+        return redirect(back)
+    try:
+        billing = billings.create_billing(commitment, period, me())
+    except billings.BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(back)
+    db.session.commit()
+    flash(
+        f"Draft billing #{billing.application_number} created for "
+        f"{commitment.number}: enter the amounts on the contact's behalf.",
+        "success",
+    )
+    return redirect(url_for("admin.billing_edit", billing_id=billing.id))
+
+
+_LINE_FIELD = re.compile(r"line-([1-9][0-9]{0,17})-(work|materials)")
+
+
+def _posted_lines() -> dict[int, tuple[str | None, str | None]]:
+    """``{sov_line_id: (work, materials)}`` from the G703 entry form's fields."""
+    out: dict[int, list[str | None]] = {}
+    for key in request.form:
+        match = _LINE_FIELD.fullmatch(key)
+        if match:
+            slot = out.setdefault(int(match[1]), [None, None])
+            slot[0 if match[2] == "work" else 1] = request.form.get(key)
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _edit_page(billing: Billing, errors: dict[str, str], posted: Any, status: int):  # noqa: ANN202
+    sheet = figures.sheet(billing, "claimed")
+    return (
+        render_template(
+            "admin/billing_edit.html",
+            billing=billing,
+            commitment=billing.commitment,
+            project=billing.commitment.project,
+            sheet=sheet,
+            errors=errors,
+            posted=posted,
+            late=billings.period_closed_for_contacts(billing.period),
+        ),
+        status,
+    )
+
+
+@bp.route("/billings/<int:billing_id>/edit", methods=["GET", "POST"])
+@role_required(*ADMINS)
+def billing_edit(billing_id: int):  # noqa: ANN201
+    """The G703 entry form on a contact's behalf: save, or save and submit."""
+    billing = _load(billing_id)
+    if billing.status not in EDITABLE_STATUSES:
+        flash(
+            f"A billing that is {billing.status.replace('_', ' ')} can't be edited.",
+            "warning",
+        )
+        return redirect(url_for("admin.billing_review", billing_id=billing.id))
+    if request.method == "GET":
+        return _edit_page(billing, {}, None, 200)
+    form = Form(request.form)
+    version = _version(form)
+    if version is None:
+        flash("The form is missing its version: reload the page.", "danger")
+        return redirect(url_for("admin.billing_edit", billing_id=billing.id))
+    project = billing.commitment.project
+    data = billings.BillingInput(
+        lines=_posted_lines(),
+        vendor_invoice_number=request.form.get("vendor_invoice_number", ""),
+        notes=request.form.get("notes", ""),
+        retainage_released=(
+            request.form.get("retainage_released")
+            if project.retainage_release_allowed
+            else None
+        ),
+    )
+    submit = request.form.get("action") == "submit"
+    try:
+        overbilled = billings.save_billing(billing, me(), data, version)
+        if submit:
+            billings.submit_billing(billing, me(), billing.version)
+    except billings.ValidationFailed as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return _edit_page(_load(billing_id), exc.errors, request.form, 400)
+    except billings.StaleBilling:
+        db.session.rollback()
+        flash(STALE_MESSAGE, "warning")
+        return redirect(url_for("admin.billing_edit", billing_id=billing_id))
+    except billings.BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return _edit_page(_load(billing_id), {}, request.form, 400)
+    db.session.commit()
+    if overbilled:
+        flash(
+            f"{len(overbilled)} line(s) bill more than their scheduled value "
+            "(allowed on this project, and flagged).",
+            "warning",
+        )
+    if submit:
+        flash(f"Billing #{billing.application_number} submitted for review.", "success")
+        return redirect(url_for("admin.billing_review", billing_id=billing.id))
+    flash("Draft saved.", "success")
+    return redirect(url_for("admin.billing_edit", billing_id=billing.id))
+
+
+# ------------------------------------------------------------------ review
+
+
+@dataclass
+class RevisionChange:
+    """What changed in one revision compared with the one before."""
+
+    revision: int
+    submitted_at: Any
+    first: bool
+    lines: list[tuple[Any, str, str, str, str]] = field(default_factory=list)
+    other: list[tuple[str, str, str]] = field(default_factory=list)
+    total: Decimal = Decimal("0.00")
+
+
+def _dec(text: object) -> Decimal:
+    """A snapshot amount (stored as text) as a Decimal; 0 when missing or odd."""
+    try:
+        return Decimal(str(text)) if text not in (None, "") else Decimal("0.00")
+    except ArithmeticError:
+        return Decimal("0.00")
+
+
+def revision_history(billing: Billing) -> list[RevisionChange]:
+    """Each submitted revision and what changed from the previous one."""
+    sov = {bl.sov_line_id: bl.sov_line for bl in billing.lines}
+    out: list[RevisionChange] = []
+    previous: RevisionSnapshot | None = None
+    for snap in sorted(billing.snapshots, key=lambda s: s.revision):
+        lines = snap.data.get("lines", {}) if isinstance(snap.data, dict) else {}
+        change = RevisionChange(snap.revision, snap.submitted_at, previous is None)
+        for values in lines.values():
+            change.total += _dec(values.get("work")) + _dec(values.get("materials"))
+        if previous is not None:
+            before = previous.data.get("lines", {})
+            for key in sorted(set(lines) | set(before), key=lambda k: int(k)):
+                old = before.get(key, {"work": "0.00", "materials": "0.00"})
+                new = lines.get(key, {"work": "0.00", "materials": "0.00"})
+                if (old.get("work"), old.get("materials")) != (
+                    new.get("work"),
+                    new.get("materials"),
+                ):
+                    change.lines.append(
+                        (
+                            sov.get(int(key)),
+                            _dec(old.get("work")),
+                            _dec(new.get("work")),
+                            _dec(old.get("materials")),
+                            _dec(new.get("materials")),
+                        )
+                    )
+            for name, label in (
+                ("vendor_invoice_number", "Vendor invoice number"),
+                (
+                    "retainage_released",
+                    f"{term('Retainage', billing.commitment.project)} released",
+                ),
+                ("notes", "Notes"),
+            ):
+                if previous.data.get(name) != snap.data.get(name):
+                    change.other.append(
+                        (
+                            label,
+                            str(previous.data.get(name) or ""),
+                            str(snap.data.get(name) or ""),
+                        )
+                    )
+        out.append(change)
+        previous = snap
+    return list(reversed(out))
+
+
+def _review_page(billing: Billing, errors: dict[str, str], posted: Any, status: int):  # noqa: ANN202
+    claimed = figures.sheet(billing, "claimed")
+    approved = figures.sheet(billing, "approved")
+    rows = list(zip(claimed.rows, approved.rows, strict=True))
+    commitment = billing.commitment
+    earlier_open = bool(
+        db.session.scalar(
+            sa.select(sa.func.count(Billing.id)).where(
+                Billing.commitment_id == commitment.id,
+                Billing.application_number < billing.application_number,
+                Billing.status.in_(
+                    [
+                        BillingStatus.DRAFT,
+                        BillingStatus.UNDER_REVIEW,
+                        BillingStatus.REVISE_AND_RESUBMIT,
+                    ]
+                ),
+            )
+        )
+    )
+    return (
+        render_template(
+            "admin/billing_review.html",
+            billing=billing,
+            commitment=commitment,
+            project=commitment.project,
+            claimed=claimed,
+            approved=approved,
+            rows=rows,
+            history=revision_history(billing),
+            errors=errors,
+            posted=posted,
+            can_review=billing.status == BillingStatus.UNDER_REVIEW,
+            earlier_open=earlier_open,
+            line_statuses=[s.value for s in LineStatus],
+        ),
+        status,
+    )
+
+
+@bp.route("/billings/<int:billing_id>")
+@role_required(*READERS)
+def billing_review(billing_id: int):  # noqa: ANN201
+    """Review a billing: G702/G703 claimed vs approved, lines, comments, history."""
+    return _review_page(_load(billing_id), {}, None, 200)
+
+
+def _line_reviews(billing: Billing) -> dict[int, billings.LineReview]:
+    reviews = {}
+    for bl in billing.lines:
+        prefix = f"line-{bl.id}-"
+        if prefix + "status" not in request.form:
+            continue
+        reviews[bl.id] = billings.LineReview(
+            approved_work=request.form.get(prefix + "work"),
+            approved_materials=request.form.get(prefix + "materials"),
+            status=request.form.get(prefix + "status", ""),
+            comment=request.form.get(prefix + "comment", ""),
+        )
+    return reviews
+
+
+DECISIONS = ["save", "approve", "hold", "send_back"]
+
+
+@bp.route("/billings/<int:billing_id>/decide", methods=["POST"])
+@role_required(*ADMINS)
+def billing_decide(billing_id: int):  # noqa: ANN201
+    """Save the line review, then approve, hold for the owner or send back."""
+    billing = _load(billing_id)
+    form = Form(request.form)
+    version = _version(form)
+    decision = form.choice("decision", DECISIONS, default="save")
+    comment = form.text(
+        "comment",
+        max_len=billings.TEXT_LIMITS["comment"],
+        required=False,
+        multiline=True,
+    )
+    back = redirect(url_for("admin.billing_review", billing_id=billing_id))
+    if version is None:
+        flash("The form is missing its version: reload the page.", "danger")
+        return back
+    if "comment" in form.errors:
+        flash(f"Comment: {form.errors['comment']}", "danger")
+        return _review_page(
+            billing, {"comment": form.errors["comment"]}, request.form, 400
+        )
+    if version != billing.version:
+        flash(STALE_MESSAGE, "warning")
+        return back
+    user = me()
+    try:
+        if billing.status == BillingStatus.UNDER_REVIEW:
+            reviews = _line_reviews(billing)
+            if reviews:
+                billings.review_lines(billing, user, reviews, version)
+                version = billing.version
+        if decision == "send_back":
+            billings.send_back(billing, user, version, comment)
+            message = (
+                f"Billing #{billing.application_number} was sent back for revision; "
+                "the contact was told every reason."
+            )
+        else:
+            if comment:
+                billings.add_comment(billing, user, comment)
+            if decision == "approve":
+                status = billings.approve_billing(billing, user, version)
+                message = f"Billing #{billing.application_number} is {status.replace('_', ' ')}."
+            elif decision == "hold":
+                billings.hold_for_owner(billing, user, version)
+                message = (
+                    f"Billing #{billing.application_number} is held for the owner's "
+                    "approval."
+                )
+            else:
+                message = "Review saved."
+    except billings.ValidationFailed as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return _review_page(_load(billing_id), exc.errors, request.form, 400)
+    except billings.StaleBilling:
+        db.session.rollback()
+        flash(STALE_MESSAGE, "warning")
+        return back
+    except billings.BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return back
+    db.session.commit()
+    flash(message, "success")
+    return back
+
+
+@bp.route("/billings/<int:billing_id>/void", methods=["POST"])
+@role_required(*ADMINS)
+def billing_void(billing_id: int):  # noqa: ANN201
+    """Void a billing with a reason."""
+    billing = _load(billing_id)
+    form = Form(request.form)
+    version = _version(form)
+    back = redirect(url_for("admin.billing_review", billing_id=billing_id))
+    if version is None or version != billing.version:
+        flash(STALE_MESSAGE, "warning")
+        return back
+    try:
+        billings.void_billing(billing, me(), version, request.form.get("reason", ""))
+    except billings.ValidationFailed as exc:
+        db.session.rollback()
+        flash(f"Not voided: {exc.errors.get('reason', exc)}", "danger")
+        return back
+    except billings.StaleBilling:
+        db.session.rollback()
+        flash(STALE_MESSAGE, "warning")
+        return back
+    except billings.BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return back
+    db.session.commit()
+    flash(f"Billing #{billing.application_number} was voided.", "success")
+    return back
+
+
+@bp.route("/billings/<int:billing_id>/comments", methods=["POST"])
+@role_required(*ADMINS)
+def billing_comment(billing_id: int):  # noqa: ANN201
+    """Add a billing-level (or line) comment; comments are kept forever."""
+    billing = _load(billing_id)
+    form = Form(request.form)
+    line_id = form.identifier("line_id", required=False)
+    line = next((bl for bl in billing.lines if bl.id == line_id), None)
+    if line_id and line is None:
+        flash("That line is not on this billing.", "danger")
+        return redirect(url_for("admin.billing_review", billing_id=billing_id))
+    try:
+        billings.add_comment(billing, me(), request.form.get("body", ""), line)
+    except billings.ValidationFailed as exc:
+        db.session.rollback()
+        flash(f"Comment not added: {exc.errors.get('body', exc)}", "danger")
+    except billings.BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+    else:
+        db.session.commit()
+        flash("Comment added.", "success")
+    return redirect(
+        url_for("admin.billing_review", billing_id=billing_id) + "#comments"
+    )
+
+
+@bp.route("/billings/<int:billing_id>/audit")
+@role_required(*READERS)
+def billing_audit(billing_id: int):  # noqa: ANN201
+    """Every audit event of one billing, newest first."""
+    billing = _load(billing_id)
+    stmt = (
+        sa.select(AuditEvent)
+        .options(
+            joinedload(AuditEvent.actor_user), joinedload(AuditEvent.actor_contact)
+        )
+        .where(AuditEvent.object_type == "billing", AuditEvent.object_id == billing.id)
+        .order_by(AuditEvent.id.desc())
+    )
+    pagination = db.paginate(
+        stmt, page=page_arg(), per_page=per_page(), error_out=False
+    )
+    return render_template(
+        "admin/billing_audit.html",
+        billing=billing,
+        commitment=billing.commitment,
+        project=billing.commitment.project,
+        pagination=pagination,
+    )
+
+
+# ------------------------------------------------------------- attachments
+
+
+@bp.route("/attachments/<int:attachment_id>")
+@role_required(*READERS)
+def attachment_download(attachment_id: int):  # noqa: ANN201
+    """Download a billing's attachment (always as a download, never inline)."""
+    attachment = db.get_or_404(Attachment, attachment_id)
+    return send_attachment(attachment)

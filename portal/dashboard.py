@@ -1,0 +1,368 @@
+"""What the back office shows at a glance: the period dashboard and the home page.
+
+Every function here runs a fixed number of aggregate queries, however many
+commitments, contacts, invitations or billings there are (SPEC §11).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload, selectinload
+
+from .extensions import db
+from .figures import _cents
+from .models import (
+    Billing,
+    BillingLine,
+    BillingPeriod,
+    ClientClaim,
+    Commitment,
+    Contact,
+    Invitation,
+    OutboxMessage,
+    Project,
+    commitment_contacts,
+)
+from .statuses import (
+    BillingStatus,
+    ClaimStatus,
+    CommitmentStatus,
+    InvitationStatus,
+    OutboxStatus,
+    PeriodStatus,
+)
+from .timeutil import utcnow
+
+ZERO = Decimal("0.00")
+
+#: Dashboard states before a billing exists, in SPEC §2's words.
+NO_CONTACT = "no_billing_contact"
+NOT_INVITED = "not_invited"
+#: States in which a commitment still owes its billing for the period.
+WAITING_STATES = {
+    NOT_INVITED,
+    InvitationStatus.INVITED.value,
+    InvitationStatus.ACCEPTED.value,
+    BillingStatus.DRAFT.value,
+}
+
+
+def billing_sums(billing_ids: list[int]) -> dict[int, tuple[Decimal, Decimal]]:
+    """(claimed, approved) work + materials of each billing, in one query."""
+    if not billing_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(
+            BillingLine.billing_id,
+            sa.func.sum(BillingLine.claimed_work),
+            sa.func.sum(BillingLine.claimed_materials),
+            sa.func.sum(BillingLine.approved_work),
+            sa.func.sum(BillingLine.approved_materials),
+        )
+        .where(BillingLine.billing_id.in_(billing_ids))
+        .group_by(BillingLine.billing_id)
+    ).all()
+    return {
+        row[0]: (_cents(row[1]) + _cents(row[2]), _cents(row[3]) + _cents(row[4]))
+        for row in rows
+    }
+
+
+@dataclass
+class DashboardRow:
+    """One commitment's state for the period."""
+
+    commitment: Commitment
+    state: str
+    contacts: int
+    invited: int = 0
+    accepted: int = 0
+    declined: int = 0
+    billing: Billing | None = None
+    claimed: Decimal = ZERO
+    approved: Decimal = ZERO
+    last_sent: datetime | None = None
+    last_reminded: datetime | None = None
+    overdue: bool = False
+
+    @property
+    def can_invite(self) -> bool:
+        return self.contacts > self.invited + self.accepted + self.declined
+
+    @property
+    def can_remind(self) -> bool:
+        return (self.invited + self.accepted) > 0 and self.state in WAITING_STATES
+
+
+@dataclass
+class PeriodDashboard:
+    """Every commitment of the project with its state for ``period``, and totals."""
+
+    period: BillingPeriod
+    rows: list[DashboardRow]
+    totals: dict[str, Decimal] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    overdue: int = 0
+
+
+def period_dashboard(
+    period: BillingPeriod, today: date | None = None, state: str | None = None
+) -> PeriodDashboard:
+    """The period dashboard (SPEC §2's states), in six queries."""
+    today = today or utcnow().date()
+    commitments = db.session.scalars(
+        sa.select(Commitment)
+        .options(joinedload(Commitment.vendor))
+        .where(
+            Commitment.project_id == period.project_id,
+            Commitment.status == CommitmentStatus.APPROVED,
+        )
+        .order_by(Commitment.number)
+    ).all()
+    contact_counts = dict(
+        db.session.execute(
+            sa.select(commitment_contacts.c.commitment_id, sa.func.count())
+            .join(Contact, Contact.id == commitment_contacts.c.contact_id)
+            .join(Commitment, Commitment.id == commitment_contacts.c.commitment_id)
+            .where(Contact.active.is_(True), Commitment.project_id == period.project_id)
+            .group_by(commitment_contacts.c.commitment_id)
+        ).all()
+    )
+    invitation_stats: dict[int, dict[str, Any]] = defaultdict(dict)
+    for cid, status, n, sent, reminded in db.session.execute(
+        sa.select(
+            Invitation.commitment_id,
+            Invitation.status,
+            sa.func.count(),
+            sa.func.max(Invitation.sent_at),
+            sa.func.max(Invitation.last_reminded_at),
+        )
+        .where(Invitation.period_id == period.id, Invitation.revoked_at.is_(None))
+        .group_by(Invitation.commitment_id, Invitation.status)
+    ):
+        stats = invitation_stats[cid]
+        stats[status] = n
+        stats["sent"] = max(filter(None, [stats.get("sent"), sent]), default=None)
+        stats["reminded"] = max(
+            filter(None, [stats.get("reminded"), reminded]), default=None
+        )
+    billings = db.session.scalars(
+        sa.select(Billing).where(Billing.period_id == period.id).order_by(Billing.id)
+    ).all()
+    live: dict[int, Billing] = {}
+    void: dict[int, Billing] = {}
+    for b in billings:
+        (void if b.status == BillingStatus.VOID else live)[b.commitment_id] = b
+    sums = billing_sums([b.id for b in live.values()])
+    past_due = today > period.due_date
+    rows: list[DashboardRow] = []
+    totals = {"claimed": ZERO, "approved": ZERO}
+    counts: dict[str, int] = defaultdict(int)
+    overdue = 0
+    for c in commitments:
+        stats = invitation_stats.get(c.id, {})
+        row = DashboardRow(
+            commitment=c,
+            state=NOT_INVITED,
+            contacts=contact_counts.get(c.id, 0),
+            invited=stats.get(InvitationStatus.INVITED, 0),
+            accepted=stats.get(InvitationStatus.ACCEPTED, 0),
+            declined=stats.get(InvitationStatus.DECLINED, 0),
+            last_sent=stats.get("sent"),
+            last_reminded=stats.get("reminded"),
+        )
+        billing = live.get(c.id) or void.get(c.id)
+        if billing is not None:
+            row.billing = billing
+            row.state = billing.status
+            if billing.status != BillingStatus.VOID:
+                row.claimed, row.approved = sums.get(billing.id, (ZERO, ZERO))
+        elif row.accepted:
+            row.state = InvitationStatus.ACCEPTED
+        elif row.invited:
+            row.state = InvitationStatus.INVITED
+        elif row.declined:
+            row.state = InvitationStatus.DECLINED
+        elif row.contacts == 0:
+            row.state = NO_CONTACT
+        row.overdue = past_due and row.state in WAITING_STATES
+        overdue += row.overdue
+        counts[row.state] += 1
+        if state and row.state != state and not (state == "overdue" and row.overdue):
+            continue
+        totals["claimed"] += row.claimed
+        totals["approved"] += row.approved
+        rows.append(row)
+    return PeriodDashboard(period, rows, totals, dict(counts), overdue)
+
+
+# ------------------------------------------------------------------ home
+
+
+@dataclass
+class Attention:
+    """The home page: what needs attention now."""
+
+    under_review: list[Billing]
+    under_review_count: int
+    revise: list[Billing]
+    revise_count: int
+    owner: int
+    overdue: list[tuple[BillingPeriod, Commitment]]
+    overdue_count: int
+    claim_drafts: list[ClientClaim]
+    claim_draft_count: int
+    open_periods: list[BillingPeriod]
+    failed_mail: int
+    sums: dict[int, tuple[Decimal, Decimal]]
+
+
+def _billing_page(status: str, limit: int) -> tuple[list[Billing], int]:
+    stmt = sa.select(Billing).where(Billing.status == status)
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
+    rows = db.session.scalars(
+        stmt.options(
+            joinedload(Billing.commitment).joinedload(Commitment.vendor),
+            joinedload(Billing.commitment).joinedload(Commitment.project),
+            joinedload(Billing.period),
+        )
+        .order_by(Billing.submitted_at.asc().nulls_last(), Billing.id)
+        .limit(limit)
+    ).all()
+    return list(rows), count or 0
+
+
+def overdue_query(today: date) -> sa.Select:
+    """(period, commitment) pairs past the due date of an open period with no
+    submitted billing, for commitments that have an active billing contact."""
+    submitted = (
+        sa.select(Billing.id)
+        .where(
+            Billing.commitment_id == Commitment.id,
+            Billing.period_id == BillingPeriod.id,
+            Billing.status.notin_([BillingStatus.DRAFT, BillingStatus.VOID]),
+        )
+        .exists()
+    )
+    has_contact = (
+        sa.select(commitment_contacts.c.contact_id)
+        .join(Contact, Contact.id == commitment_contacts.c.contact_id)
+        .where(
+            commitment_contacts.c.commitment_id == Commitment.id,
+            Contact.active.is_(True),
+        )
+        .exists()
+    )
+
+    def invitations_in(*statuses: str) -> sa.Exists:
+        return (
+            sa.select(Invitation.id)
+            .where(
+                Invitation.commitment_id == Commitment.id,
+                Invitation.period_id == BillingPeriod.id,
+                Invitation.revoked_at.is_(None),
+                Invitation.status.in_(statuses),
+            )
+            .exists()
+        )
+
+    # Like the period dashboard: a commitment whose contacts all declined is
+    # "declined", not overdue.
+    all_declined = invitations_in(InvitationStatus.DECLINED) & ~invitations_in(
+        InvitationStatus.INVITED, InvitationStatus.ACCEPTED
+    )
+    return (
+        sa.select(BillingPeriod, Commitment)
+        .join(Commitment, Commitment.project_id == BillingPeriod.project_id)
+        .where(
+            BillingPeriod.status == PeriodStatus.OPEN,
+            BillingPeriod.due_date < today,
+            Commitment.status == CommitmentStatus.APPROVED,
+            has_contact,
+            ~submitted,
+            ~all_declined,
+        )
+    )
+
+
+def attention(today: date | None = None, limit: int = 8) -> Attention:
+    """Counts and the first few items of each pile, in a fixed number of queries."""
+    today = today or utcnow().date()
+    under_review, under_review_count = _billing_page(BillingStatus.UNDER_REVIEW, limit)
+    revise, revise_count = _billing_page(BillingStatus.REVISE_AND_RESUBMIT, limit)
+    owner = db.session.scalar(
+        sa.select(sa.func.count(Billing.id)).where(
+            Billing.status == BillingStatus.PENDING_OWNER_APPROVAL
+        )
+    )
+    overdue_stmt = overdue_query(today)
+    overdue_count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(overdue_stmt.subquery())
+    )
+    overdue_rows = db.session.execute(
+        overdue_stmt.options(
+            joinedload(BillingPeriod.project), joinedload(Commitment.vendor)
+        )
+        .order_by(BillingPeriod.due_date, Commitment.number)
+        .limit(limit)
+    ).all()
+    claim_stmt = sa.select(ClientClaim).where(ClientClaim.status == ClaimStatus.DRAFT)
+    claim_count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(claim_stmt.subquery())
+    )
+    claims = db.session.scalars(
+        claim_stmt.options(
+            joinedload(ClientClaim.contract), joinedload(ClientClaim.period)
+        )
+        .order_by(ClientClaim.created_at)
+        .limit(limit)
+    ).all()
+    open_periods = db.session.scalars(
+        sa.select(BillingPeriod)
+        .options(joinedload(BillingPeriod.project))
+        .where(BillingPeriod.status == PeriodStatus.OPEN)
+        .order_by(BillingPeriod.due_date)
+    ).all()
+    failed = db.session.scalar(
+        sa.select(sa.func.count(OutboxMessage.id)).where(
+            OutboxMessage.status == OutboxStatus.FAILED
+        )
+    )
+    sums = billing_sums([b.id for b in under_review + revise])
+    return Attention(
+        under_review=under_review,
+        under_review_count=under_review_count,
+        revise=revise,
+        revise_count=revise_count,
+        owner=owner or 0,
+        overdue=[(p, c) for p, c in overdue_rows],
+        overdue_count=overdue_count or 0,
+        claim_drafts=list(claims),
+        claim_draft_count=claim_count or 0,
+        open_periods=list(open_periods),
+        failed_mail=failed or 0,
+        sums=sums,
+    )
+
+
+def project_options() -> list[Project]:
+    """Every project, by number (filter drop-downs)."""
+    return list(db.session.scalars(sa.select(Project).order_by(Project.number)))
+
+
+def period_options(project_id: int | None = None) -> list[BillingPeriod]:
+    """Periods for filter drop-downs (with their projects loaded)."""
+    stmt = (
+        sa.select(BillingPeriod)
+        .options(selectinload(BillingPeriod.project))
+        .order_by(BillingPeriod.project_id, BillingPeriod.sequence.desc())
+    )
+    if project_id:
+        stmt = stmt.where(BillingPeriod.project_id == project_id)
+    return list(db.session.scalars(stmt))

@@ -1,0 +1,232 @@
+"""Back-office accounts: sign-in with lockout, session ends, user management (SPEC §1, §6).
+
+Every function flushes and never commits. A failed sign-in is itself a change
+(the account's counter), so the view commits it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from . import audit
+from .extensions import db
+from .models import User
+from .passwords import hash_password, password_problem, verify_password
+from .statuses import Role
+from .timeutil import aware, utcnow
+from .validation import FieldErrors, InputError, flush_unique
+
+#: Consecutive failed sign-ins that lock an account, and for how long.
+MAX_FAILED_LOGINS = 5
+LOCK_MINUTES = 15
+
+USER_FIELDS = ["email", "name", "role", "active"]
+
+
+class LoginFailed(InputError):
+    """Wrong email or password, or a locked or inactive account."""
+
+
+class AccountLocked(LoginFailed):
+    """Too many failed sign-ins: the account is locked for a while."""
+
+    def __init__(self, until: datetime) -> None:
+        minutes = max(1, int((until - utcnow()).total_seconds() // 60) + 1)
+        super().__init__(
+            "This account is locked after too many failed sign-ins. Try again in "
+            f"{minutes} minute{'s' if minutes != 1 else ''}, or ask an administrator "
+            "to reset your password."
+        )
+        self.until = until
+
+
+WRONG_CREDENTIALS = "Wrong email or password."
+
+
+def find_by_email(email: str) -> User | None:
+    """The user with this email, case-insensitively."""
+    return db.session.scalar(
+        sa.select(User).where(sa.func.lower(User.email) == email.strip().lower())
+    )
+
+
+def authenticate(email: str, password: str) -> User:
+    """The user for these credentials; count failures and lock after too many.
+
+    :raise AccountLocked: the account is locked (even with the right password).
+    :raise LoginFailed: wrong email or password, or an inactive account.
+    """
+    user = find_by_email(email) if email else None
+    now = utcnow()
+    locked_until = aware(user.locked_until) if user is not None else None
+    if user is not None and locked_until is not None and locked_until > now:
+        verify_password(None, password)  # same time as a real check
+        raise AccountLocked(locked_until)
+    good = verify_password(user.password_hash if user else None, password)
+    if user is None:
+        raise LoginFailed(WRONG_CREDENTIALS)
+    if not good:
+        _count_failure(user, now)
+        raise LoginFailed(WRONG_CREDENTIALS)
+    if not user.active:
+        raise LoginFailed(WRONG_CREDENTIALS)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    audit.record(user, "user.login", user)
+    db.session.flush()
+    return user
+
+
+def _count_failure(user: User, now: datetime) -> None:
+    # Atomic increment: parallel wrong guesses all count.
+    db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id)
+        .values(failed_logins=User.failed_logins + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(user)
+    audit.record(
+        None, "user.login_failed", user, after={"failed_logins": user.failed_logins}
+    )
+    if user.failed_logins >= MAX_FAILED_LOGINS:
+        user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+        user.failed_logins = 0
+        audit.record(
+            None, "user.locked", user, after={"until": user.locked_until.isoformat()}
+        )
+    db.session.flush()
+
+
+def end_sessions(user: User) -> None:
+    """Bump the session version: every copy of every session of ``user`` ends."""
+    db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id)
+        .values(session_version=User.session_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(user)
+
+
+def logout(user: User) -> None:
+    """Sign out everywhere (SPEC §6: logout ends every copy of the session)."""
+    end_sessions(user)
+    audit.record(user, "user.logout", user)
+    db.session.flush()
+
+
+@dataclass
+class UserInput:
+    """A user form, already parsed."""
+
+    email: str
+    name: str
+    role: str
+    active: bool = True
+    password: str | None = None
+
+
+def _check_email_free(email: str, user_id: int | None) -> None:
+    other = find_by_email(email)
+    if other is not None and other.id != user_id:
+        raise FieldErrors({"email": "Another user already has this email address."})
+
+
+def _check_password(password: str, field: str = "password") -> None:
+    problem = password_problem(password)
+    if problem:
+        raise FieldErrors({field: problem})
+
+
+def create_user(actor: User, data: UserInput) -> User:
+    """Create a back-office user."""
+    _check_email_free(data.email, None)
+    _check_password(data.password or "")
+    user = User(
+        email=data.email,
+        name=data.name,
+        role=data.role,
+        active=data.active,
+        password_hash=hash_password(data.password or ""),
+    )
+    db.session.add(user)
+    flush_unique({"email": "Another user already has this email address."})
+    audit.record(actor, "user.create", user, after=audit.snapshot(user, USER_FIELDS))
+    return user
+
+
+def _active_admins(excluding: int) -> int:
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(User.id)).where(
+                User.role == Role.ADMIN, User.active.is_(True), User.id != excluding
+            )
+        )
+        or 0
+    )
+
+
+def update_user(actor: User, user: User, data: UserInput) -> None:
+    """Change a user's email, name, role or active flag (ending sessions if needed)."""
+    if user.id == actor.id and (not data.active or data.role != actor.role):
+        raise InputError(
+            "You cannot deactivate yourself or change your own role; "
+            "ask another administrator."
+        )
+    losing_admin = user.role == Role.ADMIN and (
+        data.role != Role.ADMIN or not data.active
+    )
+    if losing_admin and user.active and _active_admins(user.id) == 0:
+        raise InputError("At least one active administrator must remain.")
+    _check_email_free(data.email, user.id)
+    before = audit.snapshot(user, USER_FIELDS)
+    sessions_end = data.role != user.role or (user.active and not data.active)
+    user.email, user.name, user.role, user.active = (
+        data.email,
+        data.name,
+        data.role,
+        data.active,
+    )
+    if data.active and not before["active"]:
+        user.failed_logins = 0
+        user.locked_until = None
+    flush_unique({"email": "Another user already has this email address."})
+    after = audit.snapshot(user, USER_FIELDS)
+    if sessions_end:
+        end_sessions(user)
+    if before != after:
+        audit.record(actor, "user.update", user, before=before, after=after)
+    db.session.flush()
+
+
+def reset_password(actor: User, user: User, password: str) -> None:
+    """Set a new password for ``user``; unlock it and end its sessions."""
+    _check_password(password)
+    user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    db.session.flush()
+    end_sessions(user)
+    audit.record(actor, "user.password_reset", user)
+    db.session.flush()
+
+
+def change_own_password(user: User, current: str, new: str, confirm: str) -> None:
+    """The signed-in user changes their password; every other session ends."""
+    if not verify_password(user.password_hash, current):
+        raise FieldErrors({"current_password": "That is not your current password."})
+    _check_password(new, "new_password")
+    if new != confirm:
+        raise FieldErrors({"confirm_password": "The two passwords differ."})
+    if verify_password(user.password_hash, new):
+        raise FieldErrors({"new_password": "Choose a password you haven't used here."})
+    user.password_hash = hash_password(new)
+    db.session.flush()
+    end_sessions(user)
+    audit.record(user, "user.password_change", user)
+    db.session.flush()
