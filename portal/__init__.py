@@ -81,7 +81,9 @@ class IdConverter(IntegerConverter):
     """``<int:…>`` capped at 2**31 - 1: a larger id is a 404, not a database error."""
 
     def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):  # noqa: A002, ANN001
-        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+        super().__init__(
+            map, fixed_digits=fixed_digits, min=min, max=max, signed=signed
+        )
 
 
 def register_blueprints(app: Flask) -> None:

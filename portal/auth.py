@@ -24,6 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Session key holding when the session began (epoch seconds).
 SESSION_STARTED = "started"
+#: Session key holding the id of the magic link a contact session began with.
+SESSION_LINK = "link"
 
 
 def init_app(app: Flask) -> None:
@@ -53,6 +55,12 @@ def load_account(account_id: str) -> User | Contact | None:
         contact = db.session.get(Contact, pk)
         if contact is None or not contact.active or contact.token_version != version:
             return None
+        # A session started from a link ends on sign-out, copies included.
+        if SESSION_LINK in session:
+            from .tokens import link_session_live
+
+            if not link_session_live(pk, session[SESSION_LINK]):
+                return None
         hours = current_app.config["CONTACT_SESSION_HOURS"]
         return contact if _fresh(started, hours) else None
     return None

@@ -40,8 +40,10 @@ from .statuses import (
     PeriodStatus,
     Role,
 )
+from .templating import term
 from .timeutil import utcnow
 from .urls import has_endpoint, public_url
+from .validation import clean_text
 
 ZERO = Decimal("0.00")
 S = BillingStatus
@@ -124,7 +126,25 @@ def _check(billing: Billing, action: str, actor: Actor) -> BillingStatus:
             f"A billing that is {billing.status.replace('_', ' ')} cannot be "
             f"{_ACTION_WORDS.get(action, action)}."
         )
+    _lock_row(billing)
     return TRANSITIONS[key]
+
+
+def _lock_row(billing: Billing) -> None:
+    """Lock the billing's row before any of its lines (PostgreSQL; SQLite has no
+    row locks and serialises writers anyway).
+
+    Every transition then locks in one order, billing first, lines after. Without
+    it, approving (lines, then the billing) and saving a review (billing, then
+    lines) at the same moment deadlocked, and PostgreSQL aborted one of them with
+    an error instead of the "changed meanwhile" message. ``FOR NO KEY UPDATE``
+    does not wait on rows that merely reference the billing (comments, files).
+    """
+    db.session.execute(
+        sa.select(Billing.id)
+        .where(Billing.id == billing.id)
+        .with_for_update(key_share=True)
+    )
 
 
 _ACTION_WORDS = {
@@ -274,7 +294,9 @@ class BillingInput:
 
 
 def _clean_text(value: str | None, name: str, errors: dict[str, str]) -> str:
-    text = (value or "").replace("\x00", "").strip()
+    # NUL and control characters never reach the database; only the notes keep
+    # their line breaks (SPEC §5, docs/security.md).
+    text = clean_text(value, multiline=name != "vendor_invoice_number")
     limit = TEXT_LIMITS[name]
     if len(text) > limit:
         errors[name] = f"Use at most {limit} characters."
@@ -317,7 +339,8 @@ def validate_input(billing: Billing, data: BillingInput) -> dict[str, Any]:
         else:
             if released and not project.retainage_release_allowed:
                 errors["retainage_released"] = (
-                    "This project does not allow retainage release requests."
+                    f"This project does not allow {term('retainage', project)} "
+                    "release requests."
                 )
     if errors:
         raise ValidationFailed(errors)
@@ -344,7 +367,7 @@ def validate_input(billing: Billing, data: BillingInput) -> dict[str, Any]:
             errors[f"line-{sid}-work"] = "Amounts are limited to 999,999,999,999.99."
     if figs.totals.retainage < 0:
         errors["retainage_released"] = (
-            "You cannot release more retainage than is held "
+            f"You cannot release more {term('retainage', project)} than is held "
             f"({figs.totals.retainage + released:,.2f} available)."
         )
     if errors:
@@ -483,7 +506,8 @@ def _notify_admins(billing: Billing) -> None:
             "billing_submitted",
             admin.email,
             f"{billing.commitment.project.name}: {billing.commitment.vendor.name} "
-            f"submitted billing #{billing.application_number}",
+            f"submitted {term('progress_billing', billing.commitment.project)} "
+            f"#{billing.application_number}",
             obj=billing,
             billing=billing,
             totals=sheet.totals,
@@ -563,7 +587,7 @@ def review_lines(
         if review.status not in {s.value for s in LineStatus}:
             errors[f"line-{line_id}-status"] = "Choose approve or revise."
             continue
-        comment = (review.comment or "").replace("\x00", "").strip()
+        comment = clean_text(review.comment, multiline=True)
         if len(comment) > TEXT_LIMITS["comment"]:
             errors[f"line-{line_id}-comment"] = "Use at most 4000 characters."
             continue
@@ -626,7 +650,7 @@ def add_comment(
     billing: Billing, author: Actor, body: str, line: BillingLine | None = None
 ) -> Comment:
     """Add a comment to the billing or one of its lines (kept forever)."""
-    text = (body or "").replace("\x00", "").strip()
+    text = clean_text(body, multiline=True)
     if not text:
         raise ValidationFailed({"body": "Write a comment first."})
     if len(text) > TEXT_LIMITS["comment"]:
@@ -711,8 +735,9 @@ def approve_billing(billing: Billing, user: User, expected_version: int) -> str:
     _notify_contacts(
         billing,
         "billing_approved",
-        f"{billing.commitment.project.name}: billing #{billing.application_number} "
-        f"{'approved as noted' if noted else 'approved'}",
+        f"{billing.commitment.project.name}: "
+        f"{term('progress_billing', billing.commitment.project)} "
+        f"#{billing.application_number} {'approved as noted' if noted else 'approved'}",
         totals=figures.billing_figures(billing).totals,
     )
     db.session.flush()
@@ -751,7 +776,7 @@ def send_back(
 ) -> None:
     """Revise & resubmit: needs a line marked revise or a billing comment."""
     _check(billing, "send_back", user)
-    text = (comment or "").strip()
+    text = clean_text(comment, multiline=True)
     if text:
         add_comment(billing, user, text)
     revise_lines = [bl for bl in billing.lines if bl.status == LineStatus.REVISE]
@@ -776,7 +801,8 @@ def send_back(
     _notify_contacts(
         billing,
         "revise_and_resubmit",
-        f"{billing.commitment.project.name}: please revise billing "
+        f"{billing.commitment.project.name}: please revise "
+        f"{term('progress_billing', billing.commitment.project)} "
         f"#{billing.application_number}",
         revise_lines=sorted(revise_lines, key=lambda bl: bl.sov_line.line_number),
         comments=comments,
@@ -789,7 +815,7 @@ def void_billing(
 ) -> None:
     """Void with a reason comment (frees the commitment and period)."""
     _check(billing, "void", user)
-    text = (reason or "").strip()
+    text = clean_text(reason, multiline=True)
     if not text:
         raise ValidationFailed({"reason": "Give a reason for voiding."})
     if len(text) > TEXT_LIMITS["reason"]:

@@ -14,13 +14,12 @@ and those of the commitment's previous counted billing (for "this period").
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from . import audit, figures
 from .exports.builders import (
@@ -133,8 +132,9 @@ def cost_code_settings() -> dict[str, ErpCostCode]:
 
 
 def _eager() -> list:
+    # Lines join their SOV lines: a selectinload would query again per 500 lines.
     return [
-        selectinload(Billing.lines).selectinload(BillingLine.sov_line),
+        selectinload(Billing.lines).joinedload(BillingLine.sov_line),
         joinedload(Billing.commitment).joinedload(Commitment.vendor),
         joinedload(Billing.commitment).joinedload(Commitment.project),
         joinedload(Billing.period),
@@ -157,34 +157,63 @@ def load_billings(ids: Iterable[int]) -> list[Billing]:
 
 
 def _previous_billings(billings: Sequence[Billing]) -> dict[int, Billing | None]:
-    """Billing id → the commitment's previous counted billing (one query)."""
-    commitment_ids = {b.commitment_id for b in billings}
-    if not commitment_ids:
+    """Billing id → the commitment's previous counted billing (one query).
+
+    Only the previous billing itself is loaded (its frozen figures are all the
+    rows need), not the commitment's whole history.
+    """
+    if not billings:
         return {}
-    earlier = list(
-        db.session.scalars(
-            sa.select(Billing)
-            .where(
-                Billing.commitment_id.in_(commitment_ids),
-                Billing.status.in_([s.value for s in COUNTED_STATUSES]),
-            )
-            .options(selectinload(Billing.lines).selectinload(BillingLine.sov_line))
-        ).unique()
-    )
-    by_commitment: dict[int, list[Billing]] = defaultdict(list)
-    for other in earlier:
-        by_commitment[other.commitment_id].append(other)
-    out: dict[int, Billing | None] = {}
-    for billing in billings:
-        candidates = [
-            other
-            for other in by_commitment[billing.commitment_id]
-            if other.application_number < billing.application_number
-        ]
-        out[billing.id] = max(
-            candidates, key=lambda other: other.application_number, default=None
+    counted = [s.value for s in COUNTED_STATUSES]
+    earlier = aliased(Billing)
+    latest = (
+        sa.select(
+            Billing.id.label("for_id"),
+            Billing.commitment_id.label("commitment_id"),
+            sa.func.max(earlier.application_number).label("number"),
         )
-    return out
+        .join(
+            earlier,
+            sa.and_(
+                earlier.commitment_id == Billing.commitment_id,
+                earlier.application_number < Billing.application_number,
+                earlier.status.in_(counted),
+            ),
+        )
+        .where(Billing.id.in_([b.id for b in billings]))
+        .group_by(Billing.id, Billing.commitment_id)
+        .subquery()
+    )
+    previous = aliased(Billing)
+    rows = db.session.execute(
+        sa.select(latest.c.for_id, previous).join(
+            previous,
+            sa.and_(
+                previous.commitment_id == latest.c.commitment_id,
+                previous.application_number == latest.c.number,
+                previous.status.in_(counted),
+            ),
+        )
+    ).all()
+    found = dict(rows)
+    return {billing.id: found.get(billing.id) for billing in billings}
+
+
+def _previous_lines(
+    previous: Billing,
+) -> tuple[Decimal, dict[int, tuple[Decimal, Decimal]]]:
+    """Line 5 and (materials stored, retainage) per SOV line of the previous billing."""
+    stored = figures.frozen(previous)
+    if stored is not None:  # counted billings are frozen: no queries
+        figs, sov_ids = stored
+        return figs.totals.retainage, {
+            sov_id: (fig.materials_stored, fig.retainage)
+            for sov_id, fig in zip(sov_ids, figs.lines, strict=True)
+        }
+    sheet = figures.sheet(previous, "approved")
+    return sheet.totals.retainage, {
+        r.sov.id: (r.figures.materials_stored, r.figures.retainage) for r in sheet.rows
+    }
 
 
 def invoice_number(billing: Billing) -> str:
@@ -211,12 +240,7 @@ def export_rows(
         prev_lines: dict[int, tuple[Decimal, Decimal]] = {}
         prev_retainage = ZERO
         if prev is not None:
-            prev_sheet = figures.sheet(prev, "approved")
-            prev_retainage = prev_sheet.totals.retainage
-            prev_lines = {
-                r.sov.id: (r.figures.materials_stored, r.figures.retainage)
-                for r in prev_sheet.rows
-            }
+            prev_retainage, prev_lines = _previous_lines(prev)
         lines = []
         for r in sheet.rows:
             code = codes.get(r.sov.cost_code)
@@ -461,31 +485,29 @@ def create_batch(
         raise ExportError(
             f"A batch holds at most {MAX_BATCH_BILLINGS} billings; select fewer."
         )
-    billings = load_billings(ids)
-    unknown = sorted(set(ids) - {b.id for b in billings})
+    heads = _heads(ids)
+    unknown = sorted(set(ids) - set(heads))
     if unknown:
         raise UnknownBillings(unknown)
-    not_final = [b for b in billings if b.status not in EXPORTABLE]
+    not_final = [h for h in heads.values() if h.status not in EXPORTABLE]
     if not_final:
         raise ExportConflict(
             "Only approved billings can be exported; not approved: "
-            + ", ".join(_label(b) for b in not_final)
+            + ", ".join(h.label for h in not_final)
             + "."
         )
-    exported = [b for b in billings if b.export_batch_id is not None]
+    exported = [h for h in heads.values() if h.export_batch_id is not None]
     if exported:
         raise ExportConflict(
             "Already exported (reverse that batch first to export again): "
-            + ", ".join(f"{_label(b)} in batch {b.export_batch_id}" for b in exported)
+            + ", ".join(f"{h.label} in batch {h.export_batch_id}" for h in exported)
             + "."
         )
     settings = erp_settings()
-    rows = export_rows(billings, settings)
-    problems = {
-        b.id: found for b in billings if (found := problems_for(rows[b.id], fmt))
-    }
+    rows = _chunked_rows(ids, settings)
+    problems = {i: found for i in ids if (found := problems_for(rows[i], fmt))}
     if problems:
-        raise NotReady(problems, {b.id: _label(b) for b in billings})
+        raise NotReady(problems, {i: heads[i].label for i in ids})
     info = FORMATS[fmt]
     now = utcnow()
     with db.session.begin_nested():
@@ -534,6 +556,51 @@ def create_batch(
     return batch
 
 
+@dataclass(frozen=True)
+class _Head:
+    """What the batch checks need of a billing, without its lines."""
+
+    status: str
+    export_batch_id: int | None
+    label: str
+
+
+def _heads(ids: list[int]) -> dict[int, _Head]:
+    """Status, batch and label of each billing (one query, no lines)."""
+    rows = db.session.execute(
+        sa.select(
+            Billing.id,
+            Billing.status,
+            Billing.export_batch_id,
+            Commitment.number,
+            Billing.application_number,
+        )
+        .join(Commitment, Commitment.id == Billing.commitment_id)
+        .where(Billing.id.in_(ids))
+    ).all()
+    return {row[0]: _Head(row[1], row[2], f"{row[3]} #{row[4]}") for row in rows}
+
+
+#: Billings loaded at a time when building a batch: the ORM objects of one
+#: chunk are let go before the next, so memory follows the chunk, not the batch.
+ROW_CHUNK = 250
+
+
+def _chunked_rows(ids: list[int], settings: ErpSettings) -> dict[int, BillingRow]:
+    """Builder rows for ``ids``, loading ``ROW_CHUNK`` billings at a time."""
+    codes = cost_code_settings()
+    rows: dict[int, BillingRow] = {}
+    for start in range(0, len(ids), ROW_CHUNK):
+        held = set(db.session.identity_map.keys())
+        rows.update(
+            export_rows(load_billings(ids[start : start + ROW_CHUNK]), settings, codes)
+        )
+        for key, obj in list(db.session.identity_map.items()):
+            if key not in held and isinstance(obj, (Billing, BillingLine)):
+                db.session.expunge(obj)
+    return rows
+
+
 def _claim(batch: ExportBatch, ids: list[int]) -> None:
     """Mark the billings exported with one compare-and-set, or raise ExportConflict."""
     # Lock the rows in id order first (PostgreSQL), so two concurrent batches
@@ -558,10 +625,6 @@ def _claim(batch: ExportBatch, ids: list[int]) -> None:
             "Some of these billings were exported or changed by someone else "
             "meanwhile. Nothing was exported: reload the page and try again."
         )
-
-
-def _label(billing: Billing) -> str:
-    return f"{billing.commitment.number} #{billing.application_number}"
 
 
 def reverse_batch(batch: ExportBatch, user: User, reason: str) -> list[int]:

@@ -93,6 +93,14 @@ class History:
     previous_certificates: Decimal  # line 6 of the previous counted billing
 
 
+def _earned_less_retainage(billing: Billing) -> Decimal:
+    """G702 line 6 of a counted billing; reads only its frozen totals, not its lines."""
+    if _frozen_data(billing) is not None:
+        stored = {"lines": [], "totals": billing.approved_figures["figures"]["totals"]}
+        return money.figures_from_dict(stored).totals.total_earned_less_retainage
+    return billing_figures(billing).totals.total_earned_less_retainage
+
+
 def history(commitment_id: int, application_number: int) -> History:
     """D per line, earlier releases and line 7 for a billing's position."""
     earlier = sa.and_(
@@ -119,9 +127,7 @@ def history(commitment_id: int, application_number: int) -> History:
     ).first()
     previous_certificates = ZERO
     if previous is not None:
-        previous_certificates = billing_figures(
-            previous
-        ).totals.total_earned_less_retainage
+        previous_certificates = _earned_less_retainage(previous)
     return History(
         previous_work={k: _cents(v) for k, v in work.items()},
         released_before=_cents(released),
@@ -135,15 +141,18 @@ def compute(
     *,
     retainage_released: Decimal | None = None,
     which: str = "approved",
+    infos: list[SovInfo] | None = None,
 ) -> money.BillingFigures:
     """Figures for ``billing``'s lines (ordered by SOV line number).
 
     ``values`` maps sov_line_id to (work this period, materials stored) and
     overrides the stored ones (a form being validated); otherwise ``which`` picks
-    the ``approved`` or ``claimed`` amounts.
+    the ``approved`` or ``claimed`` amounts. ``infos`` are the commitment's
+    billable lines when the caller has them already.
     """
     commitment = billing.commitment
-    infos = billable_sov_lines(commitment)
+    if infos is None:
+        infos = billable_sov_lines(commitment)
     hist = history(commitment.id, billing.application_number)
     by_line = {bl.sov_line_id: bl for bl in billing.lines}
     inputs = []
@@ -181,18 +190,30 @@ def compute(
 def freeze(billing: Billing) -> dict:
     """The JSON stored on a decided billing: its approved figures and line ids."""
     infos = billable_sov_lines(billing.commitment)
-    figs = compute(billing, which="approved")
+    figs = compute(billing, which="approved", infos=infos)
     return {
         "figures": money.figures_to_dict(figs),
         "sov_line_ids": [info.line.id for info in infos],
     }
 
 
-def _frozen(billing: Billing) -> tuple[money.BillingFigures, list[int]] | None:
+def _frozen_data(billing: Billing) -> dict | None:
     data = billing.approved_figures
     if not data or billing.status not in [s.value for s in COUNTED_STATUSES]:
         return None
+    return data
+
+
+def _frozen(billing: Billing) -> tuple[money.BillingFigures, list[int]] | None:
+    data = _frozen_data(billing)
+    if data is None:
+        return None
     return money.figures_from_dict(data["figures"]), list(data["sov_line_ids"])
+
+
+def frozen(billing: Billing) -> tuple[money.BillingFigures, list[int]] | None:
+    """A decided billing's stored figures and their SOV line ids (no queries), else None."""
+    return _frozen(billing)
 
 
 def billing_figures(billing: Billing, which: str = "approved") -> money.BillingFigures:
@@ -239,7 +260,7 @@ def sheet(billing: Billing, which: str = "approved") -> Sheet:
         ]
     else:
         infos = billable_sov_lines(billing.commitment)
-        figs = compute(billing, which=which)
+        figs = compute(billing, which=which, infos=infos)
         rows = [
             Row(info.line, by_line.get(info.line.id), fig)
             for info, fig in zip(infos, figs.lines, strict=True)

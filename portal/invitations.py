@@ -23,6 +23,7 @@ from .models import (
 )
 from .outbox import queue_mail
 from .statuses import BillingStatus, CommitmentStatus, InvitationStatus, PeriodStatus
+from .templating import term
 from .timeutil import utcnow
 
 
@@ -99,10 +100,11 @@ def _mail_link(invitation: Invitation, kind: str, **extra: object) -> None:
     link, token = tokens.issue_link(invitation.contact, invitation)
     commitment = invitation.commitment
     project = commitment.project
+    word = term("progress_billing", project)
     subject = (
-        f"{project.name}: {extra.get('inviter', 'We')} invited you to bill"
+        f"{project.name}: {extra.get('inviter', 'We')} invited you to submit your {word}"
         if kind == "invite"
-        else f"Reminder: your billing for {project.name} is due {invitation.period.due_date.isoformat()}"
+        else f"Reminder: your {word} for {project.name} is due {invitation.period.due_date.isoformat()}"
     )
     queue_mail(
         kind,

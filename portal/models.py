@@ -604,6 +604,11 @@ class Billing(db.Model):
             postgresql_where=sa.text("status <> 'void'"),
         ),
         sa.Index("ix_billings_period_status", "period_id", "status"),
+        # A commitment's earlier billings (D, line 7, previous billing): the
+        # partial unique indexes above can't serve "status IN (...)" on SQLite.
+        sa.Index(
+            "ix_billings_commitment_application", "commitment_id", "application_number"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 __all__ = [
@@ -49,6 +49,10 @@ _HUNDRED = Decimal(100)
 # 15 digits and percentages 7, so 60 significant digits keep every product exact
 # and leave any quotient far more precise than the final rounding needs.
 _PRECISION = 60
+#: Contexts used explicitly (cheaper than ``localcontext()`` per operation): the
+#: arithmetic one keeps the default rounding, the rounding one is ROUND_HALF_UP.
+_ARITHMETIC = Context(prec=_PRECISION)
+_ROUNDING = Context(prec=_PRECISION, rounding=ROUND_HALF_UP)
 
 
 def _number(value: object, name: str) -> Decimal:
@@ -68,9 +72,7 @@ def _number(value: object, name: str) -> Decimal:
 
 def _round(value: Decimal) -> Decimal:
     """Quantize to the cent, ROUND_HALF_UP, with negative zero folded to 0.00 (§4)."""
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        result = value.quantize(CENT, rounding=ROUND_HALF_UP)
+    result = value.quantize(CENT, context=_ROUNDING)
     return ZERO if result.is_zero() else result
 
 
@@ -89,9 +91,7 @@ def pct_of(amount: Decimal, pct: Decimal) -> Decimal:
     """SPEC §4 I: one retainage term, round(pct % × amount) to the cent, half-up."""
     a = _number(amount, "amount")
     p = _number(pct, "pct")
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        product = a * p / _HUNDRED
+    product = _ARITHMETIC.divide(_ARITHMETIC.multiply(a, p), _HUNDRED)
     return _round(product)
 
 
@@ -101,9 +101,7 @@ def percent_complete(total: Decimal, scheduled: Decimal) -> Decimal:
     c = _number(scheduled, "scheduled")
     if c.is_zero():
         return ZERO
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        quotient = g * _HUNDRED / c
+    quotient = _ARITHMETIC.divide(_ARITHMETIC.multiply(g, _HUNDRED), c)
     return _round(quotient)
 
 
@@ -111,9 +109,9 @@ def apply_markup(amount: Decimal, markup_pct: Decimal) -> Decimal:
     """SPEC §9: amount × (1 + markup %), rounded to the cent half-up."""
     a = _number(amount, "amount")
     m = _number(markup_pct, "markup_pct")
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        product = a * (_HUNDRED + m) / _HUNDRED
+    product = _ARITHMETIC.divide(
+        _ARITHMETIC.multiply(a, _ARITHMETIC.add(_HUNDRED, m)), _HUNDRED
+    )
     return _round(product)
 
 
@@ -215,9 +213,9 @@ def compute_line(
 
 def _sum(values: Iterable[Decimal]) -> Decimal:
     """Exact sum of already-rounded cent amounts (§4 totals are sums of lines)."""
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        total = sum(values, ZERO)
+    total = ZERO
+    for value in values:
+        total = _ARITHMETIC.add(total, value)
     return _round(total)
 
 
@@ -300,6 +298,8 @@ def _from_text(value: object, where: str) -> Decimal:
         raise ValueError(f"{where} is not a decimal number: {value!r}") from None
     if not number.is_finite():
         raise ValueError(f"{where} is not a finite number: {value!r}")
+    if number.same_quantum(CENT):  # "1234.50", as figures_to_dict writes them
+        return ZERO if number.is_zero() else number
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
         raise ValueError(f"{where} has more than 2 decimals: {value!r}")

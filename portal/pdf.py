@@ -288,6 +288,12 @@ G703_COLUMNS = (
 )
 
 
+def g703_columns(project: Any) -> tuple[Column, ...]:
+    """The G703 columns with column I named in the project's terminology."""
+    word = term("Retainage", project)
+    return G703_COLUMNS[:-1] + (Column(("I", word), G703_COLUMNS[-1].width),)
+
+
 def g702_rows(totals: Any, fmt: Callable[[Decimal | None], str]) -> list[list[str]]:
     """SPEC §4 G702 lines 1-9 as label/value rows (value formatted)."""
     return [
@@ -545,7 +551,7 @@ def billing_pdf(billing: Billing) -> bytes:
             f"Column I: {term('retainage', project)}."
         )
         doc.table(
-            G703_COLUMNS,
+            g703_columns(project),
             [
                 _g703_row(
                     str(row.sov.line_number),
@@ -684,7 +690,7 @@ def claim_pdf(claim: ClientClaim) -> bytes:
             f"Column I: {term('retainage', project)}."
         )
         doc.table(
-            G703_COLUMNS,
+            g703_columns(project),
             [
                 _g703_row(
                     str(row.sov.line_number),

@@ -118,19 +118,22 @@ def values(enum: type[StrEnum]) -> list[str]:
     return [member.value for member in enum]
 
 
-#: Bootstrap colour per billing/invitation/dashboard state: one colour per status.
+#: Badge colour per billing/invitation/dashboard state: one colour per status, and
+#: the twelve states a period dashboard shows are told apart by colour alone.
+#: Bootstrap's colours, plus rose, orange, purple and teal (``.text-bg-*`` in
+#: app.css), all with text at WCAG AA contrast.
 BADGE_COLOURS = {
-    "no_billing_contact": "secondary",
+    "no_billing_contact": "rose",
     "not_invited": "light",
     "invited": "info",
     "accepted": "primary",
-    "declined": "dark",
+    "declined": "orange",
     "draft": "secondary",
     "under_review": "warning",
     "revise_and_resubmit": "danger",
-    "pending_owner_approval": "info",
+    "pending_owner_approval": "purple",
     "approved": "success",
-    "approved_as_noted": "success",
+    "approved_as_noted": "teal",
     "void": "dark",
     "pending": "secondary",
     "revise": "danger",

@@ -7,7 +7,7 @@ from typing import Any
 
 from babel.numbers import format_currency, format_decimal
 from flask import Flask, current_app, g
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from . import terms
 from .statuses import BADGE_COLOURS
@@ -15,20 +15,61 @@ from .statuses import BADGE_COLOURS
 LOCALES = {"USD": "en_US", "CAD": "en_CA"}
 
 
+#: currency → (prefix, negative prefix, suffix) as Babel writes them, when the
+#: locale groups with "," and uses "." (a page of 500 lines formats thousands of
+#: amounts: Babel takes ~100 µs each, this ~2 µs, with the very same text).
+_AFFIXES: dict[str, tuple[str, str, str] | None] = {}
+_PROBE = "1,234.50"
+
+
+def _affixes(currency: str) -> tuple[str, str, str] | None:
+    if currency not in _AFFIXES:
+        locale = LOCALES.get(currency, "en_US")
+        positive = format_currency(Decimal("1234.50"), currency, locale=locale)
+        negative = format_currency(Decimal("-1234.50"), currency, locale=locale)
+        found = None
+        if _PROBE in positive and _PROBE in negative:
+            prefix, suffix = positive.split(_PROBE)
+            neg_prefix, neg_suffix = negative.split(_PROBE)
+            if suffix == neg_suffix:
+                found = (prefix, neg_prefix, suffix)
+        _AFFIXES[currency] = found
+    return _AFFIXES[currency]
+
+
+_CENT = Decimal("0.01")
+
+
+def _exact_cents(value: Decimal) -> bool:
+    """Finite with at most 2 decimals: formatting needs no rounding."""
+    if value.same_quantum(_CENT):  # what Money columns and the engine give
+        return True
+    exponent = value.as_tuple().exponent
+    return isinstance(exponent, int) and exponent >= -2
+
+
 def money(value: Decimal | int | None, currency: str = "USD") -> str:
     """``$1,234.50`` in the project's currency (negative as ``-$1,234.50``)."""
     if value is None:
         return ""
-    return format_currency(
-        Decimal(value), currency or "USD", locale=LOCALES.get(currency, "en_US")
-    )
+    number = Decimal(value)
+    currency = currency or "USD"
+    affixes = _affixes(currency)
+    if affixes is not None and _exact_cents(number):
+        prefix, neg_prefix, suffix = affixes
+        sign = neg_prefix if number.is_signed() else prefix
+        return f"{sign}{abs(number):,.2f}{suffix}"
+    return format_currency(number, currency, locale=LOCALES.get(currency, "en_US"))
 
 
 def plain_amount(value: Decimal | int | None) -> str:
     """``1,234.50``: no currency symbol (form inputs)."""
     if value is None:
         return ""
-    return format_decimal(Decimal(value), format="#,##0.00", locale="en_US")
+    number = Decimal(value)
+    if _exact_cents(number):
+        return f"{number:,.2f}"  # what Babel's "#,##0.00" in en_US gives
+    return format_decimal(number, format="#,##0.00", locale="en_US")
 
 
 def percent(value: Decimal | int | None, places: int = 2) -> str:
@@ -53,8 +94,16 @@ def badge(status: str | None) -> Markup:
     """A Bootstrap badge with one colour per status."""
     colour = BADGE_COLOURS.get(str(status), "secondary")
     text_class = " text-dark" if colour in {"warning", "light", "info"} else ""
-    return Markup('<span class="badge text-bg-{}{} status-{}">{}</span>').format(
-        colour, text_class, status, status_label(status)
+    if colour == "light":
+        text_class += " border"  # visible on light backgrounds too
+    # Plain concatenation with escape(): Markup.format costs ~10× more, and a
+    # period dashboard shows a badge per commitment.
+    # Bandit B704 (Markup on untrusted data) does not apply: colour and
+    # text_class come from BADGE_COLOURS and the literals above, and the status
+    # and its label are escaped.
+    return Markup(  # noqa: S704 - values escaped or constant  # nosec B704
+        f'<span class="badge text-bg-{colour}{text_class} status-{escape(status)}">'
+        f"{escape(status_label(status))}</span>"
     )
 
 
@@ -87,7 +136,7 @@ NAV = {
         ("Users", "admin.users", ("admin",)),
     ],
     "contact": [
-        ("My billings", "contact.index", ("contact",)),
+        ("My_billings", "contact.index", ("contact",)),
     ],
 }
 
@@ -102,7 +151,7 @@ def nav_links() -> list[tuple[str, str]]:
     links = []
     for label, endpoint, roles in NAV[area]:
         if endpoint in current_app.view_functions and current_user.role in roles:
-            text = term(label) if "_" in label and label[0].isupper() else label
+            text = term(label) if label in terms.US else label
             links.append((text, endpoint))
     return links
 

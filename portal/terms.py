@@ -27,6 +27,11 @@ US = {
     "Administrator": "Billing administrator",
     "client_contract": "prime contract",
     "Client_contract": "Prime contract",
+    "billing": "billing",
+    "Billing": "Billing",
+    "billings": "billings",
+    "Billings": "Billings",
+    "My_billings": "My billings",
 }
 
 AU = US | {
@@ -49,6 +54,11 @@ AU = US | {
     "Administrator": "Progress claim administrator",
     "client_contract": "head contract",
     "Client_contract": "Head contract",
+    "billing": "claim",
+    "Billing": "Claim",
+    "billings": "claims",
+    "Billings": "Claims",
+    "My_billings": "My claims",
 }
 
 CA = US | {

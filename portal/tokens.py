@@ -152,6 +152,40 @@ def contact_for_fresh_link(token: str) -> Contact | None:
     return link.contact
 
 
+def end_link_session(contact_id: int, link_id: object) -> None:
+    """Sign-out: the session started from ``link_id`` ends everywhere (no commit).
+
+    A used link's ``expires_at`` no longer matters for exchanging it, so setting
+    it to ``used_at`` marks "the session this link started was signed out";
+    :func:`link_session_live` refuses copies of that session cookie.
+    """
+    if not isinstance(link_id, int):
+        return
+    db.session.execute(
+        sa.update(LoginLink)
+        .where(
+            LoginLink.id == link_id,
+            LoginLink.contact_id == contact_id,
+            LoginLink.used_at.is_not(None),
+        )
+        .values(expires_at=LoginLink.used_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def link_session_live(contact_id: int, link_id: object) -> bool:
+    """Whether the session started from ``link_id`` was not signed out."""
+    if not isinstance(link_id, int):
+        return False
+    link = db.session.get(LoginLink, link_id)
+    return (
+        link is not None
+        and link.contact_id == contact_id
+        and link.used_at is not None
+        and link.expires_at > link.used_at
+    )
+
+
 def revoke_contact_links(contact: Contact) -> None:
     """End every link and session of ``contact`` (bump ``token_version``; no commit)."""
     db.session.execute(

@@ -49,7 +49,9 @@ def test_migration_matches_models(ctx) -> None:
 def test_expression_indexes_exist(ctx) -> None:
     """The case-insensitive unique indexes the comparison can't see are there."""
     if db.engine.dialect.name == "postgresql":
-        query = "SELECT indexname FROM pg_indexes WHERE tablename IN ('users', 'contacts')"
+        query = (
+            "SELECT indexname FROM pg_indexes WHERE tablename IN ('users', 'contacts')"
+        )
     else:
         query = "SELECT name FROM sqlite_master WHERE type = 'index'"
     names = set(db.session.execute(sa.text(query)).scalars())

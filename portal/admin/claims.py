@@ -341,7 +341,8 @@ def claim_regenerate(claim_id: int):  # noqa: ANN201
 def claim_map(claim_id: int):  # noqa: ANN201
     """Map an unmapped cost code to a client-contract line, then regenerate."""
     claim = _claim_or_404(claim_id)
-    code = (request.form.get("cost_code") or "").strip()[:40]
+    # No silent cut: upstream refuses an over-long code with a field error.
+    code = (request.form.get("cost_code") or "").strip()
     try:
         upstream.map_cost_code(
             claim.contract,
@@ -364,7 +365,7 @@ def claim_map(claim_id: int):  # noqa: ANN201
 def claim_add_line(claim_id: int):  # noqa: ANN201
     """Add a client-contract SOV line for an unmapped cost code, then regenerate."""
     claim = _claim_or_404(claim_id)
-    code = (request.form.get("cost_code") or "").strip()[:40]
+    code = (request.form.get("cost_code") or "").strip()
     if claim.status != ClaimStatus.DRAFT:
         return _refused(
             claim_id, upstream.ClaimError("Only a draft claim can be regenerated.")

@@ -148,6 +148,7 @@ def _exchange(token: str):  # noqa: ANN202
     session.clear()
     login_user(contact)
     auth.mark_session_started()
+    session[auth.SESSION_LINK] = login_link.id  # sign-out ends this session
     flash(f"Welcome, {contact.name}. You are signed in.", "success")
     return redirect(target)
 
@@ -207,6 +208,10 @@ def logout():  # noqa: ANN201
     """End the contact's session (the emailed links of others stay valid)."""
     if current_user.is_authenticated and current_user.is_staff:
         return redirect(url_for("admin.index"))
+    if current_user.is_authenticated and current_user.is_contact:
+        # Every copy of this session cookie stops working (SPEC §6).
+        tokens.end_link_session(current_user.id, session.get(auth.SESSION_LINK))
+        db.session.commit()
     logout_user()
     session.clear()
     flash(

@@ -366,10 +366,11 @@ def api_billings() -> Response:
 @csrf.exempt
 def api_billing(billing_id: int) -> Response:
     """One billing with its lines and totals."""
-    billing = db.session.get(Billing, billing_id)
-    if billing is None:
+    # Eagerly loaded (lines with their SOV lines): no query per line.
+    found = export_batches.load_billings([billing_id])
+    if not found:
         raise ApiError(404, f"No billing with id {billing_id}.")
-    return jsonify(billing_detail(billing))
+    return jsonify(billing_detail(found[0]))
 
 
 def _batch_or_404(batch_id: int) -> ExportBatch:
@@ -406,7 +407,10 @@ def api_batches() -> Response:
 
 
 def _parse_batch_request() -> tuple[str, list[int], bool]:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # absurdly nested JSON: a 400, not a 500
+        data = None
     if not isinstance(data, dict):
         raise ApiError(400, "Send a JSON object with Content-Type: application/json.")
     unknown = sorted(set(data) - {"format", "billing_ids", "include_vendors"})
@@ -422,6 +426,8 @@ def _parse_batch_request() -> tuple[str, list[int], bool]:
         not isinstance(ids, list)
         or not ids
         or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        # Ids are 32-bit in the database: larger ones overflow the driver (a 500).
+        or not all(0 < i < 2**31 for i in ids)
     ):
         raise ApiError(400, "'billing_ids' must be a non-empty list of billing ids.")
     if len(set(ids)) > export_batches.MAX_BATCH_BILLINGS:

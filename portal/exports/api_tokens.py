@@ -17,6 +17,7 @@ from .. import audit
 from ..extensions import db
 from ..models import ApiToken, User
 from ..timeutil import aware, utcnow
+from ..validation import clean_text
 
 #: Every token starts with this, so leaked tokens are easy to grep for.
 TOKEN_MARK = "pbt_"  # noqa: S105 - a public marker, not a secret
@@ -42,7 +43,7 @@ def hash_token(raw: str) -> str:
 
 def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     """A new token for ``user``; returns the row and the raw token (shown once)."""
-    label = " ".join((name or "").replace("\x00", "").split())
+    label = " ".join(clean_text(name).split())
     if not label:
         raise TokenInvalid({"name": "Name the token (e.g. the tool that uses it)."})
     if len(label) > NAME_LIMIT:

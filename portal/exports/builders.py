@@ -166,9 +166,14 @@ def _plain(amount: Decimal) -> str:
     return format(value, "f")
 
 
+#: Control characters that spreadsheet writers (openpyxl) or readers drop: text
+#: behind them is judged as if they were not there ("\x01=cmd" → "=cmd").
+_DROPPED = "".join(chr(c) for c in range(32) if chr(c) not in "\t\r") + "\x7f"
+
+
 def neutralise(text: str) -> str:
     """Prefix a single quote to text a spreadsheet would read as a formula."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    return "'" + text if text.lstrip(_DROPPED).startswith(FORMULA_PREFIXES) else text
 
 
 def _mdy(day: date | None) -> str:

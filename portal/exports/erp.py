@@ -201,7 +201,9 @@ def save_vendor_codes(user: User, codes: Mapping[int, str]) -> int:
         raise SettingsInvalid({"form": "Unknown vendor in the form. Reload the page."})
     seen: dict[str, int] = {}
     for vendor_id, code in cleaned.items():
-        if not code:
+        # A refused code (control characters: a NUL is a 500 on PostgreSQL)
+        # never reaches the duplicate query.
+        if not code or f"vendor-{vendor_id}" in errors:
             continue
         key = code.lower()
         if key in seen:

@@ -31,7 +31,9 @@ def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
     if os.path.exists(CHROMIUM):
         return
     if IN_CI:
-        raise pytest.UsageError(f"CI=true but {CHROMIUM} is missing (apt-get install chromium)")
+        raise pytest.UsageError(
+            f"CI=true but {CHROMIUM} is missing (apt-get install chromium)"
+        )
     skip = pytest.mark.skip(reason=f"needs Debian's chromium at {CHROMIUM}")
     for item in items:
         if "/e2e/" in str(item.fspath):
@@ -63,14 +65,23 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """The app served by a separate process on 127.0.0.1; yields its base URL."""
     port = _free_port()
     instance = tmp_path_factory.mktemp("e2e-instance")
     root = Path(__file__).resolve().parents[2]
     log = open(instance / "server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.e2e.server", database_url, str(port), str(instance)],
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.server",
+            database_url,
+            str(port),
+            str(instance),
+        ],
         cwd=root,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -99,19 +110,35 @@ def base_url(live_server: str) -> str:
     return live_server
 
 
+@pytest.fixture
+def app_config(live_server: str) -> dict:
+    """The tests' own app signs links and builds URLs as the served one does."""
+    from .server import SECRET_KEY
+
+    return {"SECRET_KEY": SECRET_KEY, "PUBLIC_BASE_URL": live_server}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict) -> dict:
+    """A desktop-sized window (screenshots are 1280 wide)."""
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}}
+
+
 class Shots:
-    """Numbered screenshots of each step of a journey."""
+    """Numbered screenshots of each step of a journey (of any of its pages)."""
 
     def __init__(self, page, name: str) -> None:  # noqa: ANN001
         self.page = page
         self.dir = ARTIFACTS / name
         self.dir.mkdir(parents=True, exist_ok=True)
+        for old in self.dir.glob("*.png"):
+            old.unlink()
         self.n = 0
 
-    def __call__(self, step: str) -> Path:
+    def __call__(self, step: str, page=None) -> Path:  # noqa: ANN001
         self.n += 1
         path = self.dir / f"{self.n:02d}-{step}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        (page or self.page).screenshot(path=str(path), full_page=True)
         return path
 
 

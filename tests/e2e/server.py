@@ -11,12 +11,15 @@ from werkzeug.serving import run_simple
 
 from portal import create_app
 
+#: Shared with the tests' own app, so links they sign open on the server.
+SECRET_KEY = "e2e-secret-key-not-for-production"  # noqa: S105
+
 
 def main() -> None:
     url, port, instance = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     app = create_app(
         {
-            "SECRET_KEY": "e2e-secret-key-not-for-production",
+            "SECRET_KEY": SECRET_KEY,
             "SQLALCHEMY_DATABASE_URI": url,
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "UPLOAD_FOLDER": f"{instance}/uploads",

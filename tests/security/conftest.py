@@ -1,0 +1,69 @@
+"""Fixtures of the attack suite, and the hook that counts its cases per group.
+
+The contact portal's fixtures (``w``, ``issue``, ``app_ctx``, ``make_billing``)
+are reused from tests/contact; ``ids`` is the full world of ``world.py``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+
+import pytest
+
+from portal.extensions import db
+
+from ..contact.conftest import app_ctx, issue, make_billing, w  # noqa: F401
+from . import counts
+from .world import build_full_world, build_light_world
+
+_OUTCOMES: dict[str, str] = {}
+_ATTEMPTS: Counter = Counter()
+
+
+@pytest.fixture
+def ids(app):  # noqa: ANN001, ANN201
+    """The full world (every object state a form needs), as ids; no context left."""
+    with app.app_context():
+        out = build_full_world()
+        db.session.remove()
+    return out
+
+
+@pytest.fixture
+def lite(app):  # noqa: ANN001, ANN201
+    """The worked example with a draft (Casey) and a billing under review (Olive)."""
+    with app.app_context():
+        out = build_light_world()
+        db.session.remove()
+    return out
+
+
+@pytest.fixture
+def tally(request) -> Callable[[int], None]:  # noqa: ANN001
+    """``tally(n)``: n more hostile requests were made by this test's group."""
+    group = counts.group_of(request.node.nodeid) or "Other"
+
+    def add(n: int = 1) -> None:
+        _ATTEMPTS[group] += n
+
+    return add
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember each case's outcome (a failing setup or teardown is a failure)."""
+    if counts.group_of(report.nodeid) is None:
+        return
+    if report.when == "call" or report.outcome != "passed":
+        if _OUTCOMES.get(report.nodeid) != "failed":
+            _OUTCOMES[report.nodeid] = report.outcome
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write test-artifacts/security-counts.json for the cases that ran."""
+    if not _OUTCOMES or getattr(session.config.option, "collectonly", False):
+        return
+    results: dict[str, Counter] = defaultdict(Counter)
+    for nodeid, outcome in _OUTCOMES.items():
+        results[counts.group_of(nodeid)][outcome] += 1
+    counts.write_artifact(results, _ATTEMPTS)

@@ -1,0 +1,133 @@
+"""Polish without a browser (issue 8): badges, money by currency, error pages,
+mails in text and HTML."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from portal import invitations
+from portal.extensions import db
+from portal.models import BillingPeriod, Commitment, OutboxMessage, User
+from portal.statuses import (
+    BADGE_COLOURS,
+    BillingStatus,
+    InvitationStatus,
+    LineStatus,
+)
+from portal.templating import badge, money
+
+CSS = Path(__file__).resolve().parents[1] / "portal" / "static" / "app.css"
+BOOTSTRAP = {
+    "primary",
+    "secondary",
+    "success",
+    "danger",
+    "warning",
+    "info",
+    "light",
+    "dark",
+}
+#: Every state the period dashboard shows per commitment (SPEC §2).
+DASHBOARD_STATES = (
+    ["no_billing_contact", "not_invited"]
+    + [s.value for s in InvitationStatus]
+    + [s.value for s in BillingStatus]
+)
+
+
+def test_every_status_has_a_badge_colour() -> None:
+    for status in [*BillingStatus, *InvitationStatus, *LineStatus]:
+        assert status.value in BADGE_COLOURS, status
+
+
+def test_dashboard_states_are_told_apart_by_colour() -> None:
+    colours = [BADGE_COLOURS[state] for state in DASHBOARD_STATES]
+    assert len(set(colours)) == len(DASHBOARD_STATES) == 12
+
+
+def test_custom_badge_colours_exist_in_the_stylesheet() -> None:
+    css = CSS.read_text()
+    for colour in set(BADGE_COLOURS.values()) - BOOTSTRAP:
+        assert f".text-bg-{colour} " in css, colour
+
+
+def test_badge_markup() -> None:
+    html = str(badge("approved_as_noted"))
+    assert html == (
+        '<span class="badge text-bg-teal status-approved_as_noted">'
+        "Approved as noted</span>"
+    )
+    assert "border" in str(badge("not_invited"))  # light badges get an edge
+    assert "Revise &amp; resubmit" in str(badge("revise_and_resubmit"))
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "text"),
+    [
+        ("1234.5", "USD", "$1,234.50"),
+        ("-1234.5", "USD", "-$1,234.50"),
+        ("1234.5", "CAD", "$1,234.50"),
+        ("0", "CAD", "$0.00"),
+        ("999999999999.99", "USD", "$999,999,999,999.99"),
+    ],
+)
+def test_money_by_project_currency(value: str, currency: str, text: str) -> None:
+    assert money(Decimal(value), currency) == text
+
+
+@pytest.fixture
+def app_config() -> dict:
+    return {"PROPAGATE_EXCEPTIONS": False}
+
+
+def test_error_pages_are_friendly(app, client, auth, users) -> None:  # noqa: ANN001
+    @app.route("/boom")
+    def boom():  # noqa: ANN202
+        raise RuntimeError("kaboom")
+
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert '<h1 class="h3 mb-3">We couldn&#39;t find that page</h1>' in response.text
+    assert 'href="/"' in response.text
+
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in response.text
+    assert "Nothing was saved" in response.text
+    assert "kaboom" not in response.text and "Traceback" not in response.text
+
+    auth.login_user(users["viewer"])
+    response = client.get("/admin/users")
+    assert response.status_code == 403
+    assert "You don&#39;t have access to this page" in response.text
+    assert "(viewer)" in response.text
+    assert 'href="/admin/"' in response.text  # back to the dashboard
+
+    response = client.get("/admin/logout")  # POST only
+    assert response.status_code == 405
+    assert "Method Not Allowed" in response.text
+
+
+def test_invitation_mail_renders_as_text_and_html(app, world) -> None:  # noqa: ANN001
+    """Both bodies carry the link; the HTML is table-based with inline styles."""
+    with app.app_context():
+        period = db.session.get(BillingPeriod, world.period1_id)
+        commitment = db.session.get(Commitment, world.commitment_id)
+        admin = db.session.get(User, world.admin_id)
+        invitations.invite(period, [commitment], admin)
+        db.session.commit()
+        message = db.session.scalars(sa.select(OutboxMessage)).one()
+        text, html = message.body_text, message.body_html
+        db.session.remove()
+    link = re.search(r"http://portal\.test/portal/link/\S+", text).group(0)
+    assert html.count(link) == 2  # the button and the copyable address
+    assert html.startswith("<!doctype html>")
+    assert 'role="presentation"' in html
+    assert "<style" not in html and "<script" not in html and "class=" not in html
+    assert "Hello Casey Contact," in text and "Hello Casey Contact," in html
+    assert "Open my billing" in html
