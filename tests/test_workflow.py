@@ -412,25 +412,30 @@ def _race(
     lock = threading.Lock()
 
     def worker(i: int) -> None:
-        app = make_test_app(url, tmp_path / f"w{i}")
-        with app.app_context():
-            billing = db.session.get(Billing, billing_id)
-            admin = db.session.get(User, admin_id)
-            billing.lines  # noqa: B018 - load before the race
-            barrier.wait()
-            try:
-                billings.approve_billing(billing, admin, version)
-                db.session.commit()
-                outcome = "won"
-            except BillingError:
-                db.session.rollback()
-                outcome = "lost"
-            except Exception as exc:  # noqa: BLE001 - e.g. SQLite busy
-                db.session.rollback()
-                outcome = f"error {type(exc).__name__}: {exc}"
-            finally:
-                db.session.remove()
-                db.engine.dispose()
+        outcome = "error: worker did not finish"
+        try:
+            app = make_test_app(url, tmp_path / f"w{i}")
+            with app.app_context():
+                try:
+                    billing = db.session.get(Billing, billing_id)
+                    admin = db.session.get(User, admin_id)
+                    billing.lines  # noqa: B018 - load before the race
+                    # A worker that fails before here must not hang the others.
+                    barrier.wait(timeout=30)
+                    billings.approve_billing(billing, admin, version)
+                    db.session.commit()
+                    outcome = "won"
+                except BillingError:
+                    db.session.rollback()
+                    outcome = "lost"
+                except Exception as exc:  # noqa: BLE001 - reported in the result
+                    db.session.rollback()
+                    outcome = f"error {type(exc).__name__}: {exc}"
+                finally:
+                    db.session.remove()
+                    db.engine.dispose()
+        except Exception as exc:  # noqa: BLE001 - reported in the result
+            outcome = f"error {type(exc).__name__}: {exc}"
         with lock:
             results.append(outcome)
 
