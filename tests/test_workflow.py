@@ -410,11 +410,15 @@ def _race(
     barrier = threading.Barrier(n)
     results: list[str] = []
     lock = threading.Lock()
+    # Apps are built here, not in the threads: building URL rules compiles code
+    # with ast, which is not thread-safe on CPython 3.11 (a SystemError "AST
+    # constructor recursion depth mismatch" now and then).
+    apps = [make_test_app(url, tmp_path / f"w{i}") for i in range(n)]
 
     def worker(i: int) -> None:
         outcome = "error: worker did not finish"
         try:
-            app = make_test_app(url, tmp_path / f"w{i}")
+            app = apps[i]
             with app.app_context():
                 try:
                     billing = db.session.get(Billing, billing_id)
