@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, joinedload, selectinload
@@ -40,6 +41,7 @@ from .models import (
     ErpSettings,
     ExportBatch,
     ExportBatchItem,
+    SovLine,
     User,
 )
 from .statuses import COUNTED_STATUSES, FINAL_STATUSES, Role
@@ -203,13 +205,12 @@ def _previous_lines(
     previous: Billing,
 ) -> tuple[Decimal, dict[int, tuple[Decimal, Decimal]]]:
     """Line 5 and (materials stored, retainage) per SOV line of the previous billing."""
-    stored = figures.frozen(previous)
+    stored = figures.frozen_fields(
+        previous, ("materials_stored", "retainage"), ("retainage",)
+    )
     if stored is not None:  # counted billings are frozen: no queries
-        figs, sov_ids = stored
-        return figs.totals.retainage, {
-            sov_id: (fig.materials_stored, fig.retainage)
-            for sov_id, fig in zip(sov_ids, figs.lines, strict=True)
-        }
+        totals, lines = stored
+        return totals["retainage"], lines  # type: ignore[return-value]
     sheet = figures.sheet(previous, "approved")
     return sheet.totals.retainage, {
         r.sov.id: (r.figures.materials_stored, r.figures.retainage) for r in sheet.rows
@@ -224,18 +225,72 @@ def invoice_number(billing: Billing) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Line:
+    """A billing line read as a plain row (no ORM objects), for frozen billings."""
+
+    sov: SimpleNamespace  # id, line_number, cost_code, description
+    line: SimpleNamespace  # claimed_work, claimed_materials
+
+
+def _plain_lines(ids: Sequence[int]) -> dict[int, dict[int, _Line]]:
+    """billing id → sov_line_id → its line, in one query of plain rows."""
+    out: dict[int, dict[int, _Line]] = {}
+    for billing_id, sov_id, work, materials, number, code, text in db.session.execute(
+        sa.select(
+            BillingLine.billing_id,
+            BillingLine.sov_line_id,
+            BillingLine.claimed_work,
+            BillingLine.claimed_materials,
+            SovLine.line_number,
+            SovLine.cost_code,
+            SovLine.description,
+        )
+        .join(SovLine, SovLine.id == BillingLine.sov_line_id)
+        .where(BillingLine.billing_id.in_(ids))
+    ):
+        out.setdefault(billing_id, {})[sov_id] = _Line(
+            SimpleNamespace(
+                id=sov_id, line_number=number, cost_code=code, description=text
+            ),
+            SimpleNamespace(claimed_work=work, claimed_materials=materials),
+        )
+    return out
+
+
+def _sheet(
+    billing: Billing, plain: dict[int, dict[int, _Line]] | None
+) -> figures.Sheet:
+    """The approved sheet; from plain line rows when given and the billing is frozen."""
+    stored = figures.frozen(billing) if plain is not None else None
+    if stored is None:
+        return figures.sheet(billing, "approved")
+    figs, sov_ids = stored
+    mine = plain.get(billing.id, {})  # type: ignore[union-attr]
+    rows = [
+        figures.Row(mine[i].sov, mine[i].line, fig)  # type: ignore[arg-type]
+        for i, fig in zip(sov_ids, figs.lines, strict=True)
+    ]
+    return figures.Sheet(rows=rows, totals=figs.totals, figures=figs)
+
+
 def export_rows(
     billings: Sequence[Billing],
     settings: ErpSettings | None = None,
     codes: dict[str, ErpCostCode] | None = None,
+    plain: dict[int, dict[int, _Line]] | None = None,
 ) -> dict[int, BillingRow]:
-    """Builder rows for approved billings, from the money engine's frozen figures."""
+    """Builder rows for approved billings, from the money engine's frozen figures.
+
+    ``plain`` (from :func:`_plain_lines`) spares loading the billings' lines as
+    ORM objects.
+    """
     settings = settings or erp_settings()
     codes = cost_code_settings() if codes is None else codes
     previous = _previous_billings(billings)
     out: dict[int, BillingRow] = {}
     for billing in billings:
-        sheet = figures.sheet(billing, "approved")
+        sheet = _sheet(billing, plain)
         prev = previous.get(billing.id)
         prev_lines: dict[int, tuple[Decimal, Decimal]] = {}
         prev_retainage = ZERO
@@ -591,12 +646,17 @@ def _chunked_rows(ids: list[int], settings: ErpSettings) -> dict[int, BillingRow
     codes = cost_code_settings()
     rows: dict[int, BillingRow] = {}
     for start in range(0, len(ids), ROW_CHUNK):
+        chunk = ids[start : start + ROW_CHUNK]
         held = set(db.session.identity_map.keys())
-        rows.update(
-            export_rows(load_billings(ids[start : start + ROW_CHUNK]), settings, codes)
-        )
+        billings = db.session.scalars(
+            sa.select(Billing)
+            .where(Billing.id.in_(chunk))
+            .options(*_eager()[1:])  # not the lines: read as plain rows
+            .order_by(Billing.id)
+        ).unique()
+        rows.update(export_rows(list(billings), settings, codes, _plain_lines(chunk)))
         for key, obj in list(db.session.identity_map.items()):
-            if key not in held and isinstance(obj, (Billing, BillingLine)):
+            if key not in held and isinstance(obj, Billing):
                 db.session.expunge(obj)
     return rows
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from . import money
 from .extensions import db
@@ -50,26 +52,24 @@ def billable_sov_lines(commitment: Commitment) -> list[SovInfo]:
             .group_by(ChangeOrderItem.sov_line_id)
         ).all()
     )
-    approved_cos = set(
-        db.session.scalars(
-            sa.select(ChangeOrder.id).where(
-                ChangeOrder.commitment_id == commitment.id,
-                ChangeOrder.status == ChangeOrderStatus.APPROVED,
-            )
-        )
-    )
+    # Lines added by a change order count once it is approved (one query).
     lines = db.session.scalars(
         sa.select(SovLine)
-        .where(SovLine.commitment_id == commitment.id)
+        .outerjoin(ChangeOrder, ChangeOrder.id == SovLine.change_order_id)
+        .where(
+            SovLine.commitment_id == commitment.id,
+            sa.or_(
+                SovLine.change_order_id.is_(None),
+                sa.and_(
+                    ChangeOrder.commitment_id == commitment.id,
+                    ChangeOrder.status == ChangeOrderStatus.APPROVED,
+                ),
+            ),
+        )
         .order_by(SovLine.line_number)
     ).all()
     out = []
     for line in lines:
-        if (
-            line.change_order_id is not None
-            and line.change_order_id not in approved_cos
-        ):
-            continue
         raw = co_sums.get(line.id)
         out.append(SovInfo(line, _cents(raw)))
     return out
@@ -103,28 +103,36 @@ def _earned_less_retainage(billing: Billing) -> Decimal:
 
 def history(commitment_id: int, application_number: int) -> History:
     """D per line, earlier releases and line 7 for a billing's position."""
-    earlier = sa.and_(
-        Billing.commitment_id == commitment_id,
-        Billing.status.in_([s.value for s in COUNTED_STATUSES]),
-        Billing.application_number < application_number,
-    )
+
+    def earlier(billing: Any) -> sa.ColumnElement[bool]:
+        return sa.and_(
+            billing.commitment_id == commitment_id,
+            billing.status.in_([s.value for s in COUNTED_STATUSES]),
+            billing.application_number < application_number,
+        )
+
     work = dict(
         db.session.execute(
             sa.select(BillingLine.sov_line_id, sa.func.sum(BillingLine.approved_work))
             .join(Billing, Billing.id == BillingLine.billing_id)
-            .where(earlier)
+            .where(earlier(Billing))
             .group_by(BillingLine.sov_line_id)
         ).all()
     )
-    released = db.session.scalar(
-        sa.select(sa.func.sum(Billing.retainage_released)).where(earlier)
+    # The previous billing and the releases before it, in one query.
+    others = aliased(Billing)
+    released_before = (
+        sa.select(sa.func.sum(others.retainage_released))
+        .where(earlier(others))
+        .scalar_subquery()
     )
-    previous = db.session.scalars(
-        sa.select(Billing)
-        .where(earlier)
+    row = db.session.execute(
+        sa.select(Billing, released_before)
+        .where(earlier(Billing))
         .order_by(Billing.application_number.desc())
         .limit(1)
     ).first()
+    previous, released = (row[0], row[1]) if row is not None else (None, None)
     previous_certificates = ZERO
     if previous is not None:
         previous_certificates = _earned_less_retainage(previous)
@@ -214,6 +222,23 @@ def _frozen(billing: Billing) -> tuple[money.BillingFigures, list[int]] | None:
 def frozen(billing: Billing) -> tuple[money.BillingFigures, list[int]] | None:
     """A decided billing's stored figures and their SOV line ids (no queries), else None."""
     return _frozen(billing)
+
+
+def frozen_fields(
+    billing: Billing, line_fields: tuple[str, ...], total_fields: tuple[str, ...]
+) -> tuple[dict[str, Decimal], dict[int, tuple[Decimal, ...]]] | None:
+    """Only the named stored figures of a decided billing: totals by name, and
+    per SOV line id the line fields in order (else None; no queries)."""
+    data = _frozen_data(billing)
+    if data is None:
+        return None
+    stored = data["figures"]
+    totals = {name: money.to_cents(stored["totals"][name]) for name in total_fields}
+    lines = {
+        sov_id: tuple(money.to_cents(line[name]) for name in line_fields)
+        for sov_id, line in zip(data["sov_line_ids"], stored["lines"], strict=True)
+    }
+    return totals, lines
 
 
 def billing_figures(billing: Billing, which: str = "approved") -> money.BillingFigures:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from flask import abort, current_app, url_for
 from flask_login import current_user
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from .. import billings, figures, invitations
 from ..extensions import db
@@ -74,8 +74,13 @@ def get_own_billing(billing_id: int) -> Billing:
     :raise 404: unknown id, or a billing of a commitment the contact is not on.
     """
     billing = db.session.scalar(
-        sa.select(Billing).where(
-            Billing.id == billing_id, _mine(Billing.commitment_id, current_user.id)
+        sa.select(Billing)
+        .where(Billing.id == billing_id, _mine(Billing.commitment_id, current_user.id))
+        # What every billing page shows, in this one query (SPEC §11).
+        .options(
+            joinedload(Billing.commitment).joinedload(Commitment.project),
+            joinedload(Billing.commitment).joinedload(Commitment.vendor),
+            joinedload(Billing.period),
         )
     )
     if billing is None:

@@ -688,69 +688,82 @@ def _xlsx_currency_format(currency: str) -> str:
 def build_xlsx(billings: Iterable[BillingRow], batch: BatchInfo) -> bytes:
     """An Excel workbook: "Billings" and "Lines" sheets, numbers as numbers.
 
-    Written in openpyxl's write-only mode, so memory does not grow with the batch.
+    Written by :mod:`portal.exports.xlsx` straight into the zip, a few hundred
+    rows at a time (openpyxl took ~20 µs a cell: 15 s for 1,000 billings).
     """
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Font
+
+    from .xlsx import Cell, Sheet, write_workbook
 
     rows = list(billings)
-    workbook = Workbook(write_only=True)
-    workbook.properties.creator = "Progress Billings"
-    workbook.properties.title = f"Export batch {batch.batch_id}"
-    created = batch.created_at.replace(tzinfo=None, microsecond=0)
-    workbook.properties.created = created
-    workbook.properties.modified = created
+    text = Cell("text")
+    fixed = {
+        "percent": Cell("number", "0.00"),
+        "date": Cell("date", "yyyy-mm-dd"),
+        "int": Cell("number"),
+    }
+    money_cells: dict[str, Cell] = {}
+    cleaned: dict[Any, str] = {}  # vendor, project… repeat on every line
 
-    def cell(sheet: Any, kind: str, value: Any, currency: str) -> Any:
-        if kind == "text":
-            text = ILLEGAL_CHARACTERS_RE.sub("", neutralise(str(value or "")))
-            c = WriteOnlyCell(sheet, value=text)
-            c.data_type = "s"  # never a formula, whatever the text
-            return c
-        c = WriteOnlyCell(sheet, value=value)
-        if kind == "amount":
-            c.number_format = _xlsx_currency_format(currency)
-        elif kind == "percent":
-            c.number_format = "0.00"
-        elif kind == "date":
-            c.number_format = "yyyy-mm-dd"
-        return c
-
-    def header(sheet: Any, names: list[str]) -> list[Any]:
-        bold = Font(bold=True)
-        out = []
-        for name in names:
-            c = WriteOnlyCell(sheet, value=name)
-            c.font = bold
-            out.append(c)
-        return out
-
-    billings_sheet = workbook.create_sheet("Billings")
-    billings_sheet.freeze_panes = "A2"
-    billings_sheet.append(header(billings_sheet, [n for n, _, _ in BILLING_COLUMNS]))
-    for row in rows:
-        billings_sheet.append(
-            [
-                cell(billings_sheet, kind, get(batch, row), row.currency)
-                for _, kind, get in BILLING_COLUMNS
-            ]
-        )
-    lines_sheet = workbook.create_sheet("Lines")
-    lines_sheet.freeze_panes = "A2"
-    lines_sheet.append(header(lines_sheet, [n for n, _, _ in LINE_COLUMNS]))
-    for row in rows:
-        for line in row.lines:
-            lines_sheet.append(
-                [
-                    cell(lines_sheet, kind, get(batch, row, line), row.currency)
-                    for _, kind, get in LINE_COLUMNS
-                ]
+    def clean(value: Any) -> str:
+        found = cleaned.get(value)
+        if found is None:
+            if len(cleaned) >= 5_000:  # bounded: memory stays flat
+                cleaned.clear()
+            found = cleaned[value] = ILLEGAL_CHARACTERS_RE.sub(
+                "", neutralise(str(value or ""))
             )
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+        return found
+
+    def cells_of(
+        columns: tuple[tuple[str, str, Any], ...], currency: str
+    ) -> list[tuple[Any, Cell | None]]:
+        """(getter, cell kind) per column; None marks text, cleaned per value."""
+        amount = money_cells.get(currency)
+        if amount is None:
+            amount = money_cells[currency] = Cell(
+                "number", _xlsx_currency_format(currency)
+            )
+        return [
+            (
+                get,
+                None
+                if kind == "text"
+                else amount
+                if kind == "amount"
+                else fixed.get(kind, fixed["int"]),
+            )
+            for _, kind, get in columns
+        ]
+
+    def billing_rows() -> Iterable[list[tuple[Any, Cell]]]:
+        for row in rows:
+            specs = cells_of(BILLING_COLUMNS, row.currency)
+            yield [
+                (clean(get(batch, row)), text) if c is None else (get(batch, row), c)
+                for get, c in specs
+            ]
+
+    def line_rows() -> Iterable[list[tuple[Any, Cell]]]:
+        for row in rows:
+            specs = cells_of(LINE_COLUMNS, row.currency)
+            for line in row.lines:
+                yield [
+                    (clean(get(batch, row, line)), text)
+                    if c is None
+                    else (get(batch, row, line), c)
+                    for get, c in specs
+                ]
+
+    return write_workbook(
+        [
+            Sheet("Billings", [n for n, _, _ in BILLING_COLUMNS], billing_rows()),
+            Sheet("Lines", [n for n, _, _ in LINE_COLUMNS], line_rows()),
+        ],
+        creator="Progress Billings",
+        title=f"Export batch {batch.batch_id}",
+        created=batch.created_at.replace(tzinfo=None, microsecond=0),
+    )
 
 
 # ------------------------------------------------------------------ formats
