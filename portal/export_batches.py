@@ -14,7 +14,7 @@ and those of the commitment's previous counted billing (for "this period").
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
@@ -559,12 +559,9 @@ def create_batch(
             + "."
         )
     settings = erp_settings()
-    rows = _chunked_rows(ids, settings)
-    problems = {i: found for i in ids if (found := problems_for(rows[i], fmt))}
-    if problems:
-        raise NotReady(problems, {i: heads[i].label for i in ids})
     info = FORMATS[fmt]
     now = utcnow()
+    screen = _Screen(fmt)
     with db.session.begin_nested():
         batch = ExportBatch(
             format=fmt,
@@ -575,16 +572,20 @@ def create_batch(
             content=b"",
             sha256="",
             billing_count=len(ids),
-            total_amount=sum((rows[i].current_payment_due for i in ids), ZERO),
+            total_amount=ZERO,
         )
         db.session.add(batch)
         db.session.flush()
         _claim(batch, ids)
+        # One pass: rows are made a chunk at a time, checked, and written.
         content = build(
             fmt,
-            [rows[i] for i in ids],
+            screen(_stream_rows(ids, settings)),
             BatchInfo(batch.id, now, include_vendors=include_vendors),
         )
+        if screen.problems:  # all or nothing: the savepoint is rolled back
+            raise NotReady(screen.problems, {i: heads[i].label for i in ids})
+        batch.total_amount = screen.total
         batch.content = content
         batch.sha256 = hashlib.sha256(content).hexdigest()
         batch.filename = f"export-{batch.id:05d}-{fmt}.{info.extension}"
@@ -641,10 +642,13 @@ def _heads(ids: list[int]) -> dict[int, _Head]:
 ROW_CHUNK = 250
 
 
-def _chunked_rows(ids: list[int], settings: ErpSettings) -> dict[int, BillingRow]:
-    """Builder rows for ``ids``, loading ``ROW_CHUNK`` billings at a time."""
+def _stream_rows(ids: list[int], settings: ErpSettings) -> Iterator[BillingRow]:
+    """Builder rows for ``ids`` in order, ``ROW_CHUNK`` billings at a time.
+
+    Only one chunk's billings and rows are held: memory follows the chunk, not
+    the batch.
+    """
     codes = cost_code_settings()
-    rows: dict[int, BillingRow] = {}
     for start in range(0, len(ids), ROW_CHUNK):
         chunk = ids[start : start + ROW_CHUNK]
         held = set(db.session.identity_map.keys())
@@ -654,11 +658,33 @@ def _chunked_rows(ids: list[int], settings: ErpSettings) -> dict[int, BillingRow
             .options(*_eager()[1:])  # not the lines: read as plain rows
             .order_by(Billing.id)
         ).unique()
-        rows.update(export_rows(list(billings), settings, codes, _plain_lines(chunk)))
+        rows = export_rows(list(billings), settings, codes, _plain_lines(chunk))
         for key, obj in list(db.session.identity_map.items()):
             if key not in held and isinstance(obj, Billing):
                 db.session.expunge(obj)
-    return rows
+        for billing_id in chunk:
+            yield rows.pop(billing_id)
+
+
+@dataclass
+class _Screen:
+    """Checks rows as they stream to the builder: gathers the problems of those
+    not ready and the batch total; once one is not ready, lets no more through
+    (the file will be thrown away) but goes on checking, to list them all."""
+
+    fmt: str
+    problems: dict[int, list[str]] = field(default_factory=dict)
+    total: Decimal = ZERO
+
+    def __call__(self, rows: Iterable[BillingRow]) -> Iterator[BillingRow]:
+        """The ready rows of ``rows``."""
+        for row in rows:
+            found = problems_for(row, self.fmt)
+            if found:
+                self.problems[row.billing_id] = found
+            elif not self.problems:
+                self.total += row.current_payment_due
+                yield row
 
 
 def _claim(batch: ExportBatch, ids: list[int]) -> None:

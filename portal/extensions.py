@@ -39,3 +39,21 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ANN00
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+
+
+@event.listens_for(Engine, "savepoint")
+def _sqlite_begin_before_savepoint(conn, name) -> None:  # noqa: ANN001
+    """Open the transaction before a first SAVEPOINT, on SQLite only.
+
+    pysqlite starts a transaction only before INSERT/UPDATE/DELETE, so a
+    SAVEPOINT issued first opens one of SQLite's own, and its RELEASE then
+    commits everything for good: a later failure in the same request could no
+    longer roll back what the savepoint wrote. A BEGIN first keeps the savepoint
+    nested in the request's transaction, as on PostgreSQL.
+    """
+    dbapi_connection = conn.connection.dbapi_connection
+    if (
+        type(dbapi_connection).__module__.startswith("sqlite3")
+        and not dbapi_connection.in_transaction
+    ):
+        conn.exec_driver_sql("BEGIN")

@@ -323,24 +323,25 @@ def _address_lines(address: str) -> list[str]:
 
 
 def build_iif(billings: Iterable[BillingRow], batch: BatchInfo) -> bytes:
-    """QuickBooks Desktop IIF: optional !VEND list, then one BILL per billing."""
-    rows = list(billings)
-    out: list[str] = []
-    if batch.include_vendors:
-        out.append(_iif_record("!VEND", IIF_VEND_FIELDS))
-        seen: set[str] = set()
-        for row in rows:
-            if row.vendor_name in seen:
-                continue
+    """QuickBooks Desktop IIF: optional !VEND list, then one BILL per billing.
+
+    The rows are read once (the vendor list is gathered on the way), so they can
+    stream past a chunk at a time.
+    """
+    vendors: list[str] = []
+    seen: set[str] = set()
+    out: list[str] = [
+        _iif_record("!TRNS", IIF_TRNS_FIELDS),
+        _iif_record("!SPL", IIF_SPL_FIELDS),
+        "!ENDTRNS",
+    ]
+    for row in billings:
+        if batch.include_vendors and row.vendor_name not in seen:
             seen.add(row.vendor_name)
             address = _address_lines(row.vendor_address)
             address += [""] * (5 - len(address))
             values = [row.vendor_name, row.vendor_name, *address]
-            out.append(_iif_record("VEND", [iif_text(v) for v in values]))
-    out.append(_iif_record("!TRNS", IIF_TRNS_FIELDS))
-    out.append(_iif_record("!SPL", IIF_SPL_FIELDS))
-    out.append("!ENDTRNS")
-    for row in rows:
+            vendors.append(_iif_record("VEND", [iif_text(v) for v in values]))
         for record in iif_transaction(row, batch):
             keyword, values = record[0], record[1:]
             memo_at = 8  # MEMO is the 9th field after the keyword in TRNS and SPL
@@ -349,6 +350,8 @@ def build_iif(billings: Iterable[BillingRow], batch: BatchInfo) -> bytes:
                 for i, v in enumerate(values)
             ]
             out.append(_iif_record(keyword, cleaned))
+    if batch.include_vendors:
+        out[:0] = [_iif_record("!VEND", IIF_VEND_FIELDS), *vendors]
     text = "\r\n".join(out) + "\r\n"
     return text.encode("cp1252", errors="replace")
 
@@ -693,9 +696,8 @@ def build_xlsx(billings: Iterable[BillingRow], batch: BatchInfo) -> bytes:
     """
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-    from .xlsx import Cell, Sheet, write_workbook
+    from .xlsx import Cell, Sheet, SpooledSheet, Styles, write_workbook
 
-    rows = list(billings)
     text = Cell("text")
     fixed = {
         "percent": Cell("number", "0.00"),
@@ -736,30 +738,32 @@ def build_xlsx(billings: Iterable[BillingRow], batch: BatchInfo) -> bytes:
             for _, kind, get in columns
         ]
 
+    styles = Styles()
+    lines = SpooledSheet("Lines", [n for n, _, _ in LINE_COLUMNS], styles)
+
     def billing_rows() -> Iterable[list[tuple[Any, Cell]]]:
-        for row in rows:
+        """Each billing's row; its lines go to the spooled "Lines" sheet meanwhile,
+        so the billings are read once and need not all be held."""
+        for row in billings:
             specs = cells_of(BILLING_COLUMNS, row.currency)
             yield [
                 (clean(get(batch, row)), text) if c is None else (get(batch, row), c)
                 for get, c in specs
             ]
-
-    def line_rows() -> Iterable[list[tuple[Any, Cell]]]:
-        for row in rows:
             specs = cells_of(LINE_COLUMNS, row.currency)
             for line in row.lines:
-                yield [
-                    (clean(get(batch, row, line)), text)
-                    if c is None
-                    else (get(batch, row, line), c)
-                    for get, c in specs
-                ]
+                lines.add(
+                    [
+                        (clean(get(batch, row, line)), text)
+                        if c is None
+                        else (get(batch, row, line), c)
+                        for get, c in specs
+                    ]
+                )
 
     return write_workbook(
-        [
-            Sheet("Billings", [n for n, _, _ in BILLING_COLUMNS], billing_rows()),
-            Sheet("Lines", [n for n, _, _ in LINE_COLUMNS], line_rows()),
-        ],
+        [Sheet("Billings", [n for n, _, _ in BILLING_COLUMNS], billing_rows()), lines],
+        styles=styles,
         creator="Progress Billings",
         title=f"Export batch {batch.batch_id}",
         created=batch.created_at.replace(tzinfo=None, microsecond=0),

@@ -11,12 +11,14 @@ the input (zip entries carry the batch's own timestamp).
 from __future__ import annotations
 
 import io
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 from xml.sax.saxutils import escape
 
 #: Excel's day 0 for date serial numbers (1900 date system, 1900-02-29 quirk).
@@ -25,6 +27,7 @@ _EPOCH = date(1899, 12, 30)
 _BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4}
 _ROWS_PER_WRITE = 500
 _TEXT_CACHE = 5_000
+_SPOOL_BYTES = 4 * 2**20
 
 
 def column_letter(index: int) -> str:
@@ -129,27 +132,38 @@ class Sheet:
     rows: Iterable[Sequence[tuple[Any, Cell]]]
 
 
-def _sheet_parts(sheet: Sheet, styles: Styles) -> Iterable[str]:
-    """The worksheet XML, in pieces."""
-    letters = [column_letter(i) for i in range(max(len(sheet.header), 1))]
-    yield (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-        '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
-        'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft" '
-        'activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
-        '<sheetFormatPr defaultRowHeight="15"/><sheetData>'
-    )
-    head = "".join(
-        f'<c r="{letters[i]}1" s="1" t="inlineStr">{_text(name)}</c>'
-        for i, name in enumerate(sheet.header)
-    )
-    yield f'<row r="1">{head}</row>'
-    styles_of: dict[Cell, str] = {}
-    texts: dict[str, str] = {}  # text → its escaped <is> element (values repeat)
-    out: list[str] = []
-    for number, row in enumerate(sheet.rows, start=2):
-        n = str(number)
+class _SheetXml:
+    """One worksheet's XML, written a row at a time into a binary file."""
+
+    def __init__(self, fh: IO[bytes], header: Sequence[str], styles: Styles) -> None:
+        self.fh = fh
+        self.styles = styles
+        self.letters = [column_letter(i) for i in range(max(len(header), 1))]
+        self.number = 1
+        self.styles_of: dict[Cell, str] = {}
+        self.texts: dict[str, str] = {}  # text → its escaped <is> element
+        self.out: list[str] = []
+        head = "".join(
+            f'<c r="{self.letters[i]}1" s="1" t="inlineStr">{_text(name)}</c>'
+            for i, name in enumerate(header)
+        )
+        self.fh.write(
+            (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+                '2006/main"><sheetViews><sheetView workbookViewId="0"><pane ySplit="1" '
+                'topLeftCell="A2" activePane="bottomLeft" state="frozen"/><selection '
+                'pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
+                '<sheetFormatPr defaultRowHeight="15"/><sheetData>'
+                f'<row r="1">{head}</row>'
+            ).encode()
+        )
+
+    def row(self, row: Sequence[tuple[Any, Cell]]) -> None:
+        """Add one row (cells of value None are left empty)."""
+        self.number += 1
+        n = str(self.number)
+        letters, texts = self.letters, self.texts
         cells = []
         for i, (value, cell) in enumerate(row):
             if value is None:
@@ -162,17 +176,42 @@ def _sheet_parts(sheet: Sheet, styles: Styles) -> Iterable[str]:
                     inline = texts[value] = _text(value)
                 cells.append(f'<c r="{letters[i]}{n}" t="inlineStr">{inline}</c>')
                 continue
-            style = styles_of.get(cell)
+            style = self.styles_of.get(cell)
             if style is None:
-                style = styles_of[cell] = str(styles.index(cell.number_format))
+                style = self.styles_of[cell] = str(
+                    self.styles.index(cell.number_format)
+                )
             text = _serial(value) if cell.kind == "date" else _number(value)
             cells.append(f'<c r="{letters[i]}{n}" s="{style}"><v>{text}</v></c>')
-        out.append(f'<row r="{n}">{"".join(cells)}</row>')
-        if len(out) >= _ROWS_PER_WRITE:
-            yield "".join(out)
-            out.clear()
-    yield "".join(out)
-    yield "</sheetData></worksheet>"
+        self.out.append(f'<row r="{n}">{"".join(cells)}</row>')
+        if len(self.out) >= _ROWS_PER_WRITE:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.fh.write("".join(self.out).encode("utf-8"))
+        self.out.clear()
+
+    def close(self) -> None:
+        """Write what is pending and the closing tags."""
+        self._flush()
+        self.fh.write(b"</sheetData></worksheet>")
+
+
+class SpooledSheet:
+    """A sheet filled *while* an earlier sheet streams (one pass over the data).
+
+    Its XML goes to a temporary file that stays in memory up to a few MB and
+    moves to disk beyond, so memory does not follow the number of rows.
+    """
+
+    def __init__(self, name: str, header: Sequence[str], styles: Styles) -> None:
+        self.name = name
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115
+        self.xml = _SheetXml(self.file, header, styles)
+
+    def add(self, row: Sequence[tuple[Any, Cell]]) -> None:
+        """Add one row."""
+        self.xml.row(row)
 
 
 def _core(creator: str, title: str, created: datetime) -> str:
@@ -191,10 +230,19 @@ def _core(creator: str, title: str, created: datetime) -> str:
 
 
 def write_workbook(
-    sheets: Sequence[Sheet], *, creator: str, title: str, created: datetime
+    sheets: Sequence[Sheet | SpooledSheet],
+    *,
+    creator: str,
+    title: str,
+    created: datetime,
+    styles: Styles | None = None,
 ) -> bytes:
-    """The .xlsx bytes of ``sheets`` (the rows are read once, in order)."""
-    styles = Styles()
+    """The .xlsx bytes of ``sheets`` (the rows are read once, in order).
+
+    A :class:`SpooledSheet` (made with the same ``styles``) is written after
+    the sheets before it, which fill it as they stream.
+    """
+    styles = styles or Styles()
     stamp = (
         created.year,
         created.month,
@@ -213,8 +261,16 @@ def write_workbook(
     with zipfile.ZipFile(buffer, "w", compresslevel=3) as zf:
         for n, sheet in enumerate(sheets, start=1):
             with zf.open(entry(f"xl/worksheets/sheet{n}.xml"), "w") as fh:
-                for part in _sheet_parts(sheet, styles):
-                    fh.write(part.encode("utf-8"))
+                if isinstance(sheet, SpooledSheet):
+                    sheet.xml.close()
+                    sheet.file.seek(0)
+                    shutil.copyfileobj(sheet.file, fh, 2**20)
+                    sheet.file.close()
+                    continue
+                xml = _SheetXml(fh, sheet.header, styles)
+                for row in sheet.rows:
+                    xml.row(row)
+                xml.close()
         overrides = "".join(
             f'<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="application/'
             'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'

@@ -249,3 +249,62 @@ def test_users_fixture_roles_map(example) -> None:  # noqa: ANN001
     admin = db.session.get(User, example.admin_id)
     batch = export_batches.create_batch(admin, "iif", [example.billing1_id])
     assert batch.created_by_id == admin.id
+
+
+@pytest.mark.parametrize("fmt", sorted(builders.FORMATS))
+def test_streaming_a_chunk_at_a_time_writes_the_same_file(
+    example,  # noqa: ANN001
+    finance,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+) -> None:
+    """Rows stream to the builder one chunk at a time; chunking changes nothing."""
+    ids = [example.billing1_id, example.billing2_id]
+    whole = export_batches.create_batch(finance, fmt, ids, include_vendors=True)
+    db.session.flush()
+    first = (whole.content, whole.total_amount, whole.id)
+    db.session.rollback()
+    monkeypatch.setattr(export_batches, "ROW_CHUNK", 1)
+    made: list[int] = []
+    real = export_batches.export_rows
+
+    def spy(billings, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        made.append(len(billings))
+        return real(billings, *args, **kwargs)
+
+    monkeypatch.setattr(export_batches, "export_rows", spy)
+    chunked = export_batches.create_batch(finance, fmt, ids, include_vendors=True)
+    assert made == [1, 1]  # never more than one chunk's billings at once
+    assert chunked.id == first[2]
+    assert (chunked.content, chunked.total_amount) == first[:2]
+    assert chunked.total_amount == D("23700.00") + D("22775.00")
+
+
+def test_not_ready_lists_every_billing_and_leaves_nothing_even_on_commit(
+    example,  # noqa: ANN001
+    finance,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(export_batches, "ROW_CHUNK", 1)
+    project = db.session.get(Project, example.project_id)
+    project.erp_job_number = None
+    db.session.commit()
+    ids = [example.billing1_id, example.billing2_id]
+    with pytest.raises(NotReady) as caught:
+        export_batches.create_batch(finance, "csv", ids)
+    # The file was built in the same pass; its savepoint is gone even if the
+    # caller commits what else the request did.
+    db.session.commit()
+    assert sorted(caught.value.problems) == sorted(ids)
+    assert _batches() == 0
+    assert db.session.scalar(sa.select(sa.func.count(ExportBatchItem.id))) == 0
+    for billing_id in ids:
+        assert db.session.get(Billing, billing_id).export_batch_id is None
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count(AuditEvent.id)).where(
+                AuditEvent.action == "export_batch.create"
+            )
+        )
+        == 0
+    )
