@@ -7,7 +7,9 @@ runs two bounded phases (a fixed time *and* a request cap; traffic goes to
 127.0.0.1 only):
 
 * ``views``: contacts opening their billing page, as fast as the server allows
-  (the "contact page views per second" figure);
+  (the "contact page views per second" figure), driven by Debian's ``wrk`` with
+  the contacts' session cookies when it is installed (``--views-tool python``
+  for the script's own client);
 * ``mix``: a realistic mix of contact page views, draft saves, submissions and
   admin reviews (review page, then approve).
 
@@ -34,6 +36,7 @@ import queue
 import random
 import re
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -558,6 +561,125 @@ def report(name: str, stats: Stats, elapsed: float) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------ wrk
+
+WRK_SCRIPT = """
+local targets = {%s}
+local cap = %d
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+function init(args)
+  n = 0
+  not_ok = 0
+  done_count = 0
+end
+function request()
+  n = n + 1
+  local t = targets[(n %% #targets) + 1]
+  return wrk.format("GET", t[2], {["Cookie"] = t[1]})
+end
+function response(status, headers, body)
+  done_count = done_count + 1
+  if status ~= 200 then not_ok = not_ok + 1 end
+  if done_count >= cap then wrk.thread:stop() end
+end
+function done(summary, latency, requests)
+  local bad, total = 0, 0
+  for _, t in ipairs(threads) do
+    bad = bad + t:get("not_ok")
+    total = total + t:get("done_count")
+  end
+  io.write(string.format("RESULT answered=%%d not_200=%%d\\n", total, bad))
+  for _, p in ipairs({50, 90, 95, 99}) do
+    io.write(string.format("PCT %%d %%.1f\\n", p, latency:percentile(p) / 1000))
+  end
+  io.write(string.format("MAX %%.1f\\n", latency.max / 1000))
+end
+"""
+
+
+def wrk_views(
+    port: int,
+    sessions: list[ContactSession],
+    seconds: float,
+    max_requests: int,
+    connections: int,
+    threads: int = 2,
+) -> str:
+    """Contact page views driven by wrk (C, so the client takes little CPU).
+
+    Every request carries one of the signed-in contacts' session cookies and asks
+    for that contact's billing page; anything but a 200 (an expired session would
+    be a 302 to the sign-in page) counts as an error.
+    """
+    pairs = [
+        (
+            lua_string("; ".join(f"{k}={v}" for k, v in s.browser.cookies.items())),
+            lua_string(f"/portal/billings/{s.billing_id}"),
+        )
+        for s in sessions
+    ]
+    targets = ", ".join("{" + cookie + ", " + path + "}" for cookie, path in pairs)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(WRK_SCRIPT % (targets, max(1, max_requests // threads)))
+        script = fh.name
+    try:
+        started = time.monotonic()
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "30s",
+                "-s",
+                script,
+                f"http://{HOST}:{port}/",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 120,
+        ).stdout
+        elapsed = time.monotonic() - started
+    finally:
+        os.unlink(script)
+    answered, not_200 = map(
+        int, re.search(r"answered=(\d+) not_200=(\d+)", out).groups()
+    )
+    pct = dict(re.findall(r"PCT (\d+) ([\d.]+)", out))
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    per_second = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    rate = float(per_second[1]) if per_second else answered / elapsed
+    max_ms = float(re.search(r"MAX ([\d.]+)", out)[1])
+    errors = not_200 + (
+        sum(int(n) for n in re.findall(r"\d+", socket_errors[1]))
+        if socket_errors
+        else 0
+    )
+    return "\n".join(
+        [
+            f"### views (wrk, {connections} connections): {answered:,} requests "
+            f"= {rate:,.0f} requests/s",
+            "",
+            "| request | count | per second | p50 ms | p90 ms | p95 ms | p99 ms | max ms | errors |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| contact page view | {answered:,} | {rate:,.1f} | {float(pct['50']):,.1f} | "
+            f"{float(pct['90']):,.1f} | {float(pct['95']):,.1f} | "
+            f"{float(pct['99']):,.1f} | {max_ms:,.1f} | "
+            f"{errors} |",
+        ]
+    )
+
+
+def lua_string(text: str) -> str:
+    """A Lua string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 # ------------------------------------------------------------------ checks
 
 
@@ -645,7 +767,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", required=True, help="the generated database")
     parser.add_argument("--copy-name", default="bench_pb_load")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers"
+    )
     parser.add_argument("--server-threads", type=int, default=1)
     parser.add_argument("--threads", type=int, default=16, help="client threads")
     parser.add_argument("--contacts", type=int, default=120)
@@ -653,6 +777,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mix-seconds", type=float, default=40)
     parser.add_argument("--max-requests", type=int, default=50_000)
     parser.add_argument("--keep", action="store_true", help="keep the copy")
+    parser.add_argument(
+        "--views-tool",
+        choices=("wrk", "python"),
+        default="wrk" if shutil.which("wrk") else "python",
+        help="what drives the views phase (wrk: Debian's wrk, if installed)",
+    )
+    parser.add_argument(
+        "--connections", type=int, default=16, help="wrk's open connections"
+    )
     args = parser.parse_args(argv)
     if not args.database_url.startswith("postgres"):
         raise SystemExit("The load test runs on PostgreSQL (several gunicorn workers).")
@@ -688,6 +821,18 @@ def main(argv: list[str] | None = None) -> None:
                 ("mix", args.mix_seconds, True),
             ):
                 if seconds <= 0:
+                    continue
+                if name == "views" and args.views_tool == "wrk":
+                    out.append(
+                        wrk_views(
+                            args.port,
+                            list(contacts.queue),
+                            seconds,
+                            args.max_requests,
+                            args.connections,
+                        )
+                    )
+                    print(out[-1], file=sys.stderr)
                     continue
                 stats, elapsed = run_phase(
                     name,
