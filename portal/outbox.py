@@ -41,10 +41,12 @@ def queue_mail(
 ) -> OutboxMessage:
     """Render a mail from its templates and add it to the outbox (no commit)."""
     context.setdefault("base_url", current_app.config["PUBLIC_BASE_URL"])
+    subject = header_safe(subject)
+    context.setdefault("subject", subject)  # the HTML mail's <title>
     message = OutboxMessage(
         kind=name,
         recipient=header_safe(recipient, 254),
-        subject=header_safe(subject),
+        subject=subject,
         body_text=render_template(f"mail/{name}.txt", **context),
         body_html=render_template(f"mail/{name}.html", **context),
         status=OutboxStatus.PENDING,

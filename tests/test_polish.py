@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from markupsafe import escape
 
 from portal import invitations
 from portal.extensions import db
@@ -127,6 +128,8 @@ def test_invitation_mail_renders_as_text_and_html(app, world) -> None:  # noqa: 
     link = re.search(r"http://portal\.test/portal/link/\S+", text).group(0)
     assert html.count(link) == 2  # the button and the copyable address
     assert html.startswith("<!doctype html>")
+    assert f"<title>{escape(message.subject)}</title>" in html
+    assert message.subject.strip()
     assert 'role="presentation"' in html
     assert "<style" not in html and "<script" not in html and "class=" not in html
     assert "Hello Casey Contact," in text and "Hello Casey Contact," in html
