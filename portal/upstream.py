@@ -50,6 +50,7 @@ from .statuses import (
     ContractStatus,
     Role,
 )
+from .templating import term
 from .timeutil import utcnow
 
 ZERO = Decimal("0.00")
@@ -1129,6 +1130,48 @@ def adjust_line(
         },
     )
     db.session.flush()
+
+
+def set_retainage_released(
+    claim: ClientClaim,
+    user: User,
+    amount: str | None,
+    expected_version: int | None = None,
+) -> Decimal:
+    """Set the retainage the draft claim asks the client to release, audited.
+
+    At most what is held to date (Σ retainage of the claim's lines less what
+    earlier claims released) can be released.
+    """
+    _check(claim, "adjust", user)
+    try:
+        released = parse_amount(
+            amount, allow_negative=False, field="retainage released"
+        )
+    except AmountError as exc:
+        raise ValidationFailed({"retainage_released": str(exc)}) from None
+    totals = compute(claim)[1].totals
+    held = totals.retainage + claim.retainage_released  # before this claim's release
+    if released > held:
+        project = claim.contract.project
+        raise ValidationFailed(
+            {
+                "retainage_released": f"You cannot release more "
+                f"{term('retainage', project)} than is held "
+                f"({max(held, ZERO):,.2f} available)."
+            }
+        )
+    before = claim.retainage_released
+    _cas(claim, expected_version, C.DRAFT, retainage_released=released)
+    audit.record(
+        user,
+        "claim.retainage_released",
+        claim,
+        before={"retainage_released": before},
+        after={"retainage_released": released},
+    )
+    db.session.flush()
+    return released
 
 
 # ------------------------------------------------------------ mapping

@@ -497,6 +497,38 @@ def claim_line_adjust(claim_id: int, line_id: int):  # noqa: ANN201
     return _back(claim, f"line-{line.id}")
 
 
+@bp.route("/claims/<int:claim_id>/retainage-released", methods=["POST"])
+@role_required(*ADMINS)
+def claim_retainage_released(claim_id: int):  # noqa: ANN201
+    """Set the retainage a draft claim asks the client to release."""
+    claim = _claim_or_404(claim_id)
+    raw = request.form.get("retainage_released", "")
+    try:
+        released = upstream.set_retainage_released(claim, _me(), raw, _version())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        flash("Please correct the highlighted field.", "danger")
+        claim = _claim_or_404(claim_id)
+        return (
+            render_template(
+                "admin/claims_view.html",
+                **_claim_context(
+                    claim, errors=exc.errors, values={"retainage_released": raw}
+                ),
+            ),
+            400,
+        )
+    except BillingError as exc:
+        return _refused(claim_id, exc, "release")
+    db.session.commit()
+    flash(
+        f"{term('Retainage', claim.contract.project)} released on this claim: "
+        f"{released:,.2f}.",
+        "success",
+    )
+    return _back(claim, "release")
+
+
 @bp.route("/claims/<int:claim_id>/trace")
 @role_required(*READERS)
 def claim_trace(claim_id: int):  # noqa: ANN201
