@@ -133,18 +133,21 @@ def cost_code_settings() -> dict[str, ErpCostCode]:
 # ------------------------------------------------------------------- rows
 
 
-def _eager() -> list:
-    # Lines join their SOV lines: a selectinload would query again per 500 lines.
-    return [
-        selectinload(Billing.lines).joinedload(BillingLine.sov_line),
+def _eager(lines: bool = True) -> list:
+    options = [
         joinedload(Billing.commitment).joinedload(Commitment.vendor),
         joinedload(Billing.commitment).joinedload(Commitment.project),
         joinedload(Billing.period),
     ]
+    if lines:
+        # Lines join their SOV lines: a selectinload would query again per 500 lines.
+        options.append(selectinload(Billing.lines).joinedload(BillingLine.sov_line))
+    return options
 
 
-def load_billings(ids: Iterable[int]) -> list[Billing]:
-    """The billings with these ids, eagerly loaded, in id order."""
+def load_billings(ids: Iterable[int], *, lines: bool = True) -> list[Billing]:
+    """The billings with these ids, eagerly loaded (their lines too unless
+    ``lines`` is false), in id order."""
     wanted = sorted(set(ids))
     if not wanted:
         return []
@@ -152,7 +155,7 @@ def load_billings(ids: Iterable[int]) -> list[Billing]:
         db.session.scalars(
             sa.select(Billing)
             .where(Billing.id.in_(wanted))
-            .options(*_eager())
+            .options(*_eager(lines))
             .order_by(Billing.id)
         ).unique()
     )
@@ -652,13 +655,8 @@ def _stream_rows(ids: list[int], settings: ErpSettings) -> Iterator[BillingRow]:
     for start in range(0, len(ids), ROW_CHUNK):
         chunk = ids[start : start + ROW_CHUNK]
         held = set(db.session.identity_map.keys())
-        billings = db.session.scalars(
-            sa.select(Billing)
-            .where(Billing.id.in_(chunk))
-            .options(*_eager()[1:])  # not the lines: read as plain rows
-            .order_by(Billing.id)
-        ).unique()
-        rows = export_rows(list(billings), settings, codes, _plain_lines(chunk))
+        billings = load_billings(chunk, lines=False)  # lines come as plain rows
+        rows = export_rows(billings, settings, codes, _plain_lines(chunk))
         for key, obj in list(db.session.identity_map.items()):
             if key not in held and isinstance(obj, Billing):
                 db.session.expunge(obj)

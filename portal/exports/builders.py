@@ -704,8 +704,8 @@ def build_xlsx(billings: Iterable[BillingRow], batch: BatchInfo) -> bytes:
         "date": Cell("date", "yyyy-mm-dd"),
         "int": Cell("number"),
     }
-    money_cells: dict[str, Cell] = {}
     cleaned: dict[Any, str] = {}  # vendor, project… repeat on every line
+    specs: dict[tuple[int, str], list[tuple[Any, Cell | None]]] = {}
 
     def clean(value: Any) -> str:
         found = cleaned.get(value)
@@ -717,25 +717,34 @@ def build_xlsx(billings: Iterable[BillingRow], batch: BatchInfo) -> bytes:
             )
         return found
 
-    def cells_of(
+    def spec(
         columns: tuple[tuple[str, str, Any], ...], currency: str
     ) -> list[tuple[Any, Cell | None]]:
-        """(getter, cell kind) per column; None marks text, cleaned per value."""
-        amount = money_cells.get(currency)
-        if amount is None:
-            amount = money_cells[currency] = Cell(
-                "number", _xlsx_currency_format(currency)
-            )
+        """(getter, cell kind) per column, once per sheet and currency; None
+        marks text, cleaned per value."""
+        key = (id(columns), currency)
+        if key not in specs:
+            amount = Cell("number", _xlsx_currency_format(currency))
+            specs[key] = [
+                (
+                    get,
+                    None
+                    if kind == "text"
+                    else amount
+                    if kind == "amount"
+                    else fixed.get(kind, fixed["int"]),
+                )
+                for _, kind, get in columns
+            ]
+        return specs[key]
+
+    def cells(
+        columns: tuple[tuple[str, str, Any], ...], currency: str, *args: Any
+    ) -> list[tuple[Any, Cell]]:
+        """One sheet row: each column's value (from ``get(batch, *args)``) and cell."""
         return [
-            (
-                get,
-                None
-                if kind == "text"
-                else amount
-                if kind == "amount"
-                else fixed.get(kind, fixed["int"]),
-            )
-            for _, kind, get in columns
+            (clean(get(batch, *args)), text) if c is None else (get(batch, *args), c)
+            for get, c in spec(columns, currency)
         ]
 
     styles = Styles()
@@ -745,21 +754,9 @@ def build_xlsx(billings: Iterable[BillingRow], batch: BatchInfo) -> bytes:
         """Each billing's row; its lines go to the spooled "Lines" sheet meanwhile,
         so the billings are read once and need not all be held."""
         for row in billings:
-            specs = cells_of(BILLING_COLUMNS, row.currency)
-            yield [
-                (clean(get(batch, row)), text) if c is None else (get(batch, row), c)
-                for get, c in specs
-            ]
-            specs = cells_of(LINE_COLUMNS, row.currency)
+            yield cells(BILLING_COLUMNS, row.currency, row)
             for line in row.lines:
-                lines.add(
-                    [
-                        (clean(get(batch, row, line)), text)
-                        if c is None
-                        else (get(batch, row, line), c)
-                        for get, c in specs
-                    ]
-                )
+                lines.add(cells(LINE_COLUMNS, row.currency, row, line))
 
     return write_workbook(
         [Sheet("Billings", [n for n, _, _ in BILLING_COLUMNS], billing_rows()), lines],
