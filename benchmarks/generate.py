@@ -37,8 +37,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from portal import create_app, money
-from portal.exports.api_tokens import hash_token
+from portal import create_app
+from portal.accounts.api_tokens import hash_token
+from portal.accounts.passwords import hash_password
+from portal.core import money
 from portal.extensions import db
 from portal.models import (
     ApiToken,
@@ -66,7 +68,6 @@ from portal.models import (
     Vendor,
     commitment_contacts,
 )
-from portal.passwords import hash_password
 
 PASSWORD = "bench-password-2024"  # noqa: S105 - a benchmark database's fixed password
 ADMIN_EMAIL = "admin1@bench.example"
@@ -1187,7 +1188,7 @@ def reset_sequences() -> None:
 
 def export_history(gen: Generator) -> None:
     """One CSV batch per history period but the last (finance is a month behind)."""
-    from portal import export_batches
+    from portal.finance import batches as export_batches
 
     for k in range(1, gen.size.periods):
         finance = db.session.get(User, gen.finance_id)
@@ -1253,7 +1254,7 @@ def check(sample: int = 60, seed: int = 7) -> list[str]:
 
     Returns the problems found (none when the generated history is consistent).
     """
-    from portal import figures
+    from portal.billing import figures
 
     problems = []
     ids = list(

@@ -202,7 +202,7 @@ def drop_database(url: str) -> None:
 
 def prepare(url: str, secret: str, contacts: int) -> dict[str, Any]:
     """Pick the contacts and billings, and issue their sign-in links."""
-    from portal import tokens
+    from portal.accounts import tokens
     from portal.models import Billing, Commitment, Contact, User
 
     gen.migrate(url)

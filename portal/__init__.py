@@ -8,8 +8,8 @@ from typing import Any
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
-from . import config as config_module
-from .extensions import bootstrap, csrf, db, limiter, login_manager, mail, migrate
+from portal import config as config_module
+from portal import extensions as ext
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -19,8 +19,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     check_secret_key(app)
     register_extensions(app)
     register_blueprints(app)
-    from . import errors, security, templating
-    from .cli import register_commands
+    from portal.cli import register_commands
+    from portal.web import errors, security, templating
 
     errors.register_error_handlers(app)
     security.register(app)
@@ -65,14 +65,14 @@ def check_secret_key(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind every extension to the app."""
-    db.init_app(app)
-    migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True)
-    login_manager.init_app(app)
-    csrf.init_app(app)
-    mail.init_app(app)
-    bootstrap.init_app(app)
-    limiter.init_app(app)
-    from . import auth
+    ext.db.init_app(app)
+    ext.migrate.init_app(app, ext.db, directory=_migrations_dir(), render_as_batch=True)
+    ext.login_manager.init_app(app)
+    ext.csrf.init_app(app)
+    ext.mail.init_app(app)
+    ext.bootstrap.init_app(app)
+    ext.limiter.init_app(app)
+    from portal.accounts import auth
 
     auth.init_app(app)
 
@@ -89,9 +89,9 @@ class IdConverter(IntegerConverter):
 def register_blueprints(app: Flask) -> None:
     """The three areas: contact portal, back office, finance."""
     app.url_map.converters["int"] = IdConverter
-    from .admin import bp as admin_bp
-    from .contact import bp as contact_bp
-    from .exports import bp as exports_bp
+    from portal.admin import bp as admin_bp
+    from portal.contact import bp as contact_bp
+    from portal.exports import bp as exports_bp
 
     app.register_blueprint(contact_bp)
     app.register_blueprint(admin_bp)

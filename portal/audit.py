@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from .auth import remote_addr
-from .extensions import db
-from .models import AuditEvent, Contact, User
-from .statuses import ActorType
+from portal.accounts.auth import remote_addr
+from portal.core.statuses import ActorType
+from portal.extensions import db
+from portal.models import AuditEvent, Contact, User
 
 Actor = User | Contact | None
 

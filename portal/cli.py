@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from .extensions import db
-from .models import User
-from .passwords import hash_password, password_problem
-from .statuses import Role
+from portal.accounts.passwords import hash_password, password_problem
+from portal.core.statuses import Role
+from portal.extensions import db
+from portal.models import User
 
 
 def register_commands(app: Flask) -> None:
@@ -37,7 +37,7 @@ def register_commands(app: Flask) -> None:
 @with_appcontext
 def create_user_command(email: str, name: str, role: str, password: str) -> None:
     """Create a back-office user (or reset an existing one's password and role)."""
-    from . import audit
+    from portal import audit
 
     problem = password_problem(password)
     if problem:
@@ -77,7 +77,7 @@ def create_user_command(email: str, name: str, role: str, password: str) -> None
 @with_appcontext
 def send_mail_command(loop: bool, interval: float, limit: int) -> None:
     """Deliver pending outbox mail, with retries and backoff."""
-    from .outbox import deliver_pending
+    from portal.mail.outbox import deliver_pending
 
     while True:
         sent, failed = deliver_pending(limit)
@@ -96,7 +96,7 @@ def send_mail_command(loop: bool, interval: float, limit: int) -> None:
 @with_appcontext
 def remind_command(days: int) -> None:
     """Send reminders for invitations without a submitted billing (once a day each)."""
-    from .invitations import due_for_reminder, remind
+    from portal.billing.invitations import due_for_reminder, remind
 
     sent = remind(due_for_reminder(days), None)
     db.session.commit()
@@ -112,12 +112,12 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     """Create the SQLite database, load the demo, print logins and serve."""
     from flask_migrate import upgrade
 
-    from .demo import load_demo
+    from portal.demo import load_demo
 
     upgrade(revision="heads")
     info = load_demo()
     db.session.commit()
-    from .outbox import deliver_pending
+    from portal.mail.outbox import deliver_pending
 
     deliver_pending(500)
     click.echo("")
@@ -144,7 +144,7 @@ def _create_app_for_cli() -> Flask:
     import os
     import sys
 
-    from . import create_app
+    from portal import create_app
 
     overrides: dict[str, object] = {}
     # Only the demo may run with the development key; it prints mail to the console.

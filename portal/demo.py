@@ -11,9 +11,17 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from . import billings, invitations, tokens
-from .extensions import db
-from .models import (
+from portal.accounts import tokens
+from portal.accounts.passwords import hash_password
+from portal.billing import billings, invitations
+from portal.core.statuses import (
+    ChangeOrderStatus,
+    CommitmentStatus,
+    ContractStatus,
+    PeriodStatus,
+)
+from portal.extensions import db
+from portal.models import (
     BillingPeriod,
     ChangeOrder,
     ChangeOrderItem,
@@ -28,9 +36,7 @@ from .models import (
     User,
     Vendor,
 )
-from .passwords import hash_password
-from .statuses import ChangeOrderStatus, CommitmentStatus, ContractStatus, PeriodStatus
-from .timeutil import utcnow
+from portal.timeutil import utcnow
 
 D = Decimal
 PROJECT_NUMBER = "1024"

@@ -15,9 +15,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .dbtypes import Money, Percent, UTCDateTime
-from .extensions import db
-from .statuses import (
+from portal.core.statuses import (
     ActorType,
     AttachmentKind,
     BillingStatus,
@@ -35,7 +33,9 @@ from .statuses import (
     Role,
     values,
 )
-from .timeutil import utcnow
+from portal.dbtypes import Money, Percent, UTCDateTime
+from portal.extensions import db
+from portal.timeutil import utcnow
 
 ZERO = Decimal("0.00")
 

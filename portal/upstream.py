@@ -7,7 +7,7 @@ period's downstream billings in ``approved``, ``approved_as_noted`` or
 downstream line lands on the client-contract SOV line with the same cost code
 (or the one a :class:`CostCodeMapping` names); the sums per upstream line are
 marked up and rounded per line; then SPEC §4's formulas run on the client
-contract's own SOV via :mod:`portal.money`, with D from the contract's earlier
+contract's own SOV via :mod:`portal.core.money`, with D from the contract's earlier
 claims. Amounts that find no line are listed on the draft, never dropped.
 
 Every change is one function here; each checks the claim's status, changes it
@@ -26,11 +26,19 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from . import audit, money
-from .amounts import MAX_AMOUNT, AmountError, parse_amount
-from .billings import BillingError, ValidationFailed, approve_billing
-from .extensions import db
-from .models import (
+from portal import audit
+from portal.billing.billings import BillingError, ValidationFailed, approve_billing
+from portal.core import money
+from portal.core.amounts import MAX_AMOUNT, AmountError, parse_amount
+from portal.core.statuses import (
+    COUNTED_STATUSES,
+    BillingStatus,
+    ClaimStatus,
+    ContractStatus,
+    Role,
+)
+from portal.extensions import db
+from portal.models import (
     Billing,
     BillingLine,
     BillingPeriod,
@@ -43,15 +51,8 @@ from .models import (
     SovLine,
     User,
 )
-from .statuses import (
-    COUNTED_STATUSES,
-    BillingStatus,
-    ClaimStatus,
-    ContractStatus,
-    Role,
-)
-from .templating import term
-from .timeutil import utcnow
+from portal.timeutil import utcnow
+from portal.web.templating import term
 
 ZERO = Decimal("0.00")
 C = ClaimStatus

@@ -15,8 +15,8 @@ from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
-from .amounts import AmountError, parse_amount, parse_percent
-from .extensions import db
+from portal.core.amounts import AmountError, parse_amount, parse_percent
+from portal.extensions import db
 
 ZERO = Decimal("0.00")
 #: Ids are 32-bit integers in the database (PostgreSQL ``integer``): larger ones

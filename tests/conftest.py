@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from portal import create_app
+from portal.core.statuses import Role
 from portal.extensions import db
-from portal.statuses import Role
 
 from . import factories as f
 

@@ -7,6 +7,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
+from portal.accounts.passwords import hash_password
+from portal.core.statuses import ChangeOrderStatus, CommitmentStatus, PeriodStatus
 from portal.extensions import db
 from portal.models import (
     BillingPeriod,
@@ -21,8 +23,6 @@ from portal.models import (
     User,
     Vendor,
 )
-from portal.passwords import hash_password
-from portal.statuses import ChangeOrderStatus, CommitmentStatus, PeriodStatus
 from portal.timeutil import utcnow
 
 D = Decimal

@@ -1,4 +1,4 @@
-"""Tests of portal.amounts: the strict amount and percentage parser of SPEC §5."""
+"""Tests of portal.core.amounts: the strict amount and percentage parser of SPEC §5."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.amounts import (
+from portal.core.amounts import (
     MAX_AMOUNT,
     AmountError,
     format_amount,

@@ -9,7 +9,8 @@ import sys
 
 import sqlalchemy as sa
 
-from portal import tokens
+from portal.accounts import tokens
+from portal.accounts.passwords import verify_password
 from portal.extensions import db
 from portal.models import (
     Billing,
@@ -21,7 +22,6 @@ from portal.models import (
     SovLine,
     User,
 )
-from portal.passwords import verify_password
 
 
 def _counts() -> dict[str, int]:
@@ -124,7 +124,7 @@ def test_create_user(app, runner) -> None:  # noqa: ANN001
 
 def test_send_mail_delivers_and_survives_a_down_server(app, runner) -> None:  # noqa: ANN001
     from portal.extensions import mail
-    from portal.outbox import queue_mail
+    from portal.mail.outbox import queue_mail
 
     with app.app_context():
         contact_ctx = {
@@ -150,7 +150,7 @@ def test_send_mail_delivers_and_survives_a_down_server(app, runner) -> None:  # 
     app.config.update(MAIL_SUPPRESS_SEND=True)
     mail.init_app(app)
     with app.app_context(), mail.record_messages() as outbox:
-        from portal.outbox import deliver_pending
+        from portal.mail.outbox import deliver_pending
 
         assert deliver_pending() == (1, 0)
         assert [m.recipients for m in outbox] == [["pat@example.com"]]

@@ -1,4 +1,4 @@
-"""Tests of portal.money: SPEC §4's worked example, edge cases and properties."""
+"""Tests of portal.core.money: SPEC §4's worked example, edge cases and properties."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.money import (
+from portal.core.money import (
     CENT,
     ZERO,
     BillingFigures,

@@ -11,16 +11,16 @@ import pytest
 import sqlalchemy as sa
 from markupsafe import escape
 
-from portal import invitations
-from portal.extensions import db
-from portal.models import BillingPeriod, Commitment, OutboxMessage, User
-from portal.statuses import (
+from portal.billing import invitations
+from portal.core.statuses import (
     BADGE_COLOURS,
     BillingStatus,
     InvitationStatus,
     LineStatus,
 )
-from portal.templating import badge, money
+from portal.extensions import db
+from portal.models import BillingPeriod, Commitment, OutboxMessage, User
+from portal.web.templating import badge, money
 
 CSS = Path(__file__).resolve().parents[1] / "portal" / "static" / "app.css"
 BOOTSTRAP = {

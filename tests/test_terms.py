@@ -17,10 +17,12 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from portal import billings, invitations, pdf, terms
+from portal.billing import billings, invitations
+from portal.core import terms
+from portal.documents import pdf
 from portal.extensions import db
 from portal.models import Billing, BillingPeriod, Commitment, OutboxMessage, Project
-from portal.templating import term
+from portal.web.templating import term
 
 #: Words each dialect must show, and words of the others it must never show.
 PRESENT = {

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from portal import billings, figures
-from portal.billings import TRANSITIONS, BillingError, BillingInput, LineReview
+from portal.billing import billings, figures
+from portal.billing.billings import TRANSITIONS, BillingError, BillingInput, LineReview
+from portal.core.statuses import BillingStatus as S
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -21,7 +22,6 @@ from portal.models import (
     RevisionSnapshot,
     User,
 )
-from portal.statuses import BillingStatus as S
 
 from .conftest import make_test_app
 

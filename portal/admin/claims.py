@@ -26,11 +26,14 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
-from .. import pdf, upstream
-from ..auth import role_required
-from ..billings import BillingError, ValidationFailed
-from ..extensions import db
-from ..models import (
+from portal import upstream
+from portal.accounts.auth import role_required
+from portal.admin import bp
+from portal.billing.billings import BillingError, ValidationFailed
+from portal.core.statuses import BillingStatus, ClaimStatus
+from portal.documents import pdf
+from portal.extensions import db
+from portal.models import (
     AuditEvent,
     Billing,
     BillingPeriod,
@@ -39,9 +42,7 @@ from ..models import (
     ClientContract,
     Project,
 )
-from ..statuses import BillingStatus, ClaimStatus
-from ..templating import term
-from . import bp
+from portal.web.templating import term
 
 READERS = ("admin", "finance", "viewer")
 ADMINS = ("admin",)

@@ -8,9 +8,9 @@ from typing import Any
 from flask import current_app, flash, render_template, request
 from flask_login import current_user
 
-from ..extensions import db
-from ..models import User
-from ..validation import MAX_ID, Form
+from portal.extensions import db
+from portal.models import User
+from portal.validation import MAX_ID, Form
 
 #: Who may read back-office pages, and who may change anything (SPEC §1).
 READERS = ("admin", "finance", "viewer")

@@ -9,16 +9,25 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import joinedload
 
-from .. import dashboard, invitations
-from .. import periods as domain
-from ..auth import role_required
-from ..extensions import db
-from ..models import Billing, BillingPeriod, Commitment, Invitation, Project
-from ..statuses import PeriodStatus
-from ..timeutil import utcnow
-from ..validation import FieldErrors, Form, InputError
-from . import bp
-from .common import ADMINS, READERS, arg_id, arg_text, form_page, me, page_arg, per_page
+from portal.accounts.auth import role_required
+from portal.admin import bp
+from portal.admin.common import (
+    ADMINS,
+    READERS,
+    arg_id,
+    arg_text,
+    form_page,
+    me,
+    page_arg,
+    per_page,
+)
+from portal.billing import dashboard, invitations
+from portal.billing import periods as domain
+from portal.core.statuses import PeriodStatus
+from portal.extensions import db
+from portal.models import Billing, BillingPeriod, Commitment, Invitation, Project
+from portal.timeutil import utcnow
+from portal.validation import FieldErrors, Form, InputError
 
 SERIES_KINDS = [
     ("monthly", "Monthly (calendar months)"),

@@ -19,12 +19,29 @@ from flask import (
 )
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import billings, figures
-from ..attachments import send_attachment
-from ..auth import role_required
-from ..dashboard import billing_sums, period_options, project_options
-from ..extensions import db
-from ..models import (
+from portal.accounts.auth import role_required
+from portal.admin import bp
+from portal.admin.common import (
+    ADMINS,
+    READERS,
+    arg_id,
+    arg_text,
+    like,
+    me,
+    page_arg,
+    per_page,
+)
+from portal.billing import billings, figures
+from portal.billing.attachments import send_attachment
+from portal.billing.dashboard import billing_sums, period_options, project_options
+from portal.core.statuses import (
+    EDITABLE_STATUSES,
+    BillingStatus,
+    LineStatus,
+    PeriodStatus,
+)
+from portal.extensions import db
+from portal.models import (
     Attachment,
     AuditEvent,
     Billing,
@@ -35,11 +52,8 @@ from ..models import (
     RevisionSnapshot,
     Vendor,
 )
-from ..statuses import EDITABLE_STATUSES, BillingStatus, LineStatus, PeriodStatus
-from ..templating import term
-from ..validation import Form
-from . import bp
-from .common import ADMINS, READERS, arg_id, arg_text, like, me, page_arg, per_page
+from portal.validation import Form
+from portal.web.templating import term
 
 STALE_MESSAGE = (
     "This billing was changed by someone else meanwhile. "

@@ -23,16 +23,27 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy.orm import joinedload
 
-from .. import audit, dashboard, users
-from ..auth import mark_session_started, role_required, safe_next
-from ..extensions import db, limiter, login_manager
-from ..models import AuditEvent, OutboxMessage, User
-from ..outbox import retry_message
-from ..statuses import OutboxStatus
-from ..timeutil import utcnow
-from ..validation import MAX_ID, FieldErrors, Form
-from . import bp
-from .common import ADMINS, AUDITORS, READERS, arg_id, arg_text, me, page_arg, per_page
+from portal import audit
+from portal.accounts import users
+from portal.accounts.auth import mark_session_started, role_required, safe_next
+from portal.admin import bp
+from portal.admin.common import (
+    ADMINS,
+    AUDITORS,
+    READERS,
+    arg_id,
+    arg_text,
+    me,
+    page_arg,
+    per_page,
+)
+from portal.billing import dashboard
+from portal.core.statuses import OutboxStatus
+from portal.extensions import db, limiter, login_manager
+from portal.mail.outbox import retry_message
+from portal.models import AuditEvent, OutboxMessage, User
+from portal.timeutil import utcnow
+from portal.validation import MAX_ID, FieldErrors, Form
 
 #: Endpoints reachable without a staff session.
 PUBLIC_ENDPOINTS = {"admin.login"}
@@ -303,7 +314,7 @@ def outbox():  # noqa: ANN201
         status = ""
     q = arg_text("q", 100)
     if q:
-        from .common import like
+        from portal.admin.common import like
 
         stmt = stmt.where(
             sa.or_(

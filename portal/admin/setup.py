@@ -10,12 +10,32 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import setup as domain
-from ..auth import role_required
-from ..dashboard import billing_sums
-from ..extensions import db
-from ..figures import _cents
-from ..models import (
+from portal import contracts
+from portal.accounts.auth import role_required
+from portal.admin import bp
+from portal.admin.common import (
+    ADMINS,
+    READERS,
+    arg_text,
+    form_page,
+    like,
+    me,
+    page_arg,
+    per_page,
+)
+from portal.billing.dashboard import billing_sums
+from portal.billing.figures import _cents
+from portal.contracts.sov_import import ImportFailed, parse_sov_csv
+from portal.core.statuses import (
+    ChangeOrderStatus,
+    CommitmentKind,
+    CommitmentStatus,
+    ContractStatus,
+    Currency,
+    PeriodStatus,
+)
+from portal.extensions import db
+from portal.models import (
     Billing,
     BillingPeriod,
     ChangeOrder,
@@ -29,18 +49,7 @@ from ..models import (
     Vendor,
     commitment_contacts,
 )
-from ..sov_import import ImportFailed, parse_sov_csv
-from ..statuses import (
-    ChangeOrderStatus,
-    CommitmentKind,
-    CommitmentStatus,
-    ContractStatus,
-    Currency,
-    PeriodStatus,
-)
-from ..validation import FieldErrors, Form, InputError
-from . import bp
-from .common import ADMINS, READERS, arg_text, form_page, like, me, page_arg, per_page
+from portal.validation import FieldErrors, Form, InputError
 
 TERMINOLOGY_CHOICES = [
     ("", "Deployment default"),
@@ -149,12 +158,12 @@ def projects():  # noqa: ANN201
     )
 
 
-def _parse_project(form: Form) -> domain.ProjectInput:
+def _parse_project(form: Form) -> contracts.ProjectInput:
     time_zone = form.text("time_zone", max_len=64, label="a time zone")
     if time_zone and time_zone not in _time_zones():
         form.errors["time_zone"] = "Enter a time zone like America/New_York."
     terminology = form.choice("terminology", [c for c, _ in TERMINOLOGY_CHOICES])
-    return domain.ProjectInput(
+    return contracts.ProjectInput(
         number=form.text("number", max_len=40, label="a project number"),
         name=form.text("name", max_len=200, label="a name"),
         currency=form.choice("currency", [c.value for c in Currency]),
@@ -217,7 +226,7 @@ def _project_form(project: Project | None):  # noqa: ANN202
     data = _parse_project(form)
     if form.ok:
         try:
-            saved = domain.save_project(me(), project, data)
+            saved = contracts.save_project(me(), project, data)
         except FieldErrors as exc:
             form.errors.update(exc.errors)
         else:
@@ -354,8 +363,8 @@ def vendors():  # noqa: ANN201
     )
 
 
-def _parse_vendor(form: Form) -> domain.VendorInput:
-    return domain.VendorInput(
+def _parse_vendor(form: Form) -> contracts.VendorInput:
+    return contracts.VendorInput(
         name=form.text("name", max_len=200, label="a name"),
         address=form.text("address", max_len=500, required=False, multiline=True),
         erp_vendor_code=form.text("erp_vendor_code", max_len=40, required=False)
@@ -381,7 +390,7 @@ def _vendor_form(vendor: Vendor | None):  # noqa: ANN202
     data = _parse_vendor(form)
     if form.ok:
         try:
-            saved = domain.save_vendor(me(), vendor, data)
+            saved = contracts.save_vendor(me(), vendor, data)
         except FieldErrors as exc:
             form.errors.update(exc.errors)
         else:
@@ -436,8 +445,8 @@ def vendor_view(vendor_id: int):  # noqa: ANN201
 # ------------------------------------------------------------------ contacts
 
 
-def _parse_contact(form: Form) -> domain.ContactInput:
-    return domain.ContactInput(
+def _parse_contact(form: Form) -> contracts.ContactInput:
+    return contracts.ContactInput(
         name=form.text("name", max_len=120, label="a name"),
         email=form.email("email"),
         phone=form.text("phone", max_len=40, required=False),
@@ -457,7 +466,7 @@ def contact_new(vendor_id: int):  # noqa: ANN201
     data = _parse_contact(form)
     if form.ok:
         try:
-            contact = domain.save_contact(me(), vendor, None, data)
+            contact = contracts.save_contact(me(), vendor, None, data)
         except FieldErrors as exc:
             form.errors.update(exc.errors)
         else:
@@ -488,7 +497,7 @@ def contact_edit(contact_id: int):  # noqa: ANN201
     data = _parse_contact(form)
     if form.ok:
         try:
-            domain.save_contact(me(), vendor, contact, data)
+            contracts.save_contact(me(), vendor, contact, data)
         except FieldErrors as exc:
             form.errors.update(exc.errors)
         except InputError as exc:
@@ -502,7 +511,7 @@ def contact_edit(contact_id: int):  # noqa: ANN201
 
 def _back(default: str, **values: object) -> str:
     """Where to return after a small POST: a local ``back`` field, else ``default``."""
-    from ..auth import safe_next
+    from portal.accounts.auth import safe_next
 
     target = (request.form.get("back") or "").strip()
     fallback = url_for(default, **values)
@@ -517,7 +526,7 @@ def contact_active(contact_id: int):  # noqa: ANN201
     """Deactivate (ending every link and session) or reactivate a contact."""
     contact = db.get_or_404(Contact, contact_id)
     active = Form(request.form).flag("active")
-    domain.set_contact_active(me(), contact, active)
+    contracts.set_contact_active(me(), contact, active)
     db.session.commit()
     flash(
         f"{contact.name} was reactivated."
@@ -533,7 +542,7 @@ def contact_active(contact_id: int):  # noqa: ANN201
 def contact_revoke(contact_id: int):  # noqa: ANN201
     """Revoke every link and session of a contact at once."""
     contact = db.get_or_404(Contact, contact_id)
-    domain.revoke_links(me(), contact)
+    contracts.revoke_links(me(), contact)
     db.session.commit()
     flash(
         f"Every link and session of {contact.name} was revoked. "
@@ -546,8 +555,8 @@ def contact_revoke(contact_id: int):  # noqa: ANN201
 # --------------------------------------------------------------- commitments
 
 
-def _parse_commitment(form: Form) -> domain.CommitmentInput:
-    return domain.CommitmentInput(
+def _parse_commitment(form: Form) -> contracts.CommitmentInput:
+    return contracts.CommitmentInput(
         vendor_id=form.identifier("vendor_id") or 0,
         kind=form.choice("kind", [k for k, _ in KIND_CHOICES]),
         number=form.text("number", max_len=40, label="a number"),
@@ -593,7 +602,7 @@ def _commitment_form(project: Project, commitment: Commitment | None):  # noqa: 
     data = _parse_commitment(form)
     if form.ok:
         try:
-            saved = domain.save_commitment(me(), project, commitment, data)
+            saved = contracts.save_commitment(me(), project, commitment, data)
         except FieldErrors as exc:
             form.errors.update(exc.errors)
         else:
@@ -621,7 +630,7 @@ def commitment_edit(commitment_id: int):  # noqa: ANN201
 
 
 def _commitment_page(commitment: Commitment, form: Form | None = None, status=200):  # noqa: ANN001, ANN202
-    from ..figures import billable_sov_lines
+    from portal.billing.figures import billable_sov_lines
 
     if form is not None:
         db.session.rollback()
@@ -653,7 +662,7 @@ def _commitment_page(commitment: Commitment, form: Form | None = None, status=20
         .order_by(Contact.name)
     ).all()
     values = dict(form.data) if form is not None else {}
-    values.setdefault("line_number", str(domain.next_line_number(commitment)))
+    values.setdefault("line_number", str(contracts.next_line_number(commitment)))
     errors = form.errors if form is not None else {}
     return (
         render_template(
@@ -689,7 +698,7 @@ def commitment_status(commitment_id: int):  # noqa: ANN201
         "status", [s.value for s in CommitmentStatus], default=""
     )
     try:
-        domain.set_commitment_status(me(), commitment, status)
+        contracts.set_commitment_status(me(), commitment, status)
     except InputError as exc:
         return _refused(exc, "admin.commitment_view", commitment_id=commitment_id)
     return _done(
@@ -710,7 +719,7 @@ def commitment_contact_add(commitment_id: int):  # noqa: ANN201
         flash("Choose a contact to add.", "danger")
         return redirect(url_for("admin.commitment_view", commitment_id=commitment_id))
     try:
-        domain.add_commitment_contact(me(), commitment, contact)
+        contracts.add_commitment_contact(me(), commitment, contact)
     except InputError as exc:
         return _refused(exc, "admin.commitment_view", commitment_id=commitment_id)
     return _done(
@@ -730,7 +739,7 @@ def commitment_contact_remove(commitment_id: int, contact_id: int):  # noqa: ANN
     commitment = db.get_or_404(Commitment, commitment_id)
     contact = db.get_or_404(Contact, contact_id)
     try:
-        domain.remove_commitment_contact(me(), commitment, contact)
+        contracts.remove_commitment_contact(me(), commitment, contact)
     except InputError as exc:
         return _refused(exc, "admin.commitment_view", commitment_id=commitment_id)
     return _done(
@@ -744,8 +753,8 @@ def commitment_contact_remove(commitment_id: int, contact_id: int):  # noqa: ANN
 # ------------------------------------------------------------------ SOV lines
 
 
-def _parse_sov_line(form: Form) -> domain.SovLineInput:
-    return domain.SovLineInput(
+def _parse_sov_line(form: Form) -> contracts.SovLineInput:
+    return contracts.SovLineInput(
         line_number=form.integer("line_number", minimum=1, maximum=999999) or 0,
         cost_code=form.text("cost_code", max_len=40, label="a cost code"),
         description=form.text("description", max_len=300, label="a description"),
@@ -762,7 +771,7 @@ def sov_line_new(commitment_id: int):  # noqa: ANN201
     data = _parse_sov_line(form)
     if form.ok:
         try:
-            domain.add_sov_line(me(), commitment, data)
+            contracts.add_sov_line(me(), commitment, data)
         except FieldErrors as exc:
             form.errors.update(exc.errors)
         except InputError as exc:
@@ -798,7 +807,7 @@ def sov_line_edit(line_id: int):  # noqa: ANN201
     data = _parse_sov_line(form)
     if form.ok:
         try:
-            domain.update_sov_line(me(), line, data)
+            contracts.update_sov_line(me(), line, data)
         except FieldErrors as exc:
             form.errors.update(exc.errors)
         except InputError as exc:
@@ -820,7 +829,7 @@ def sov_line_delete(line_id: int):  # noqa: ANN201
     commitment_id = line.commitment_id
     number = line.line_number
     try:
-        domain.delete_sov_line(me(), line)
+        contracts.delete_sov_line(me(), line)
     except InputError as exc:
         return _refused(exc, "admin.commitment_view", commitment_id=commitment_id)
     return _done(
@@ -857,7 +866,7 @@ def sov_import(commitment_id: int):  # noqa: ANN201
         rows = parse_sov_csv(
             data, existing_numbers=[line.line_number for line in commitment.sov_lines]
         )
-        count = domain.import_sov_lines(me(), commitment, rows)
+        count = contracts.import_sov_lines(me(), commitment, rows)
     except ImportFailed as exc:
         db.session.rollback()
         flash(
@@ -898,7 +907,7 @@ def change_order_new(commitment_id: int):  # noqa: ANN201
     title = form.text("co_title", max_len=200, label="a title")
     if form.ok:
         try:
-            co = domain.create_change_order(me(), commitment, number, title)
+            co = contracts.create_change_order(me(), commitment, number, title)
         except FieldErrors as exc:
             form.errors["co_number"] = exc.errors.get("number", str(exc))
         except InputError as exc:
@@ -970,7 +979,7 @@ def change_order_item_add(change_order_id: int):  # noqa: ANN201
         )
     if form.ok:
         try:
-            domain.add_change_order_item(
+            contracts.add_change_order_item(
                 me(), co, amount, sov_line_id=sov_line_id, new_line=new_line
             )
         except FieldErrors as exc:
@@ -992,7 +1001,7 @@ def change_order_item_remove(item_id: int):  # noqa: ANN201
     item = db.get_or_404(ChangeOrderItem, item_id)
     co_id = item.change_order_id
     try:
-        domain.remove_change_order_item(me(), item)
+        contracts.remove_change_order_item(me(), item)
     except InputError as exc:
         return _refused(exc, "admin.change_order_view", change_order_id=co_id)
     return _done("Change removed.", "admin.change_order_view", change_order_id=co_id)
@@ -1004,7 +1013,7 @@ def change_order_approve(change_order_id: int):  # noqa: ANN201
     """Approve a change order: its amounts now count."""
     co = db.get_or_404(ChangeOrder, change_order_id)
     try:
-        domain.approve_change_order(me(), co)
+        contracts.approve_change_order(me(), co)
     except InputError as exc:
         return _refused(exc, "admin.change_order_view", change_order_id=co.id)
     return _done(
@@ -1020,7 +1029,7 @@ def change_order_void(change_order_id: int):  # noqa: ANN201
     """Void a pending change order."""
     co = db.get_or_404(ChangeOrder, change_order_id)
     try:
-        domain.void_change_order(me(), co)
+        contracts.void_change_order(me(), co)
     except InputError as exc:
         return _refused(exc, "admin.change_order_view", change_order_id=co.id)
     return _done(
@@ -1033,8 +1042,8 @@ def change_order_void(change_order_id: int):  # noqa: ANN201
 # ---------------------------------------------------------- client contracts
 
 
-def _parse_contract(form: Form) -> domain.ClientContractInput:
-    return domain.ClientContractInput(
+def _parse_contract(form: Form) -> contracts.ClientContractInput:
+    return contracts.ClientContractInput(
         number=form.text("number", max_len=40, label="a number"),
         title=form.text("title", max_len=200, label="a title"),
         client_name=form.text("client_name", max_len=200, label="the client's name"),
@@ -1071,7 +1080,7 @@ def _contract_form(project: Project, contract: ClientContract | None):  # noqa: 
     data = _parse_contract(form)
     if form.ok:
         try:
-            saved = domain.save_client_contract(me(), project, contract, data)
+            saved = contracts.save_client_contract(me(), project, contract, data)
         except FieldErrors as exc:
             form.errors.update(exc.errors)
         except InputError as exc:
@@ -1142,7 +1151,7 @@ def client_contract_status(contract_id: int):  # noqa: ANN201
         "status", [s.value for s in ContractStatus], default=""
     )
     try:
-        domain.set_client_contract_status(me(), contract, status)
+        contracts.set_client_contract_status(me(), contract, status)
     except InputError as exc:
         return _refused(exc, "admin.client_contract_view", contract_id=contract_id)
     return _done(
@@ -1152,8 +1161,8 @@ def client_contract_status(contract_id: int):  # noqa: ANN201
     )
 
 
-def _parse_client_line(form: Form) -> domain.ClientLineInput:
-    return domain.ClientLineInput(
+def _parse_client_line(form: Form) -> contracts.ClientLineInput:
+    return contracts.ClientLineInput(
         line_number=form.integer("line_number", minimum=1, maximum=999999) or 0,
         cost_code=form.text("cost_code", max_len=40, label="a cost code"),
         description=form.text("description", max_len=300, label="a description"),
@@ -1170,7 +1179,7 @@ def client_line_new(contract_id: int):  # noqa: ANN201
     data = _parse_client_line(form)
     if form.ok:
         try:
-            domain.add_client_line(me(), contract, data)
+            contracts.add_client_line(me(), contract, data)
         except FieldErrors as exc:
             form.errors.update(exc.errors)
         except InputError as exc:
@@ -1206,7 +1215,7 @@ def client_line_edit(line_id: int):  # noqa: ANN201
     data = _parse_client_line(form)
     if form.ok:
         try:
-            domain.update_client_line(me(), line, data)
+            contracts.update_client_line(me(), line, data)
         except FieldErrors as exc:
             form.errors.update(exc.errors)
         except InputError as exc:
@@ -1228,7 +1237,7 @@ def client_line_delete(line_id: int):  # noqa: ANN201
     contract_id = line.client_contract_id
     number = line.line_number
     try:
-        domain.delete_client_line(me(), line)
+        contracts.delete_client_line(me(), line)
     except InputError as exc:
         return _refused(exc, "admin.client_contract_view", contract_id=contract_id)
     return _done(
@@ -1260,7 +1269,7 @@ def client_import(contract_id: int):  # noqa: ANN201
             existing_numbers=[ln.line_number for ln in contract.lines],
             existing_codes=[ln.cost_code for ln in contract.lines],
         )
-        count = domain.import_client_lines(me(), contract, rows)
+        count = contracts.import_client_lines(me(), contract, rows)
     except ImportFailed as exc:
         db.session.rollback()
         flash(

@@ -6,14 +6,22 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import login_user
 
-from .. import users as accounts
-from ..auth import mark_session_started, role_required
-from ..extensions import db
-from ..models import User
-from ..statuses import Role
-from ..validation import FieldErrors, Form, InputError
-from . import bp
-from .common import ADMINS, arg_text, form_page, like, me, page_arg, per_page
+from portal.accounts import users as accounts
+from portal.accounts.auth import mark_session_started, role_required
+from portal.admin import bp
+from portal.admin.common import (
+    ADMINS,
+    arg_text,
+    form_page,
+    like,
+    me,
+    page_arg,
+    per_page,
+)
+from portal.core.statuses import Role
+from portal.extensions import db
+from portal.models import User
+from portal.validation import FieldErrors, Form, InputError
 
 ROLE_CHOICES = [
     (Role.ADMIN.value, "Administrator: set-up, review, approve, users"),

@@ -2,9 +2,9 @@
 
 from flask import Blueprint
 
-from . import redact
+from portal.web import redact
 
 bp = Blueprint("contact", __name__, url_prefix="/portal")
 bp.record_once(lambda state: redact.install(state.app))
 
-from . import routes  # noqa: E402,F401 - registers the views on bp
+from portal.contact import routes  # noqa: E402,F401 - registers the views on bp

@@ -1,6 +1,6 @@
 """Reading the portal's forms: plain functions over ``request.form``.
 
-Amounts stay text here; :mod:`portal.billings` parses them with the one strict
+Amounts stay text here; :mod:`portal.billing.billings` parses them with the one strict
 parser (SPEC §5). Only the fields a contact may set are read: anything else a
 form carries (status, approved amounts, commitment id…) is ignored.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .. import figures
-from ..billings import BillingInput
-from ..models import Billing
+from portal.billing import figures
+from portal.billing.billings import BillingInput
+from portal.models import Billing
 
 MAX_EMAIL = 254
 # Deliberately loose: one @, something on each side, a dot in the domain, no spaces.

@@ -22,15 +22,21 @@ from flask import (
 )
 from flask_login import current_user, login_user, logout_user
 
-from .. import attachments, audit, auth, billings, invitations, tokens
-from ..attachments import UploadError
-from ..billings import BillingError, StaleBilling, ValidationFailed
-from ..extensions import db, limiter
-from ..invitations import InvitationError
-from ..models import Billing
-from ..statuses import EDITABLE_STATUSES, AttachmentKind, BillingStatus
-from . import bp, forms, service
-from .service import get_own_attachment, get_own_billing, get_own_commitment
+from portal import audit
+from portal.accounts import auth, tokens
+from portal.billing import attachments, billings, drafts, invitations
+from portal.billing.attachments import UploadError
+from portal.billing.billings import BillingError, StaleBilling, ValidationFailed
+from portal.billing.drafts import (
+    get_own_attachment,
+    get_own_billing,
+    get_own_commitment,
+)
+from portal.billing.invitations import InvitationError
+from portal.contact import bp, forms
+from portal.core.statuses import EDITABLE_STATUSES, AttachmentKind, BillingStatus
+from portal.extensions import db, limiter
+from portal.models import Billing
 
 #: Endpoints anyone may open (the link pages and logout).
 PUBLIC_ENDPOINTS = {"contact.link", "contact.new_link", "contact.logout"}
@@ -73,7 +79,7 @@ def private_headers(response: Response) -> Response:
 def portal_helpers() -> dict[str, Any]:
     """Helpers for the portal's templates."""
     return {
-        "local_time": service.local_time,
+        "local_time": drafts.local_time,
         "kind_labels": attachments.KIND_LABELS,
         "accept_files": attachments.ACCEPT,
         "human_size": attachments.human_size,
@@ -119,7 +125,7 @@ def link(token: str):  # noqa: ANN201
         link=login_link,
         contact=login_link.contact,
         invitation=login_link.invitation,
-        masked=service.mask_email(login_link.contact.email),
+        masked=drafts.mask_email(login_link.contact.email),
         token=token,
         signed_in_elsewhere=signed_in_elsewhere,
     )
@@ -142,7 +148,7 @@ def _exchange(token: str):  # noqa: ANN202
             # A double click: the first click already signed this contact in.
             return redirect(url_for("contact.index"))
         return _bad_link(token, exc.reason)
-    target = service.landing_url(login_link)
+    target = drafts.landing_url(login_link)
     audit.record(contact, "contact.sign_in", contact, after={"link_id": login_link.id})
     db.session.commit()
     session.clear()
@@ -173,11 +179,11 @@ def _fresh_link(token: str):  # noqa: ANN202
     contact = tokens.contact_for_fresh_link(token) if len(token) <= MAX_TOKEN else None
     if contact is None:
         return _bad_link(token, "invalid")
-    sent = service.send_fresh_link(contact)
+    sent = drafts.send_fresh_link(contact)
     db.session.commit()
     return render_template(
         "contact/fresh_link_sent.html",
-        masked=service.mask_email(contact.email),
+        masked=drafts.mask_email(contact.email),
         sent=sent,
     )
 
@@ -198,7 +204,7 @@ def new_link():  # noqa: ANN201
             render_template("contact/new_link.html", email=email, email_error=error),
             422,
         )
-    service.request_links(email)
+    drafts.request_links(email)
     db.session.commit()
     return render_template("contact/new_link_sent.html", email=email)
 
@@ -228,7 +234,7 @@ def logout():  # noqa: ANN201
 @bp.route("/")
 def index():  # noqa: ANN201
     """The contact's commitments, invitations and billings."""
-    return render_template("contact/index.html", home=service.home(current_user))
+    return render_template("contact/index.html", home=drafts.home(current_user))
 
 
 @bp.route(f"/commitments/<{ID}:commitment_id>/billings", methods=["POST"])
@@ -236,7 +242,7 @@ def billing_start(commitment_id: int):  # noqa: ANN201
     """Start (or open) the billing of the open period for a commitment."""
     commitment = get_own_commitment(commitment_id)
     try:
-        billing, created = service.start_billing(current_user, commitment)
+        billing, created = drafts.start_billing(current_user, commitment)
         db.session.commit()
     except (BillingError, InvitationError) as exc:
         db.session.rollback()
@@ -255,7 +261,7 @@ def billing_start(commitment_id: int):  # noqa: ANN201
 @bp.route(f"/invitations/<{ID}:invitation_id>/answer", methods=["POST"])
 def invitation_answer(invitation_id: int):  # noqa: ANN201
     """Accept or decline an invitation to bill (declining takes an optional reason)."""
-    invitation = service.get_own_invitation(invitation_id)
+    invitation = drafts.get_own_invitation(invitation_id)
     decision = request.form.get("decision")
     if decision not in {"accept", "decline"}:
         flash("Choose accept or decline.", "danger")
@@ -288,7 +294,7 @@ def invitation_answer(invitation_id: int):  # noqa: ANN201
 
 
 def _render_billing(billing: Billing, status: int = 200, **extra: Any):  # noqa: ANN202
-    page = service.billing_page(billing, current_user)
+    page = drafts.billing_page(billing, current_user)
     context: dict[str, Any] = {
         "page": page,
         "billing": billing,
@@ -346,7 +352,7 @@ def billing_view(billing_id: int):  # noqa: ANN201
         return _render_billing(billing, 422, form=request.form, message=str(exc))
     if action == "submit":
         flash(
-            f"{service.term_for(billing, 'Progress_billing')} "
+            f"{drafts.term_for(billing, 'Progress_billing')} "
             f"#{billing.application_number} "
             f"{'resubmitted' if resubmit else 'submitted'}. The billing team has "
             "been notified; you will get an email when it has been reviewed.",

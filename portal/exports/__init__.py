@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
-from . import api, routes  # noqa: E402,F401 - registers the views on bp
+from portal.exports import api, routes  # noqa: E402,F401 - registers the views on bp

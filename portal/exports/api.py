@@ -14,13 +14,21 @@ import sqlalchemy as sa
 from flask import Response, g, jsonify, request, send_file
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import export_batches, figures
-from ..extensions import csrf, db
-from ..models import Billing, Commitment, ExportBatch
-from ..statuses import COUNTED_STATUSES, BillingStatus, ExportFormat, Role, values
-from ..urls import public_url
-from . import api_tokens, bp
-from .openapi import document
+from portal.accounts import api_tokens
+from portal.billing import figures
+from portal.core.statuses import (
+    COUNTED_STATUSES,
+    BillingStatus,
+    ExportFormat,
+    Role,
+    values,
+)
+from portal.exports import bp
+from portal.exports.openapi import document
+from portal.extensions import csrf, db
+from portal.finance import batches as export_batches
+from portal.models import Billing, Commitment, ExportBatch
+from portal.web.urls import public_url
 
 API_PREFIX = "/exports/api/"
 #: Endpoints reachable without a token.

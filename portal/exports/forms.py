@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
-from .builders import FORMATS
-from .erp import COST_CODE_FIELDS, SETTINGS_FIELDS
+from portal.finance.builders import FORMATS
+from portal.finance.erp import COST_CODE_FIELDS, SETTINGS_FIELDS
 
 
 def positive_int(raw: str | None) -> int | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..statuses import BillingStatus, ExportFormat, values
+from portal.core.statuses import BillingStatus, ExportFormat, values
 
 MONEY = {
     "type": "string",

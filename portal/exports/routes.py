@@ -21,13 +21,10 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import export_batches
-from ..auth import role_required
-from ..extensions import db, login_manager
-from ..models import ApiToken, BillingPeriod, ExportBatch, Project, Vendor
-from . import api, api_tokens, bp, erp
-from .builders import FORMATS, NO_DIRECT_EXPORT
-from .forms import (
+from portal.accounts import api_tokens
+from portal.accounts.auth import role_required
+from portal.exports import api, bp
+from portal.exports.forms import (
     positive_int,
     read_batch_form,
     read_cost_code_form,
@@ -36,6 +33,11 @@ from .forms import (
     read_settings_form,
     read_vendor_form,
 )
+from portal.extensions import db, login_manager
+from portal.finance import batches as export_batches
+from portal.finance import erp
+from portal.finance.builders import FORMATS, NO_DIRECT_EXPORT
+from portal.models import ApiToken, BillingPeriod, ExportBatch, Project, Vendor
 
 STAFF = ("finance", "admin", "viewer")
 WRITERS = ("finance", "admin")

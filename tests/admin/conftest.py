@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
+from portal.core.statuses import Role
 from portal.extensions import db
 from portal.models import (
     Attachment,
@@ -24,7 +25,6 @@ from portal.models import (
     OutboxMessage,
     User,
 )
-from portal.statuses import Role
 
 from .. import factories as f
 
@@ -92,7 +92,7 @@ def get(app, model, pk):  # noqa: ANN001, ANN201
 
 def make_everything(app) -> SimpleNamespace:  # noqa: ANN001
     """The worked example plus one of every other object, for the URL-map walk."""
-    from portal import billings
+    from portal.billing import billings
 
     with app.app_context():
         w = f.build_world()

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from portal import billings, invitations
+from portal.billing import billings, invitations
 from portal.extensions import db
 from portal.models import (
     BillingPeriod,

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from portal.accounts.users import MAX_FAILED_LOGINS
 from portal.extensions import db
 from portal.models import User
 from portal.timeutil import utcnow
-from portal.users import MAX_FAILED_LOGINS
 
 from .. import factories as f
 from ..conftest import make_test_app

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
+from portal.mail.outbox import queue_mail
 from portal.models import OutboxMessage
-from portal.outbox import queue_mail
 from portal.timeutil import utcnow
 
 from .conftest import audit_actions, get

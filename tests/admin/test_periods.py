@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from portal import billings
+from portal.billing import billings
+from portal.billing.periods import series_dates
 from portal.extensions import db
 from portal.models import BillingPeriod, Commitment, Project, User
-from portal.periods import series_dates
 
 from .. import factories as f
 from .conftest import audit_actions, count, get

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from portal import figures
+from portal.billing import figures
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -498,7 +498,7 @@ def test_billings_list_filters(app, client, auth, world_ids, submitted) -> None:
 
 def _billing_with_lines(app, world, n: int) -> int:  # noqa: ANN001
     """A submitted billing of a new commitment with ``n`` lines, a comment per line."""
-    from portal import billings
+    from portal.billing import billings
     from portal.models import Project, User
 
     from .. import factories as f

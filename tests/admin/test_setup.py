@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from portal import figures
+from portal.billing import figures
 from portal.extensions import db
 from portal.models import (
     AuditEvent,

@@ -6,9 +6,9 @@ import re
 
 import sqlalchemy as sa
 
+from portal.accounts.passwords import verify_password
 from portal.extensions import db
 from portal.models import AuditEvent, User
-from portal.passwords import verify_password
 
 from .conftest import audit_actions, count, get
 

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from portal import billings, tokens
+from portal.accounts import tokens
+from portal.billing import billings
 from portal.extensions import db
 from portal.models import Billing, BillingPeriod, Contact, User
 

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
 
-from portal import attachments
+from portal.billing import attachments
 from portal.extensions import db
 from portal.models import Attachment, AuditEvent, Billing, User
 

@@ -9,6 +9,12 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from portal.core.statuses import (
+    BillingStatus,
+    ChangeOrderStatus,
+    LineStatus,
+    PeriodStatus,
+)
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -23,7 +29,6 @@ from portal.models import (
     RevisionSnapshot,
     SovLine,
 )
-from portal.statuses import BillingStatus, ChangeOrderStatus, LineStatus, PeriodStatus
 from portal.timeutil import utcnow
 
 from .. import factories as f
@@ -469,7 +474,7 @@ def test_comment_on_a_line_of_another_billing_is_404(
     with app_ctx():
         period = db.session.get(BillingPeriod, w.period1_id)
         other = db.session.get(Commitment, w.other_commitment_id)
-        from portal import billings as wf
+        from portal.billing import billings as wf
         from portal.models import Contact
 
         ob = wf.create_billing(

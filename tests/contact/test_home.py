@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from portal.core.statuses import BillingStatus, InvitationStatus
 from portal.extensions import db
 from portal.models import AuditEvent, Billing, BillingPeriod, Invitation
-from portal.statuses import BillingStatus, InvitationStatus
 from portal.timeutil import utcnow
 
 from .conftest import count, form_for, text_of, version_of

@@ -8,7 +8,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from portal import attachments, billings
+from portal.billing import attachments, billings
+from portal.core.statuses import Role
 from portal.extensions import db
 from portal.models import (
     Attachment,
@@ -19,7 +20,6 @@ from portal.models import (
     Contact,
     Invitation,
 )
-from portal.statuses import Role
 
 from .conftest import count, form_for
 

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from portal import invitations
+from portal.billing import invitations
+from portal.core.statuses import BillingStatus, InvitationStatus, LineStatus
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -19,7 +20,6 @@ from portal.models import (
     RevisionSnapshot,
     User,
 )
-from portal.statuses import BillingStatus, InvitationStatus, LineStatus
 
 from .conftest import approve, count, form_for, review, send_back, text_of, version_of
 

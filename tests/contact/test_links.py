@@ -9,11 +9,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from portal import tokens
-from portal.contact import redact
+from portal.accounts import tokens
 from portal.extensions import db
 from portal.models import AuditEvent, Contact, Invitation, LoginLink, OutboxMessage
 from portal.timeutil import utcnow
+from portal.web import redact
 
 from .. import factories as f
 from .conftest import count, text_of

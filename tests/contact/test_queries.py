@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from portal import billings
+from portal.billing import billings
 from portal.extensions import db
 from portal.models import BillingPeriod, Contact, Project, User, Vendor
 

@@ -8,7 +8,7 @@ declines; the admin generates the upstream claim and downloads its PDF; finance
 exports an IIF batch and downloads it.
 
 Every money figure read on a page is compared with the money engine's value
-for the same database rows (``portal.figures`` / ``portal.upstream``),
+for the same database rows (``portal.billing.figures`` / ``portal.upstream``),
 formatted by the same ``money`` filter. axe-core checks every page visited.
 """
 
@@ -26,7 +26,9 @@ from fpdf import FPDF
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
-from portal import figures, upstream
+from portal import upstream
+from portal.billing import figures
+from portal.core.statuses import BillingStatus, InvitationStatus
 from portal.extensions import db
 from portal.models import (
     Attachment,
@@ -37,9 +39,8 @@ from portal.models import (
     Invitation,
     OutboxMessage,
 )
-from portal.statuses import BillingStatus, InvitationStatus
-from portal.templating import money
 from portal.timeutil import utcnow
+from portal.web.templating import money
 
 from .. import factories as f
 from .a11y import A11y

@@ -21,11 +21,12 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
-from portal import billings, tokens
+from portal.accounts import tokens
+from portal.billing import billings
+from portal.core.statuses import PeriodStatus
 from portal.demo import load_demo
 from portal.extensions import db
 from portal.models import BillingPeriod, Commitment, Contact, Project
-from portal.statuses import PeriodStatus
 
 from .a11y import A11y
 from .conftest import ARTIFACTS

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from portal import billings
+from portal.billing import billings
+from portal.core.statuses import PeriodStatus
 from portal.extensions import db
 from portal.models import (
     BillingPeriod,
@@ -19,7 +20,6 @@ from portal.models import (
     User,
     Vendor,
 )
-from portal.statuses import PeriodStatus
 
 D = Decimal
 
@@ -156,7 +156,7 @@ def make_finance_users() -> dict[str, int]:
 def data(app):  # noqa: ANN001, ANN201
     """The worked example approved with ERP codes, staff users and API tokens,
     committed without keeping an app context pushed (for client tests)."""
-    from portal.exports import api_tokens
+    from portal.accounts import api_tokens
     from tests import factories as f
 
     with app.app_context():

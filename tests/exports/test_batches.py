@@ -8,8 +8,10 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from portal import export_batches
-from portal.export_batches import (
+from portal.extensions import db
+from portal.finance import batches as export_batches
+from portal.finance import builders
+from portal.finance.batches import (
     ExportConflict,
     ExportError,
     ExportForbidden,
@@ -17,8 +19,6 @@ from portal.export_batches import (
     ReasonRequired,
     UnknownBillings,
 )
-from portal.exports import builders
-from portal.extensions import db
 from portal.models import (
     AuditEvent,
     Billing,

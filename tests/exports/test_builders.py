@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from portal.exports import builders
-from portal.exports.builders import BatchInfo, BillingRow, LineRow
+from portal.finance import builders
+from portal.finance.builders import BatchInfo, BillingRow, LineRow
 
 D = Decimal
 EXPECTED = Path(__file__).parent / "expected"

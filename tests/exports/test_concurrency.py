@@ -12,8 +12,8 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from portal import export_batches
 from portal.extensions import db
+from portal.finance import batches as export_batches
 from portal.models import Billing, ExportBatch, ExportBatchItem, User
 from tests import factories as f
 from tests.conftest import _empty_all_tables, make_test_app
@@ -117,7 +117,7 @@ def test_overlapping_api_requests_at_once_write_nothing_for_the_loser(
     pg_url, pg_world, tmp_path
 ) -> None:  # noqa: ANN001
     """Concurrent POST /exports/api/v1/batches: (billing 1, 2) against (2 only)."""
-    from portal.exports import api_tokens
+    from portal.accounts import api_tokens
 
     app = make_test_app(pg_url, tmp_path / "tokens")
     with app.app_context():

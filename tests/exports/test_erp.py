@@ -1,13 +1,13 @@
-"""ERP settings domain functions (portal.exports.erp)."""
+"""ERP settings domain functions (portal.finance.erp)."""
 
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
 
-from portal import export_batches
-from portal.exports import erp
 from portal.extensions import db
+from portal.finance import batches as export_batches
+from portal.finance import erp
 from portal.models import AuditEvent, ErpCostCode, ErpSettings
 from tests import factories as f
 

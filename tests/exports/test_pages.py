@@ -7,8 +7,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from portal import billings
-from portal.exports.api_tokens import hash_token
+from portal.accounts.api_tokens import hash_token
+from portal.billing import billings
 from portal.extensions import db
 from portal.models import (
     ApiToken,

@@ -1,5 +1,5 @@
 """SPEC §4's worked example, billing 2, in every format: exact files, and every
-figure agreeing to the cent with the money engine (portal.figures.sheet).
+figure agreeing to the cent with the money engine (portal.billing.figures.sheet).
 
 Billing 2 (approved as noted) after billing 1:
 * current payment due (line 8) 22,775.00 = line 6 46,475.00 − line 7 23,700.00;
@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from portal import export_batches, figures
-from portal.exports import builders
+from portal.billing import figures
 from portal.extensions import db
+from portal.finance import batches as export_batches
+from portal.finance import builders
 from portal.models import Billing
 
 D = Decimal

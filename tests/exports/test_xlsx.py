@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from openpyxl import load_workbook
 
-from portal.exports import xlsx
+from portal.finance import xlsx
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from babel.numbers import format_currency, format_decimal
 
-from portal.templating import LOCALES, money, plain_amount
+from portal.web.templating import LOCALES, money, plain_amount
 
 SAMPLES = [
     "0",

@@ -12,6 +12,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import sqlalchemy as sa
 
+from portal.accounts.users import MAX_FAILED_LOGINS
 from portal.extensions import db
 from portal.models import (
     ApiToken,
@@ -25,7 +26,6 @@ from portal.models import (
     User,
 )
 from portal.timeutil import utcnow
-from portal.users import MAX_FAILED_LOGINS
 
 from .. import factories as f
 from ..conftest import make_test_app
@@ -251,7 +251,7 @@ def test_contact_session_replay_after_logout_is_refused(app, lite) -> None:  # n
     while the contact's other sessions and unused links keep working."""
     ids = lite
     with app.app_context():
-        from portal import tokens
+        from portal.accounts import tokens
         from portal.models import Contact
 
         contact = db.session.get(Contact, ids.contact_id)

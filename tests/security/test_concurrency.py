@@ -21,7 +21,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from portal import audit, billings, tokens
+from portal import audit
+from portal.accounts import tokens
+from portal.billing import billings
 from portal.extensions import db
 from portal.models import (
     AuditEvent,

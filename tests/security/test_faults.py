@@ -18,7 +18,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal import billings
+from portal.billing import billings
 from portal.extensions import db, mail
 from portal.models import (
     Attachment,
@@ -365,7 +365,7 @@ def test_outbox_message_is_not_sent_twice_after_a_crash_mid_send(
     _deliver_to(app, sink.server_address[1])
     try:
         with app.app_context():
-            from portal.outbox import queue_mail
+            from portal.mail.outbox import queue_mail
 
             queue_mail(
                 "new_link",

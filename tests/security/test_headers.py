@@ -80,7 +80,7 @@ def test_every_get_route_has_headers_and_satisfies_the_csp(
     app, client, auth, ids, tally, area: str
 ) -> None:  # noqa: ANN001
     """Each GET route as its user (and every page variant of the full world)."""
-    from portal.exports import api_tokens
+    from portal.accounts import api_tokens
     from portal.models import User
 
     headers = {}
@@ -239,7 +239,7 @@ def test_session_cookie_flags_on_real_sign_ins(
 ) -> None:  # noqa: ANN001
     """Staff sign-in and a contact's link exchange: HttpOnly, SameSite=Lax, and
     Secure unless the configured base URL is local plain HTTP (plus HSTS)."""
-    from portal import tokens
+    from portal.accounts import tokens
     from portal.models import Contact
 
     app = make_test_app(  # (the ``app`` fixture empties the tables afterwards)

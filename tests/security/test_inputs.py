@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 import sqlalchemy as sa
 
-from portal import billings
+from portal.billing import billings
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -296,7 +296,7 @@ def test_crlf_never_reaches_a_mail_header(app, client, auth, ids) -> None:  # no
     """Names typed with CR/LF end up in subjects: the stored subject has none, and
     the message Flask-Mail builds has exactly one Subject and no Bcc."""
     from portal.extensions import mail
-    from portal.outbox import _send_smtp
+    from portal.mail.outbox import _send_smtp
 
     auth.login_user(ids.admin_id)
     evil = "Evil\r\nBcc: victim@evil.example\r\nX-Injected: 1"
@@ -395,7 +395,7 @@ def test_hostile_query_strings_on_every_get_route(
 ) -> None:  # noqa: ANN001
     """Every GET route of the area with hostile query arguments: never a 500, and
     reflected values are escaped."""
-    from portal.exports import api_tokens
+    from portal.accounts import api_tokens
 
     headers = {}
     if area == "api":
@@ -458,7 +458,7 @@ def test_hostile_query_strings_on_every_get_route(
 def test_hostile_json_to_the_batch_api(app, client, ids, body: bytes) -> None:  # noqa: ANN001
     """Each body: a 4xx JSON answer with nothing written, or (for the one valid
     body) exactly one batch of billing 2 with only the fields the API sets."""
-    from portal.exports import api_tokens
+    from portal.accounts import api_tokens
 
     with app.app_context():
         user = db.session.get(User, ids.finance_id)

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from portal import tokens
+from portal.accounts import tokens
 from portal.extensions import db
 from portal.models import AuditEvent, Contact, LoginLink, OutboxMessage
 from portal.timeutil import utcnow

@@ -10,11 +10,13 @@ import pytest
 import sqlalchemy as sa
 from itsdangerous import URLSafeTimedSerializer
 
-from portal import billings, create_app, tokens
+from portal import create_app
+from portal.accounts import tokens
+from portal.billing import billings
 from portal.config import DEV_SECRET_KEY
 from portal.extensions import db, mail
+from portal.mail.outbox import deliver_pending, queue_mail
 from portal.models import AuditEvent, Billing, Contact, OutboxMessage
-from portal.outbox import deliver_pending, queue_mail
 
 from ..conftest import make_test_app
 

@@ -1,8 +1,8 @@
 """One database with an object in every state a form needs, for the walks over
 the URL map (role matrix, headers, the input fuzz).
 
-Built through the real domain functions (portal.billings, portal.upstream,
-portal.export_batches...) on top of SPEC §4's worked example, so every page the
+Built through the real domain functions (portal.billing.billings, portal.upstream,
+portal.finance.batches...) on top of SPEC §4's worked example, so every page the
 product has shows its forms: a draft the contact can edit, a billing under
 review, approved billings ready to export, an export batch, a draft and a
 submitted upstream claim, a pending change order, an invitation, an
@@ -18,9 +18,12 @@ from types import SimpleNamespace
 
 from flask import current_app
 
-from portal import billings, export_batches, invitations, tokens, upstream
-from portal.exports import api_tokens
+from portal import upstream
+from portal.accounts import api_tokens, tokens
+from portal.billing import billings, invitations
+from portal.core.statuses import PeriodStatus
 from portal.extensions import db
+from portal.finance import batches as export_batches
 from portal.models import (
     Attachment,
     BillingPeriod,
@@ -31,7 +34,6 @@ from portal.models import (
     OutboxMessage,
     User,
 )
-from portal.statuses import PeriodStatus
 
 from .. import factories as f
 from ..exports.conftest import approve_worked_example, configure_erp

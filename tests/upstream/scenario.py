@@ -1,5 +1,5 @@
 """The upstream test world: a project, a head contract, several commitments and
-billings in two periods, built through the real workflow (portal.billings)."""
+billings in two periods, built through the real workflow (portal.billing.billings)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
 
-from portal import billings as wf
+from portal.billing import billings as wf
+from portal.core.statuses import LineStatus, PeriodStatus
 from portal.extensions import db
 from portal.models import Billing, Commitment, User
-from portal.statuses import LineStatus, PeriodStatus
 
 from .. import factories as f
 

@@ -22,8 +22,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from portal import billings as wf
 from portal import upstream
+from portal.billing import billings as wf
+from portal.core.statuses import BillingStatus, LineStatus
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -35,7 +36,6 @@ from portal.models import (
     CostCodeMapping,
     User,
 )
-from portal.statuses import BillingStatus, LineStatus
 
 from .. import factories as f
 from .scenario import bill, build

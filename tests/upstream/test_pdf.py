@@ -10,7 +10,9 @@ from decimal import Decimal
 import pytest
 from pypdf import PdfReader
 
-from portal import figures, pdf, upstream
+from portal import upstream
+from portal.billing import figures
+from portal.documents import pdf
 from portal.extensions import db
 from portal.models import (
     Attachment,
@@ -20,7 +22,7 @@ from portal.models import (
     ClientContract,
     User,
 )
-from portal.templating import money
+from portal.web.templating import money
 
 from .. import factories as f
 from .scenario import bill, build

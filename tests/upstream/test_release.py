@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal import upstream
-from portal.billings import BillingError, ValidationFailed
+from portal.billing.billings import BillingError, ValidationFailed
 from portal.extensions import db
 from portal.models import AuditEvent, BillingPeriod, ClientClaim, ClientContract, User
 

@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from . import audit
-from .extensions import db
-from .models import User
-from .passwords import hash_password, password_problem, verify_password
-from .statuses import Role
-from .timeutil import aware, utcnow
-from .validation import FieldErrors, InputError, flush_unique
+from portal import audit
+from portal.accounts.passwords import hash_password, password_problem, verify_password
+from portal.core.statuses import Role
+from portal.extensions import db
+from portal.models import User
+from portal.timeutil import aware, utcnow
+from portal.validation import FieldErrors, InputError, flush_unique
 
 #: Consecutive failed sign-ins that lock an account, and for how long.
 MAX_FAILED_LOGINS = 5

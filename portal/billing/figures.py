@@ -2,7 +2,7 @@
 
 The queries here gather the inputs (scheduled values with approved change
 orders, D from earlier billings, earlier retainage releases, previous
-certificates) in a fixed number of statements; :mod:`portal.money` does the
+certificates) in a fixed number of statements; :mod:`portal.core.money` does the
 arithmetic. Approved billings read their frozen figures instead.
 """
 
@@ -16,9 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from . import money
-from .extensions import db
-from .models import (
+from portal.core import money
+from portal.core.statuses import COUNTED_STATUSES, ChangeOrderStatus
+from portal.extensions import db
+from portal.models import (
     Billing,
     BillingLine,
     ChangeOrder,
@@ -26,7 +27,6 @@ from .models import (
     Commitment,
     SovLine,
 )
-from .statuses import COUNTED_STATUSES, ChangeOrderStatus
 
 ZERO = Decimal("0.00")
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from .. import audit, export_batches
-from ..extensions import db
-from ..models import ErpCostCode, ErpSettings, Project, SovLine, User, Vendor
+from portal import audit
+from portal.extensions import db
+from portal.finance import batches as export_batches
+from portal.models import ErpCostCode, ErpSettings, Project, SovLine, User, Vendor
 
 
 @dataclass

@@ -23,10 +23,10 @@ from flask import Response, abort, current_app, send_file
 from werkzeug.datastructures import FileStorage
 from werkzeug.security import safe_join
 
-from . import audit
-from .extensions import db
-from .models import Attachment, Billing, Contact, User
-from .statuses import AttachmentKind, BillingStatus
+from portal import audit
+from portal.core.statuses import AttachmentKind, BillingStatus
+from portal.extensions import db
+from portal.models import Attachment, Billing, Contact, User
 
 CHUNK = 64 * 1024
 

@@ -12,11 +12,11 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from . import audit
-from .extensions import db
-from .models import Billing, BillingPeriod, ClientClaim, Invitation, Project, User
-from .statuses import PeriodStatus
-from .validation import FieldErrors, InputError, flush_unique
+from portal import audit
+from portal.core.statuses import PeriodStatus
+from portal.extensions import db
+from portal.models import Billing, BillingPeriod, ClientClaim, Invitation, Project, User
+from portal.validation import FieldErrors, InputError, flush_unique
 
 PERIOD_FIELDS = [
     "sequence",

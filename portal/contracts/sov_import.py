@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .amounts import AmountError, parse_amount
+from portal.core.amounts import AmountError, parse_amount
 
 MAX_BYTES = 1024 * 1024
 MAX_ROWS = 2000

@@ -11,20 +11,19 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from . import audit, tokens
-from .extensions import db
-from .models import (
-    Billing,
-    BillingPeriod,
-    Commitment,
-    Contact,
-    Invitation,
-    User,
+from portal import audit
+from portal.accounts import tokens
+from portal.core.statuses import (
+    BillingStatus,
+    CommitmentStatus,
+    InvitationStatus,
+    PeriodStatus,
 )
-from .outbox import queue_mail
-from .statuses import BillingStatus, CommitmentStatus, InvitationStatus, PeriodStatus
-from .templating import term
-from .timeutil import utcnow
+from portal.extensions import db
+from portal.mail.outbox import queue_mail
+from portal.models import Billing, BillingPeriod, Commitment, Contact, Invitation, User
+from portal.timeutil import utcnow
+from portal.web.templating import term
 
 
 class InvitationError(Exception):

@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_mail import Message
 
-from .extensions import db, mail
-from .models import OutboxMessage
-from .statuses import OutboxStatus
-from .timeutil import utcnow
+from portal.core.statuses import OutboxStatus
+from portal.extensions import db, mail
+from portal.models import OutboxMessage
+from portal.timeutil import utcnow
 
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00-\x1f\x7f]+")
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from .. import audit
-from ..extensions import db
-from ..models import ApiToken, User
-from ..timeutil import aware, utcnow
-from ..validation import clean_text
+from portal import audit
+from portal.extensions import db
+from portal.models import ApiToken, User
+from portal.timeutil import aware, utcnow
+from portal.validation import clean_text
 
 #: Every token starts with this, so leaked tokens are easy to grep for.
 TOKEN_MARK = "pbt_"  # noqa: S105 - a public marker, not a secret

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from .extensions import db
-from .models import Contact, Invitation, LoginLink
-from .timeutil import utcnow
+from portal.extensions import db
+from portal.models import Contact, Invitation, LoginLink
+from portal.timeutil import utcnow
 
 LINK_SALT = "contact-login-link"
 

@@ -15,9 +15,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
-from .extensions import db
-from .figures import _cents
-from .models import (
+from portal.billing.figures import _cents
+from portal.core.statuses import (
+    BillingStatus,
+    ClaimStatus,
+    CommitmentStatus,
+    InvitationStatus,
+    OutboxStatus,
+    PeriodStatus,
+)
+from portal.extensions import db
+from portal.models import (
     Billing,
     BillingLine,
     BillingPeriod,
@@ -29,15 +37,7 @@ from .models import (
     Project,
     commitment_contacts,
 )
-from .statuses import (
-    BillingStatus,
-    ClaimStatus,
-    CommitmentStatus,
-    InvitationStatus,
-    OutboxStatus,
-    PeriodStatus,
-)
-from .timeutil import utcnow
+from portal.timeutil import utcnow
 
 ZERO = Decimal("0.00")
 

@@ -3,7 +3,7 @@
 Every builder here is pure: it takes plain dataclasses (:class:`BillingRow`,
 :class:`LineRow`, :class:`BatchInfo`), touches neither Flask nor the database,
 and returns the exact bytes of the file. The rows are made from approved
-billings' frozen money-engine figures by :mod:`portal.export_batches`, so no
+billings' frozen money-engine figures by :mod:`portal.finance.batches`, so no
 figure is computed here beyond the per-period differences the formats need
 (this period = this billing minus the previous one), and those differences are
 checked to reconcile with G702 line 8 before a billing may be exported.
@@ -691,12 +691,12 @@ def _xlsx_currency_format(currency: str) -> str:
 def build_xlsx(billings: Iterable[BillingRow], batch: BatchInfo) -> bytes:
     """An Excel workbook: "Billings" and "Lines" sheets, numbers as numbers.
 
-    Written by :mod:`portal.exports.xlsx` straight into the zip, a few hundred
+    Written by :mod:`portal.finance.xlsx` straight into the zip, a few hundred
     rows at a time (openpyxl took ~20 µs a cell: 15 s for 1,000 billings).
     """
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-    from .xlsx import Cell, Sheet, SpooledSheet, Styles, write_workbook
+    from portal.finance.xlsx import Cell, Sheet, SpooledSheet, Styles, write_workbook
 
     text = Cell("text")
     fixed = {

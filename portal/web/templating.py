@@ -9,8 +9,8 @@ from babel.numbers import format_currency, format_decimal
 from flask import Flask, current_app, g
 from markupsafe import Markup, escape
 
-from . import terms
-from .statuses import BADGE_COLOURS
+from portal.core import terms
+from portal.core.statuses import BADGE_COLOURS
 
 LOCALES = {"USD": "en_US", "CAD": "en_CA"}
 

@@ -17,10 +17,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, figures
-from .amounts import MAX_AMOUNT, AmountError, parse_amount
-from .extensions import db
-from .models import (
+from portal import audit
+from portal.billing import figures
+from portal.core.amounts import MAX_AMOUNT, AmountError, parse_amount
+from portal.core.statuses import (
+    COUNTED_STATUSES,
+    EDITABLE_STATUSES,
+    BillingStatus,
+    CommitmentStatus,
+    LineStatus,
+    PeriodStatus,
+    Role,
+)
+from portal.extensions import db
+from portal.mail.outbox import queue_mail
+from portal.models import (
     Billing,
     BillingLine,
     BillingPeriod,
@@ -30,20 +41,10 @@ from .models import (
     RevisionSnapshot,
     User,
 )
-from .outbox import queue_mail
-from .statuses import (
-    COUNTED_STATUSES,
-    EDITABLE_STATUSES,
-    BillingStatus,
-    CommitmentStatus,
-    LineStatus,
-    PeriodStatus,
-    Role,
-)
-from .templating import term
-from .timeutil import utcnow
-from .urls import has_endpoint, public_url
-from .validation import clean_text
+from portal.timeutil import utcnow
+from portal.validation import clean_text
+from portal.web.templating import term
+from portal.web.urls import has_endpoint, public_url
 
 ZERO = Decimal("0.00")
 S = BillingStatus

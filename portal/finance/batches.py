@@ -6,8 +6,8 @@ billing is never in two live batches even when two batches are created at the
 same moment. Reversing a batch (with a reason) frees its billings; its items
 stay as history. Functions here flush, never commit: the view commits once.
 
-The rows given to the pure builders (:mod:`portal.exports.builders`) are made
-from each billing's frozen money-engine figures (:func:`portal.figures.sheet`)
+The rows given to the pure builders (:mod:`portal.finance.builders`) are made
+from each billing's frozen money-engine figures (:func:`portal.billing.figures.sheet`)
 and those of the commitment's previous counted billing (for "this period").
 """
 
@@ -22,8 +22,11 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from . import audit, figures
-from .exports.builders import (
+from portal import audit
+from portal.billing import figures
+from portal.core.statuses import COUNTED_STATUSES, FINAL_STATUSES, Role
+from portal.extensions import db
+from portal.finance.builders import (
     FORMATS,
     BatchInfo,
     BillingRow,
@@ -32,8 +35,7 @@ from .exports.builders import (
     reconciliation_problems,
     sage_fit_problem,
 )
-from .extensions import db
-from .models import (
+from portal.models import (
     Billing,
     BillingLine,
     Commitment,
@@ -44,8 +46,7 @@ from .models import (
     SovLine,
     User,
 )
-from .statuses import COUNTED_STATUSES, FINAL_STATUSES, Role
-from .timeutil import utcnow
+from portal.timeutil import utcnow
 
 ZERO = Decimal("0.00")
 #: Statuses a billing must have to be exported.

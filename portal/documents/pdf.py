@@ -1,7 +1,7 @@
 """AIA-style PDFs (G702 summary + G703 continuation sheet) with fpdf2 (SPEC §9).
 
 Not the AIA forms themselves: their layout. Figures come from the same money
-engine as the pages (:func:`portal.figures.sheet` for downstream billings,
+engine as the pages (:func:`portal.billing.figures.sheet` for downstream billings,
 :func:`portal.upstream.claim_sheet` for upstream claims) and are formatted
 with the same ``money`` filter, so a PDF shows exactly what the page shows.
 
@@ -22,12 +22,13 @@ from flask import current_app
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from . import figures, upstream
-from .models import Billing, ClientClaim
-from .statuses import COUNTED_STATUSES, BillingStatus, ClaimStatus
-from .templating import money as format_money
-from .templating import percent, status_label, term
-from .timeutil import utcnow
+from portal import upstream
+from portal.billing import figures
+from portal.core.statuses import COUNTED_STATUSES, BillingStatus, ClaimStatus
+from portal.models import Billing, ClientClaim
+from portal.timeutil import utcnow
+from portal.web.templating import money as format_money
+from portal.web.templating import percent, status_label, term
 
 FONT = "Helvetica"
 ROW_H = 5.0

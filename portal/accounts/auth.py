@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, current_app, request, session, url_for
 from flask_login import current_user
 
-from .extensions import db, login_manager
-from .models import Contact, User
-from .timeutil import utcnow
+from portal.extensions import db, login_manager
+from portal.models import Contact, User
+from portal.timeutil import utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,7 +57,7 @@ def load_account(account_id: str) -> User | Contact | None:
             return None
         # A session started from a link ends on sign-out, copies included.
         if SESSION_LINK in session:
-            from .tokens import link_session_live
+            from portal.accounts.tokens import link_session_live
 
             if not link_session_live(pk, session[SESSION_LINK]):
                 return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
-from portal.money import ZERO, to_cents
+from portal.core.money import ZERO, to_cents
 
 __all__ = [
     "MAX_AMOUNT",

@@ -19,9 +19,17 @@ from flask import abort, current_app, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import billings, figures, invitations
-from ..extensions import db
-from ..models import (
+from portal.billing import billings, figures, invitations
+from portal.core.statuses import (
+    COUNTED_STATUSES,
+    EDITABLE_STATUSES,
+    BillingStatus,
+    CommitmentStatus,
+    InvitationStatus,
+    PeriodStatus,
+)
+from portal.extensions import db
+from portal.models import (
     Attachment,
     AuditEvent,
     Billing,
@@ -35,15 +43,7 @@ from ..models import (
     RevisionSnapshot,
     commitment_contacts,
 )
-from ..statuses import (
-    COUNTED_STATUSES,
-    EDITABLE_STATUSES,
-    BillingStatus,
-    CommitmentStatus,
-    InvitationStatus,
-    PeriodStatus,
-)
-from ..timeutil import aware, utcnow
+from portal.timeutil import aware, utcnow
 
 ZERO = Decimal("0.00")
 S = BillingStatus
@@ -514,7 +514,7 @@ def summary_rows(
     project: Project, claimed: figures.Sheet, approved: figures.Sheet | None
 ) -> list[SummaryRow]:
     """The nine G702 lines, labelled in the project's terminology."""
-    from ..templating import term
+    from portal.web.templating import term
 
     retainage = term("Retainage", project)
     spec = [
@@ -702,6 +702,6 @@ def local_time(value: datetime | None, project: Project | None = None) -> str:
 
 def term_for(billing: Billing, key: str) -> str:
     """A terminology label in the billing's project's dialect."""
-    from ..templating import term
+    from portal.web.templating import term
 
     return term(key, billing.commitment.project)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from .extensions import db
+from portal.extensions import db
 
 
 def register_error_handlers(app: Flask) -> None:

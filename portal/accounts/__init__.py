@@ -1,0 +1,1 @@
+"""Accounts: staff users, passwords, sign-in, magic links and API tokens."""

@@ -1,0 +1,1 @@
+"""Downstream billing: periods, invitations, billings and their workflow, figures, attachments, dashboards."""

@@ -1,0 +1,1 @@
+"""Documents: the PDFs of billings and client claims."""
