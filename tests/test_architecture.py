@@ -1,0 +1,128 @@
+"""The layers of docs/architecture.md, checked on the source.
+
+Every import statement under ``portal/`` (function-level ones included) is read
+with :mod:`ast`, so a late import inside a function cannot slip past.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PORTAL = ROOT / "portal"
+BLUEPRINTS = ("portal.admin", "portal.contact", "portal.exports")
+#: The application factory is the one place that registers the blueprints.
+FACTORY = "portal"
+PURE_CORE = "portal.core"
+FRAMEWORKS = ("flask", "flask_", "sqlalchemy", "werkzeug", "jinja2", "alembic")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """The absolute names of every module ``path`` imports."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+MODULES = {module_name(p): imports_of(p) for p in sorted(PORTAL.rglob("*.py"))}
+
+
+def test_the_walk_sees_the_whole_package() -> None:
+    assert len(MODULES) > 40
+    assert "portal.core.money" in MODULES
+    assert "portal.admin.review" in MODULES
+
+
+@pytest.mark.parametrize(
+    "module",
+    [m for m in MODULES if m != FACTORY and not any(within(m, b) for b in BLUEPRINTS)],
+)
+def test_nothing_below_a_blueprint_imports_one(module: str) -> None:
+    bad = sorted(
+        name for name in MODULES[module] if any(within(name, b) for b in BLUEPRINTS)
+    )
+    assert not bad, f"{module} imports a blueprint: {bad}"
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if within(m, PURE_CORE)])
+def test_the_core_is_pure(module: str) -> None:
+    bad = sorted(
+        name
+        for name in MODULES[module]
+        if name.split(".")[0].startswith(FRAMEWORKS)
+        or (within(name, "portal") and not within(name, PURE_CORE))
+    )
+    assert not bad, f"{module} imports outside the pure core: {bad}"
+
+
+@pytest.mark.parametrize("blueprint", BLUEPRINTS)
+def test_blueprints_do_not_import_each_other(blueprint: str) -> None:
+    others = [b for b in BLUEPRINTS if b != blueprint]
+    bad = sorted(
+        f"{module} -> {name}"
+        for module, names in MODULES.items()
+        if within(module, blueprint)
+        for name in names
+        if any(within(name, o) for o in others)
+    )
+    assert not bad, bad
+
+
+CHECK_EACH_FIRST = """
+import importlib, sys
+failed = []
+for name in sys.argv[1:]:
+    for loaded in [m for m in sys.modules if m == "portal" or m.startswith("portal.")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        failed.append(f"{name}: {type(exc).__name__}: {exc}")
+print("\\n".join(failed))
+sys.exit(1 if failed else 0)
+"""
+
+
+def test_every_module_imports_first() -> None:
+    """An import cycle shows up when its module is the first one imported.
+
+    One interpreter, with portal's modules dropped before each import, so
+    the third-party libraries load once.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK_EACH_FIRST, *sorted(MODULES)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
