@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -34,10 +34,17 @@ from portal.core.statuses import (
     values,
 )
 from portal.dbtypes import Money, Percent, UTCDateTime
-from portal.extensions import db
+from portal.extensions import Base, db
 from portal.timeutil import utcnow
 
 ZERO = Decimal("0.00")
+
+if TYPE_CHECKING:
+    #: What the type checker sees: the typed declarative base.
+    Model = Base
+else:
+    #: ``db.Model``: the same base with Flask-SQLAlchemy's table naming.
+    Model = db.Model
 
 
 def _in(column: str, enum: Any, name: str | None = None) -> sa.CheckConstraint:
@@ -63,7 +70,7 @@ def _created() -> Any:
 # --------------------------------------------------------------------- people
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A back-office user: admin, finance or viewer (SPEC §1)."""
 
     __tablename__ = "users"
@@ -109,7 +116,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {self.email} {self.role}>"
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A finance user's API token, stored as a SHA-256 hash (SPEC §7 API)."""
 
     __tablename__ = "api_tokens"
@@ -129,7 +136,7 @@ class ApiToken(db.Model):
 # ---------------------------------------------------------- projects & vendors
 
 
-class Project(db.Model):
+class Project(Model):
     """A construction project (SPEC §2)."""
 
     __tablename__ = "projects"
@@ -191,7 +198,7 @@ class Project(db.Model):
         return f"<Project {self.number}>"
 
 
-class Vendor(db.Model):
+class Vendor(Model):
     """A subcontractor or supplier company."""
 
     __tablename__ = "vendors"
@@ -207,7 +214,7 @@ class Vendor(db.Model):
     )
 
 
-class Contact(UserMixin, db.Model):
+class Contact(UserMixin, Model):
     """A person at a vendor; signs in by magic link only (SPEC §2, §6)."""
 
     __tablename__ = "contacts"
@@ -265,7 +272,7 @@ class Contact(UserMixin, db.Model):
 # ------------------------------------------------------------ upstream contract
 
 
-class ClientContract(db.Model):
+class ClientContract(Model):
     """The head contract with the client (upstream)."""
 
     __tablename__ = "client_contracts"
@@ -300,7 +307,7 @@ class ClientContract(db.Model):
     )
 
 
-class ClientSovLine(db.Model):
+class ClientSovLine(Model):
     """A schedule-of-values line of the client contract."""
 
     __tablename__ = "client_sov_lines"
@@ -322,7 +329,7 @@ class ClientSovLine(db.Model):
     contract: Mapped[ClientContract] = relationship(back_populates="lines")
 
 
-class CostCodeMapping(db.Model):
+class CostCodeMapping(Model):
     """Maps a downstream cost code to a client-contract line (SPEC §9 unmapped amounts)."""
 
     __tablename__ = "cost_code_mappings"
@@ -359,7 +366,7 @@ commitment_contacts = sa.Table(
 )
 
 
-class Commitment(db.Model):
+class Commitment(Model):
     """A subcontract or purchase order (downstream)."""
 
     __tablename__ = "commitments"
@@ -403,7 +410,7 @@ class Commitment(db.Model):
         return f"<Commitment {self.number}>"
 
 
-class SovLine(db.Model):
+class SovLine(Model):
     """A schedule-of-values line of a commitment.
 
     A line added by a change order has ``original_value`` 0 and counts only once
@@ -433,7 +440,7 @@ class SovLine(db.Model):
     added_by: Mapped[ChangeOrder | None] = relationship(foreign_keys=[change_order_id])
 
 
-class ChangeOrder(db.Model):
+class ChangeOrder(Model):
     """A change order on a commitment; only approved ones count (SPEC §2)."""
 
     __tablename__ = "change_orders"
@@ -461,7 +468,7 @@ class ChangeOrder(db.Model):
     )
 
 
-class ChangeOrderItem(db.Model):
+class ChangeOrderItem(Model):
     """One change of a change order: an amount added to a SOV line."""
 
     __tablename__ = "change_order_items"
@@ -480,7 +487,7 @@ class ChangeOrderItem(db.Model):
 # ------------------------------------------------------------------- periods
 
 
-class BillingPeriod(db.Model):
+class BillingPeriod(Model):
     """A billing period of a project; one open at a time (SPEC §2)."""
 
     __tablename__ = "billing_periods"
@@ -518,7 +525,7 @@ class BillingPeriod(db.Model):
 # --------------------------------------------------------- invitations, links
 
 
-class Invitation(db.Model):
+class Invitation(Model):
     """Invite to Bill: one per period, commitment and contact (SPEC §2)."""
 
     __tablename__ = "invitations"
@@ -548,7 +555,7 @@ class Invitation(db.Model):
     contact: Mapped[Contact] = relationship()
 
 
-class LoginLink(db.Model):
+class LoginLink(Model):
     """A single-use magic link row; the emailed token names it (SPEC §6)."""
 
     __tablename__ = "login_links"
@@ -573,7 +580,7 @@ class LoginLink(db.Model):
 # -------------------------------------------------------------------- billings
 
 
-class Billing(db.Model):
+class Billing(Model):
     """A subcontractor progress billing (pay application) (SPEC §2, §3)."""
 
     __tablename__ = "billings"
@@ -678,7 +685,7 @@ class Billing(db.Model):
         return f"<Billing {self.id} {self.status} v{self.version}>"
 
 
-class BillingLine(db.Model):
+class BillingLine(Model):
     """A billing's line for one SOV line: claimed and approved amounts."""
 
     __tablename__ = "billing_lines"
@@ -707,7 +714,7 @@ class BillingLine(db.Model):
     sov_line: Mapped[SovLine] = relationship()
 
 
-class Comment(db.Model):
+class Comment(Model):
     """A comment on a billing or one of its lines; kept forever (SPEC §2)."""
 
     __tablename__ = "comments"
@@ -741,7 +748,7 @@ class Comment(db.Model):
         return self.author_contact.name if self.author_contact else "System"
 
 
-class RevisionSnapshot(db.Model):
+class RevisionSnapshot(Model):
     """The claimed values of every line as submitted in one revision."""
 
     __tablename__ = "revision_snapshots"
@@ -760,7 +767,7 @@ class RevisionSnapshot(db.Model):
     billing: Mapped[Billing] = relationship(back_populates="snapshots")
 
 
-class Attachment(db.Model):
+class Attachment(Model):
     """A file attached to a billing, stored outside the web root."""
 
     __tablename__ = "attachments"
@@ -789,7 +796,7 @@ class Attachment(db.Model):
 # ------------------------------------------------------------ upstream claims
 
 
-class ClientClaim(db.Model):
+class ClientClaim(Model):
     """HC/Client progress claim (owner invoice) for one contract and period (SPEC §9)."""
 
     __tablename__ = "client_claims"
@@ -838,7 +845,7 @@ class ClientClaim(db.Model):
     )
 
 
-class ClientClaimLine(db.Model):
+class ClientClaimLine(Model):
     """An upstream claim's line for one client-contract SOV line."""
 
     __tablename__ = "client_claim_lines"
@@ -877,7 +884,7 @@ class ClientClaimLine(db.Model):
 # --------------------------------------------------------------------- exports
 
 
-class ExportBatch(db.Model):
+class ExportBatch(Model):
     """An export file for finance: the billings in it and its exact bytes (SPEC §7)."""
 
     __tablename__ = "export_batches"
@@ -904,7 +911,7 @@ class ExportBatch(db.Model):
     )
 
 
-class ExportBatchItem(db.Model):
+class ExportBatchItem(Model):
     """A billing in a batch; kept after reversal as history."""
 
     __tablename__ = "export_batch_items"
@@ -920,7 +927,7 @@ class ExportBatchItem(db.Model):
     billing: Mapped[Billing] = relationship()
 
 
-class ErpSettings(db.Model):
+class ErpSettings(Model):
     """Deployment-wide ERP accounts (a single row, id 1)."""
 
     __tablename__ = "erp_settings"
@@ -946,7 +953,7 @@ class ErpSettings(db.Model):
     )
 
 
-class ErpCostCode(db.Model):
+class ErpCostCode(Model):
     """ERP codes for one cost code: expense account, Sage cost code/category, QB class."""
 
     __tablename__ = "erp_cost_codes"
@@ -968,7 +975,7 @@ class ErpCostCode(db.Model):
 # ------------------------------------------------------------ audit and mail
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """Who did what to which object, before and after (SPEC §2)."""
 
     __tablename__ = "audit_events"
@@ -1002,7 +1009,7 @@ class AuditEvent(db.Model):
         return "System"
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """A mail waiting to be (or already) delivered (SPEC §8)."""
 
     __tablename__ = "outbox_messages"
