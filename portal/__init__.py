@@ -26,7 +26,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.register(app)
     templating.register(app)
     register_commands(app)
+    trust_proxies(app)
     return app
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind a reverse proxy, take the client's address from X-Forwarded-For.
+
+    Only as many hops as ``PROXY_FIX_X_FOR`` says are trusted (0: none), so the
+    rate limits and audit events see the real client, and a forged header sent
+    straight to the app changes nothing.
+    """
+    x_for = int(app.config.get("PROXY_FIX_X_FOR") or 0)
+    x_proto = int(app.config.get("PROXY_FIX_X_PROTO") or 0)
+    if x_for or x_proto:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=x_for, x_proto=x_proto)  # type: ignore[method-assign]
 
 
 def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:

@@ -56,6 +56,17 @@ class Config:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_ENABLED = True
+    #: A storage outage (Redis down) must not lock everyone out: count in this
+    #: process's memory until the storage answers again, and never turn a
+    #: storage error into a 500 (docs/security.md, "Dependencies down").
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
+    #: Proxies in front of the app that set X-Forwarded-For (werkzeug's
+    #: ProxyFix). 0 (the default) trusts no forwarding header, so a client
+    #: talking to the app directly cannot pick its own rate-limit bucket; set
+    #: 1 behind one reverse proxy (README, "Production").
+    PROXY_FIX_X_FOR = 0
+    PROXY_FIX_X_PROTO = 0
 
     LOGIN_RATE_LIMIT = "10 per minute;60 per hour"
     NEW_LINK_RATE_LIMIT = "5 per minute;20 per hour"
@@ -89,9 +100,11 @@ _PLAIN_ENV = {
     "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
     "UPLOAD_FOLDER": "UPLOAD_FOLDER",
     "COMPANY_NAME": "COMPANY_NAME",
+    "PROXY_FIX_X_FOR": "PROXY_FIX_X_FOR",
+    "PROXY_FIX_X_PROTO": "PROXY_FIX_X_PROTO",
 }
 
-_INT_KEYS = {"MAIL_PORT"}
+_INT_KEYS = {"MAIL_PORT", "PROXY_FIX_X_FOR", "PROXY_FIX_X_PROTO"}
 _BOOL_KEYS = {"MAIL_USE_TLS"}
 
 

@@ -1033,3 +1033,42 @@ class OutboxMessage(Model):
     #: What caused it, for the admin outbox page (e.g. "invitation", 12).
     object_type: Mapped[str | None] = mapped_column(sa.String(40))
     object_id: Mapped[int | None]
+    #: The Message-ID header, the same on every attempt, so a receiver that got
+    #: an attempt the worker believes failed (a reply after the timeout) can
+    #: drop the repeat. Set when queued (older rows: on their first attempt).
+    message_id: Mapped[str | None] = mapped_column(sa.String(250))
+
+
+class LinkRequest(db.Model):
+    """An address typed into "send me a link", waiting for the mail worker.
+
+    The form only writes this row, for known and unknown addresses alike, so
+    both answers take the same work; ``portal send-mail`` looks the address up
+    and queues the links (issue 17).
+    """
+
+    __tablename__ = "link_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    created_at: Mapped[datetime] = _created()
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+class SignInFailure(db.Model):
+    """Failed staff sign-ins per typed address and client address (SPEC §6).
+
+    Keyed by the email as typed (lower-cased), known or not, so a lock looks
+    the same for a made-up address; and by the client's address, so guessing
+    from one place never locks the real user out from another (issue 17).
+    """
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (sa.UniqueConstraint("email", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    address: Mapped[str] = mapped_column(sa.String(64))
+    failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = _created()

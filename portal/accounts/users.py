@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from portal import audit
 from portal.accounts.passwords import hash_password, password_problem, verify_password
 from portal.core.statuses import Role
 from portal.extensions import db
-from portal.models import User
+from portal.models import SignInFailure, User
 from portal.timeutil import aware, utcnow
 from portal.validation import FieldErrors, InputError, flush_unique
 
@@ -31,14 +32,18 @@ class LoginFailed(InputError):
 
 
 class AccountLocked(LoginFailed):
-    """Too many failed sign-ins: the account is locked for a while."""
+    """Too many failed sign-ins for this email from this client address.
+
+    The same words whether or not the email is a user's: a lock tells nobody
+    which accounts exist. The real user, elsewhere, is not locked out.
+    """
 
     def __init__(self, until: datetime) -> None:
         minutes = max(1, int((until - utcnow()).total_seconds() // 60) + 1)
         super().__init__(
-            "This account is locked after too many failed sign-ins. Try again in "
-            f"{minutes} minute{'s' if minutes != 1 else ''}, or ask an administrator "
-            "to reset your password."
+            "Too many failed sign-ins for this email address from your network. "
+            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or ask "
+            "an administrator to reset your password."
         )
         self.until = until
 
@@ -53,26 +58,45 @@ def find_by_email(email: str) -> User | None:
     )
 
 
-def authenticate(email: str, password: str) -> User:
+def _failure_key(email: str, address: str | None) -> tuple[str, str]:
+    return email.strip().lower()[:254], (address or "")[:64]
+
+
+def authenticate(email: str, password: str, address: str | None = None) -> User:
     """The user for these credentials; count failures and lock after too many.
 
-    :raise AccountLocked: the account is locked (even with the right password).
+    Failures are counted per typed email (known or not) and client address:
+    after ``MAX_FAILED_LOGINS`` that pair is locked for ``LOCK_MINUTES``, the
+    same way for a made-up email as for a real one, and the account's owner
+    signing in from another address is not affected.
+
+    :raise AccountLocked: this email is locked from this address.
     :raise LoginFailed: wrong email or password, or an inactive account.
     """
-    user = find_by_email(email) if email else None
+    key = _failure_key(email, address)
     now = utcnow()
-    locked_until = aware(user.locked_until) if user is not None else None
-    if user is not None and locked_until is not None and locked_until > now:
+    record = db.session.scalar(
+        sa.select(SignInFailure).where(
+            SignInFailure.email == key[0], SignInFailure.address == key[1]
+        )
+    )
+    locked_until = aware(record.locked_until) if record is not None else None
+    user = find_by_email(email) if email else None
+    if locked_until is not None and locked_until > now:
         verify_password(None, password)  # same time as a real check
         raise AccountLocked(locked_until)
     good = verify_password(user.password_hash if user else None, password)
-    if user is None:
-        raise LoginFailed(WRONG_CREDENTIALS)
-    if not good:
-        _count_failure(user, now)
+    if user is None or not good:
+        until = _count_failure(key, user, now)
+        if until is not None:
+            raise AccountLocked(until)
         raise LoginFailed(WRONG_CREDENTIALS)
     if not user.active:
         raise LoginFailed(WRONG_CREDENTIALS)
+    if record is not None:
+        db.session.execute(
+            sa.delete(SignInFailure).where(SignInFailure.id == record.id)
+        )
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
@@ -81,25 +105,54 @@ def authenticate(email: str, password: str) -> User:
     return user
 
 
-def _count_failure(user: User, now: datetime) -> None:
-    # Atomic increment: parallel wrong guesses all count.
+def _count_failure(
+    key: tuple[str, str], user: User | None, now: datetime
+) -> datetime | None:
+    """Count one failure for (email, address), atomically; the lock's end if locked."""
+    where = (SignInFailure.email == key[0], SignInFailure.address == key[1])
+
+    def bump() -> int:
+        return db.session.execute(
+            sa.update(SignInFailure)
+            .where(*where)
+            .values(failures=SignInFailure.failures + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+
+    if bump() != 1:
+        try:
+            with db.session.begin_nested():
+                db.session.add(
+                    SignInFailure(
+                        email=key[0], address=key[1], failures=1, updated_at=now
+                    )
+                )
+                db.session.flush()
+        except IntegrityError:
+            bump()  # a parallel first failure inserted the row
+    failures = db.session.scalar(sa.select(SignInFailure.failures).where(*where)) or 0
+    if user is not None:
+        audit.record(None, "user.login_failed", user, after={"failed_logins": failures})
+    if failures < MAX_FAILED_LOGINS:
+        return None
+    until = now + timedelta(minutes=LOCK_MINUTES)
     db.session.execute(
-        sa.update(User)
-        .where(User.id == user.id)
-        .values(failed_logins=User.failed_logins + 1)
+        sa.update(SignInFailure)
+        .where(*where)
+        .values(failures=0, locked_until=until)
         .execution_options(synchronize_session=False)
     )
-    db.session.refresh(user)
-    audit.record(
-        None, "user.login_failed", user, after={"failed_logins": user.failed_logins}
-    )
-    if user.failed_logins >= MAX_FAILED_LOGINS:
-        user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-        user.failed_logins = 0
-        audit.record(
-            None, "user.locked", user, after={"until": user.locked_until.isoformat()}
-        )
+    if user is not None:
+        audit.record(None, "user.locked", user, after={"until": until.isoformat()})
     db.session.flush()
+    return until
+
+
+def clear_failures(user: User) -> None:
+    """Lift every sign-in lock on ``user``'s email (a new password was set)."""
+    db.session.execute(
+        sa.delete(SignInFailure).where(SignInFailure.email == user.email.lower())
+    )
 
 
 def end_sessions(user: User) -> None:
@@ -210,6 +263,7 @@ def reset_password(actor: User, user: User, password: str) -> None:
     user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
+    clear_failures(user)
     db.session.flush()
     end_sessions(user)
     audit.record(actor, "user.password_reset", user)

@@ -25,7 +25,12 @@ from sqlalchemy.orm import joinedload
 
 from portal import audit
 from portal.accounts import users
-from portal.accounts.auth import mark_session_started, role_required, safe_next
+from portal.accounts.auth import (
+    mark_session_started,
+    remote_addr,
+    role_required,
+    safe_next,
+)
 from portal.admin import bp
 from portal.admin.common import (
     ADMINS,
@@ -134,7 +139,7 @@ def login():  # noqa: ANN201
             form.errors["password"] = "Enter your password."  # noqa: S105 - a message
         if form.ok:
             try:
-                user = users.authenticate(email, password)
+                user = users.authenticate(email, password, remote_addr())
             except users.LoginFailed as exc:
                 db.session.commit()  # the failure counts even though sign-in fails
                 flash(str(exc), "danger")

@@ -46,6 +46,7 @@ BY_FILE = {
     "test_faults.py": "Faults",
     "test_static.py": "Static and dependency checks",
     "test_counts.py": "Static and dependency checks",
+    "test_dependencies.py": "Faults",
 }
 #: tests/security/test_platform.py holds several groups.
 PLATFORM = {
