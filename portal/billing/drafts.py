@@ -29,6 +29,7 @@ from portal.core.statuses import (
     PeriodStatus,
 )
 from portal.extensions import db
+from portal.locks import lock_rows
 from portal.models import (
     Attachment,
     AuditEvent,
@@ -38,6 +39,7 @@ from portal.models import (
     Commitment,
     Contact,
     Invitation,
+    LinkRequest,
     LoginLink,
     Project,
     RevisionSnapshot,
@@ -181,16 +183,62 @@ def fresh_link_throttled(contact: Contact) -> bool:
 
 
 def send_fresh_link(contact: Contact) -> bool:
-    """Mail a new link to the address on file unless throttled; True if queued."""
+    """Mail a new link to the address on file unless throttled; True if queued.
+
+    The contact's row is locked before the count, so simultaneous requests
+    queue up and exactly ``FRESH_LINKS_PER_HOUR`` get through.
+    """
+    lock_rows(Contact, Contact.id == contact.id)
+    db.session.refresh(contact)
     if not contact.active or fresh_link_throttled(contact):
         return False
     invitations.send_fresh_link(contact)
     return True
 
 
-def request_links(email: str) -> int:
-    """The public form: a fresh link to every active contact with ``email``."""
-    return sum(send_fresh_link(c) for c in contacts_for_email(email))
+def request_links(email: str) -> None:
+    """The public form: note the address for the mail worker (no commit).
+
+    The same single INSERT whether the address is a contact's or not, so the
+    answer takes the same time; ``portal send-mail`` does the look-up
+    (:func:`expand_link_requests`).
+    """
+    db.session.add(LinkRequest(email=email.strip().lower()[:254]))
+    db.session.flush()
+
+
+def expand_link_requests(limit: int = 200) -> int:
+    """Turn noted "send me a link" requests into mails; how many links queued.
+
+    Each request is claimed with a compare-and-set and handled in its own
+    transaction (two workers never handle one twice).
+    """
+    queued = 0
+    for _ in range(limit):
+        request_id = db.session.scalar(
+            sa.select(LinkRequest.id)
+            .where(LinkRequest.done_at.is_(None))
+            .order_by(LinkRequest.id)
+            .limit(1)
+        )
+        if request_id is None:
+            db.session.rollback()
+            break
+        claimed = db.session.execute(
+            sa.update(LinkRequest)
+            .where(LinkRequest.id == request_id, LinkRequest.done_at.is_(None))
+            .values(done_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:
+            db.session.rollback()
+            continue
+        email = db.session.scalar(
+            sa.select(LinkRequest.email).where(LinkRequest.id == request_id)
+        )
+        queued += sum(send_fresh_link(c) for c in contacts_for_email(email or ""))
+        db.session.commit()
+    return queued
 
 
 def landing_url(link: LoginLink) -> str:

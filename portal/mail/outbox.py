@@ -1,9 +1,13 @@
 """The mail outbox (SPEC §8): rows written with the change, delivered after commit.
 
 ``queue_mail`` renders ``templates/mail/<name>.txt`` and ``.html`` and adds an
-:class:`OutboxMessage` to the session (no commit). ``deliver_pending`` claims due
-messages (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), sends them with Flask-Mail
-and records the result, with exponential backoff on failure.
+:class:`OutboxMessage` to the session (no commit). ``deliver_pending`` claims a
+due message in one short transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+a compare-and-set everywhere) and commits, talks SMTP with no transaction open
+(on SQLite a hanging server would otherwise hold the database's write lock and
+block every request), then records the result in a second short transaction.
+Every attempt of a message carries the same Message-ID, so a receiver that got
+an attempt we believe failed can drop the repeat.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ from __future__ import annotations
 import re
 import socket
 import sys
+from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import make_msgid
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app, render_template
@@ -52,9 +59,29 @@ def queue_mail(
         status=OutboxStatus.PENDING,
         object_type=obj.__tablename__.rstrip("s") if obj is not None else None,
         object_id=obj.id if obj is not None else None,
+        message_id=new_message_id(),
     )
     db.session.add(message)
     return message
+
+
+def new_message_id() -> str:
+    """A fresh Message-ID under the portal's own host name."""
+    host = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "localhost"
+    return make_msgid(domain=header_safe(host, 200) or "localhost")
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """What the worker needs to send a claimed message, read before commit."""
+
+    id: int
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str
+    message_id: str
+    attempts: int
 
 
 def backoff(attempts: int) -> timedelta:
@@ -62,7 +89,7 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
 
 
-def _send(message: OutboxMessage) -> None:
+def _send(message: _Claimed) -> None:
     if current_app.config.get("MAIL_TRANSPORT") == "console":
         print(
             f"--- mail to {message.recipient}: {message.subject}\n"
@@ -81,67 +108,109 @@ def _send(message: OutboxMessage) -> None:
         socket.setdefaulttimeout(previous)
 
 
-def _send_smtp(message: OutboxMessage) -> None:
-    mail.send(
-        Message(
-            subject=message.subject,
-            recipients=[message.recipient],
-            body=message.body_text,
-            html=message.body_html,
-        )
+def _send_smtp(message: _Claimed) -> None:
+    mail_message = Message(
+        subject=message.subject,
+        recipients=[message.recipient],
+        body=message.body_text,
+        html=message.body_html,
     )
+    if message.message_id:
+        mail_message.msgId = message.message_id
+    mail.send(mail_message)
+
+
+def _claim(now, max_attempts: int) -> _Claimed | None | bool:  # noqa: ANN001
+    """Claim the next due message and commit; False: lost a race, try again."""
+    stmt = (
+        sa.select(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    message = db.session.scalars(stmt).first()
+    if message is None:
+        db.session.rollback()
+        return None
+    # Claim it with a compare-and-set too: SQLite ignores FOR UPDATE, but its
+    # UPDATE takes the write lock, so a second worker's claim finds 0 rows.
+    # The claim moves the next attempt past the backoff: while this worker
+    # talks SMTP (no transaction open) no other worker takes the message, and
+    # if this one dies mid-send the message is retried after the backoff.
+    attempts = message.attempts + 1
+    claimed = db.session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message.id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.attempts == message.attempts,
+        )
+        .values(
+            attempts=attempts,
+            next_attempt_at=now + backoff(attempts),
+            message_id=message.message_id or new_message_id(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        return False
+    db.session.refresh(message)
+    out = _Claimed(
+        id=message.id,
+        recipient=message.recipient,
+        subject=message.subject,
+        body_text=message.body_text,
+        body_html=message.body_html,
+        message_id=message.message_id or "",
+        attempts=message.attempts,
+    )
+    db.session.commit()
+    return out
 
 
 def deliver_pending(limit: int = 50) -> tuple[int, int]:
-    """Send due messages; return (sent, failed). Commits after each message."""
+    """Send due messages; return (sent, failed).
+
+    Per message: claim (commit), send with no transaction open, record (commit).
+    """
+    from portal.billing.drafts import expand_link_requests
+
+    expand_link_requests()
     sent = failed = 0
     max_attempts = current_app.config["OUTBOX_MAX_ATTEMPTS"]
     for _ in range(limit):
         now = utcnow()
-        stmt = (
-            sa.select(OutboxMessage)
-            .where(
-                OutboxMessage.status == OutboxStatus.PENDING,
-                OutboxMessage.next_attempt_at <= now,
-            )
-            .order_by(OutboxMessage.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        message = db.session.scalars(stmt).first()
-        if message is None:
-            db.session.rollback()
+        claimed = _claim(now, max_attempts)
+        if claimed is None:
             break
-        # Claim it with a compare-and-set too: SQLite ignores FOR UPDATE, but its
-        # UPDATE takes the write lock, so a second worker's claim finds 0 rows.
-        claimed = db.session.execute(
-            sa.update(OutboxMessage)
-            .where(
-                OutboxMessage.id == message.id,
-                OutboxMessage.status == OutboxStatus.PENDING,
-                OutboxMessage.attempts == message.attempts,
-            )
-            .values(attempts=OutboxMessage.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount != 1:
-            db.session.rollback()
+        if claimed is False:
             continue
-        db.session.refresh(message)
+        db.session.close()  # nothing held while the mail server thinks
         try:
-            _send(message)
+            _send(claimed)
         except Exception as exc:  # noqa: BLE001 - any transport failure is retried
-            message.last_error = header_safe(f"{type(exc).__name__}: {exc}", 1000)
-            if message.attempts >= max_attempts:
-                message.status = OutboxStatus.FAILED
-            else:
-                message.next_attempt_at = now + backoff(message.attempts)
+            values = {"last_error": header_safe(f"{type(exc).__name__}: {exc}", 1000)}
+            if claimed.attempts >= max_attempts:
+                values["status"] = OutboxStatus.FAILED
             failed += 1
         else:
-            message.status = OutboxStatus.SENT
-            message.sent_at = utcnow()
-            message.last_error = ""
+            values = {
+                "status": OutboxStatus.SENT,
+                "sent_at": utcnow(),
+                "last_error": "",
+            }
             sent += 1
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == claimed.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
         db.session.commit()
     return sent, failed
 

@@ -4,10 +4,12 @@ front, a hanging SMTP server while people work. Real sockets throughout."""
 from __future__ import annotations
 
 import socket
+import threading
+import time
 
 import sqlalchemy as sa
 
-from portal.extensions import db
+from portal.extensions import db, mail
 from portal.models import AuditEvent
 
 from .. import factories as f
@@ -116,3 +118,183 @@ def test_spoofed_forwarding_headers_sent_directly_change_nothing(
         for n in range(4)
     ]
     assert codes == [401, 401, 401, 429]
+
+
+# ------------------------------------------------------------------ SMTP
+
+
+def _queue_one(app) -> int:  # noqa: ANN001
+    from datetime import timedelta
+
+    from portal.outbox import queue_mail
+
+    from portal.timeutil import utcnow
+
+    with app.app_context(), app.test_request_context():
+        message = queue_mail(
+            "new_link",
+            "casey@example-electric.example",
+            "Your sign-in link",
+            contact=type("C", (), {"name": "Casey"})(),
+            link="http://portal.test/portal/link/x",
+            expires=utcnow() + timedelta(days=14),
+        )
+        db.session.commit()
+        message_id = message.id
+        db.session.remove()
+    return message_id
+
+
+def _smtp_to(app, port: int, timeout: float) -> None:  # noqa: ANN001
+    app.config.update(
+        MAIL_SUPPRESS_SEND=False,
+        MAIL_TRANSPORT="smtp",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=port,
+        MAIL_TIMEOUT=timeout,
+    )
+    mail.init_app(app)
+
+
+def _silent_server() -> tuple[int, threading.Event, threading.Event]:
+    """Accepts connections and never says a word; ``accepted`` once one came."""
+    accepted, stop = threading.Event(), threading.Event()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.settimeout(0.1)
+    held = []
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+                accepted.set()
+            except OSError:
+                continue
+        for conn in held:
+            conn.close()
+        server.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return server.getsockname()[1], accepted, stop
+
+
+def test_hanging_smtp_server_blocks_no_web_write(
+    database_url, tmp_path, app, users
+) -> None:  # noqa: ANN001
+    """SPEC §8 on SQLite too: while ``send-mail`` waits on a server that never
+    answers, a sign-in (a write: last login, audit event) answers at once."""
+    from portal.outbox import deliver_pending
+
+    _queue_one(app)
+    port, accepted, stop = _silent_server()
+    worker = make_test_app(database_url, tmp_path / "worker")
+    _smtp_to(worker, port, timeout=6)
+    outcome = {}
+
+    def run() -> None:
+        with worker.app_context():
+            outcome["result"] = deliver_pending()
+            db.session.remove()
+            db.engine.dispose()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert accepted.wait(5), "the worker never connected"
+        started = time.monotonic()
+        response = app.test_client().post(
+            "/admin/login",
+            data={"email": _email(app, users["admin"]), "password": f.PASSWORD},
+        )
+        elapsed = time.monotonic() - started
+        assert response.status_code == 302, response.status_code
+        assert elapsed < 2, f"the write waited {elapsed:.1f} s for the worker"
+    finally:
+        thread.join(timeout=20)
+        stop.set()
+    assert outcome["result"] == (0, 1)
+
+
+class _LateServer:
+    """An SMTP server that takes every message but, the first time, says "250"
+    only after the client has given up: the classic double delivery."""
+
+    def __init__(self, delay: float) -> None:
+        self.messages: list[bytes] = []
+        self.delay = delay
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(5)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        conn.sendall(b"220 late ready\r\n")
+        try:
+            while line := reader.readline():
+                verb = line[:4].upper()
+                if verb == b"DATA":
+                    conn.sendall(b"354 go on\r\n")
+                    body = b""
+                    while (chunk := reader.readline()) not in (b".\r\n", b""):
+                        body += chunk
+                    self.messages.append(body)
+                    if len(self.messages) == 1:
+                        time.sleep(self.delay)
+                    conn.sendall(b"250 queued\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                elif verb in (b"EHLO", b"HELO"):
+                    conn.sendall(b"250 late\r\n")
+                else:
+                    conn.sendall(b"250 ok\r\n")
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_late_smtp_answer_gives_one_message_id_for_both_copies(app) -> None:  # noqa: ANN001
+    """The server got the first attempt but answered after the timeout; the
+    retry carries the same Message-ID, so the receiver can drop the repeat."""
+    import re
+
+    from portal.outbox import deliver_pending
+
+    from portal.models import OutboxMessage
+    from portal.timeutil import utcnow
+
+    server = _LateServer(delay=2.5)
+    _smtp_to(app, server.port, timeout=1)
+    message_id = _queue_one(app)
+    try:
+        with app.app_context():
+            assert deliver_pending() == (0, 1)
+            db.session.get(OutboxMessage, message_id).next_attempt_at = utcnow()
+            db.session.commit()
+            assert deliver_pending() == (1, 0)
+            stored = db.session.get(OutboxMessage, message_id).message_id
+            db.session.remove()
+    finally:
+        server.close()
+    assert len(server.messages) == 2
+    ids = [
+        re.search(rb"^Message-ID: *(.+?)\r?$", m, re.M | re.I).group(1).decode()
+        for m in server.messages
+    ]
+    assert ids[0] == ids[1] == stored, ids
