@@ -16,6 +16,7 @@ from portal import audit
 from portal.accounts.passwords import hash_password, password_problem, verify_password
 from portal.core.statuses import Role
 from portal.extensions import db
+from portal.locks import lock_rows
 from portal.models import SignInFailure, User
 from portal.timeutil import aware, utcnow
 from portal.validation import FieldErrors, InputError, flush_unique
@@ -234,6 +235,12 @@ def update_user(actor: User, user: User, data: UserInput) -> None:
     losing_admin = user.role == Role.ADMIN and (
         data.role != Role.ADMIN or not data.active
     )
+    if losing_admin and user.active:
+        # Lock every active admin first: two admins demoting each other at once
+        # are then served one after the other, and the second sees that only
+        # one admin is left (issue 17). PostgreSQL: row locks; SQLite: the
+        # write lock.
+        lock_rows(User, User.role == Role.ADMIN, User.active.is_(True))
     if losing_admin and user.active and _active_admins(user.id) == 0:
         raise InputError("At least one active administrator must remain.")
     _check_email_free(data.email, user.id)

@@ -18,6 +18,7 @@ from portal.core.statuses import (
     CommitmentStatus,
     InvitationStatus,
     PeriodStatus,
+from portal.locks import lock_rows
 )
 from portal.extensions import db
 from portal.mail.outbox import queue_mail
@@ -46,15 +47,26 @@ def invite(
     A contact already invited for the commitment and period is not invited again
     (exactly one invitation, link and mail per contact); use a reminder instead.
     """
+    # Invites for one period are served one after the other (a double click,
+    # two admins): the second sees the first's invitations (issue 17).
+    lock_rows(BillingPeriod, BillingPeriod.id == period.id)
+    db.session.refresh(period)
     if period.status != PeriodStatus.OPEN:
         raise InvitationError("Invitations can only be sent for the open period.")
-    existing = {
-        (inv.commitment_id, inv.contact_id)
-        for inv in db.session.scalars(
-            sa.select(Invitation).where(
-                Invitation.period_id == period.id, Invitation.revoked_at.is_(None)
-            )
+    rows = list(
+        db.session.scalars(
+            sa.select(Invitation).where(Invitation.period_id == period.id)
         )
+    )
+    existing = {
+        (inv.commitment_id, inv.contact_id) for inv in rows if inv.revoked_at is None
+    }
+    #: Withdrawn invitations (contact removed, then added back) are renewed:
+    #: their row still holds the (period, commitment, contact) key.
+    withdrawn = {
+        (inv.commitment_id, inv.contact_id): inv
+        for inv in rows
+        if inv.revoked_at is not None
     }
     result = InviteResult([], [])
     for commitment in commitments:
@@ -73,14 +85,24 @@ def invite(
             result.skipped.append((commitment, "was already invited"))
             continue
         for contact in new:
-            invitation = Invitation(
-                period_id=period.id,
-                commitment_id=commitment.id,
-                contact_id=contact.id,
-                status=InvitationStatus.INVITED,
-                invited_by_id=user.id,
-            )
-            db.session.add(invitation)
+            invitation = withdrawn.get((commitment.id, contact.id))
+            if invitation is None:
+                invitation = Invitation(
+                    period_id=period.id,
+                    commitment_id=commitment.id,
+                    contact_id=contact.id,
+                    status=InvitationStatus.INVITED,
+                    invited_by_id=user.id,
+                )
+                db.session.add(invitation)
+            else:
+                invitation.status = InvitationStatus.INVITED
+                invitation.invited_by_id = user.id
+                invitation.sent_at = utcnow()
+                invitation.answered_at = None
+                invitation.decline_reason = ""
+                invitation.last_reminded_at = None
+                invitation.revoked_at = None
             db.session.flush()
             _mail_link(invitation, "invite", inviter=user.name)
             audit.record(

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from portal import audit
 from portal.core.statuses import PeriodStatus
 from portal.extensions import db
+from portal.locks import lock_rows
 from portal.models import Billing, BillingPeriod, ClientClaim, Invitation, Project, User
 from portal.validation import FieldErrors, InputError, flush_unique
 
@@ -176,7 +177,14 @@ def update_period(actor: User, period: BillingPeriod, dates: PeriodDates) -> Non
 
 
 def open_period(actor: User, period: BillingPeriod) -> BillingPeriod | None:
-    """Open ``period``; the project's open period closes. Returns the one closed."""
+    """Open ``period``; the project's open period closes. Returns the one closed.
+
+    The project's row is locked first: two admins opening periods of one
+    project at once are served one after the other, as two clicks in a row
+    would be (issue 17; the unique "one open period" index never fires).
+    """
+    lock_rows(Project, Project.id == period.project_id)
+    db.session.refresh(period)
     if period.status == PeriodStatus.OPEN:
         raise InputError(f"Period #{period.sequence} is already open.")
     current = open_period_of(period.project)

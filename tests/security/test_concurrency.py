@@ -33,6 +33,7 @@ from portal.models import (
     Commitment,
     Contact,
     ExportBatch,
+    Invitation,
     LoginLink,
     OutboxMessage,
     RevisionSnapshot,
@@ -561,3 +562,157 @@ def test_naive_export_is_caught(engine, tmp_path) -> None:  # noqa: ANN001
     results = race(url, tmp_path, jobs)
     problems = one_winner(results, _export_effects(app, example))
     assert any("2 winners" in p for p in problems), (results, problems)
+
+
+# ------------------------------------------------------------------ issue 17
+
+
+def _world(app: Flask, admins: int = 1) -> SimpleNamespace:
+    with app.app_context():
+        world = f.build_world()
+        extra = [f.make_user("admin").id for _ in range(admins - 1)]
+        db.session.commit()
+        out = SimpleNamespace(**vars(world), admin_ids=[world.admin_id, *extra])
+        db.session.remove()
+    return out
+
+
+def _invite(admin_id: int, period_id: int, commitment_id: int):  # noqa: ANN202
+    return post_as(
+        "user",
+        admin_id,
+        f"/admin/periods/{period_id}/bulk",
+        {"action": "invite", "commitment_ids": str(commitment_id)},
+    )
+
+
+def _invite_effects(app: Flask) -> dict[str, int]:
+    with app.app_context():
+        effects = {
+            "live invitation": _count(Invitation, Invitation.revoked_at.is_(None)),
+            "invite mail": _count(OutboxMessage, OutboxMessage.kind == "invite"),
+            "invite event": _actions("invitation.send"),
+        }
+        db.session.remove()
+    return effects
+
+
+def test_double_clicked_invite(engine, tmp_path) -> None:  # noqa: ANN001
+    """The second click answers as a click after the first: "already invited"."""
+    url, app = engine
+    w = _world(app)
+    job = _invite(w.admin_id, w.period1_id, w.commitment_id)
+    results = race(url, tmp_path, [job, job])
+    assert one_winner(results, _invite_effects(app)) == []
+
+
+def test_contact_removed_and_added_back_is_invited_again(engine, tmp_path) -> None:  # noqa: ANN001
+    url, app = engine
+    w = _world(app)
+    client = app.test_client()
+    Auth(app, client).login_user(w.admin_id)
+    invite = {"action": "invite", "commitment_ids": str(w.commitment_id)}
+    assert (
+        client.post(f"/admin/periods/{w.period1_id}/bulk", data=invite).status_code
+        == 302
+    )
+    with app.app_context():
+        from portal import setup
+
+        admin = db.session.get(User, w.admin_id)
+        commitment = db.session.get(Commitment, w.commitment_id)
+        contact = db.session.get(Contact, w.contact_id)
+        setup.remove_commitment_contact(admin, commitment, contact)
+        db.session.commit()
+        setup.add_commitment_contact(admin, commitment, contact)
+        db.session.commit()
+        db.session.remove()
+    for _ in range(2):  # invited again; then "already invited", never a 500
+        response = client.post(f"/admin/periods/{w.period1_id}/bulk", data=invite)
+        assert response.status_code == 302
+    with app.app_context():
+        live = db.session.scalars(
+            sa.select(Invitation).where(Invitation.revoked_at.is_(None))
+        ).all()
+        assert len(live) == 1 and live[0].status == "invited"
+        assert _count(OutboxMessage, OutboxMessage.kind == "invite") == 2
+        db.session.remove()
+
+
+def test_two_periods_opened_at_once(engine, tmp_path) -> None:  # noqa: ANN001
+    """Both clicks do what two clicks in a row would: the later one's period
+    ends up open, the other closed; never two open, never a 500."""
+    url, app = engine
+    w = _world(app, admins=2)
+    with app.app_context():
+        from portal.timeutil import utcnow
+
+        project = db.session.get(BillingPeriod, w.period1_id).project
+        start = utcnow().date().replace(day=1)
+        ids = [
+            f.make_period(
+                project, n, start=start.replace(year=start.year + n), status="closed"
+            ).id
+            for n in (2, 3)
+        ]
+        db.session.commit()
+        db.session.remove()
+    jobs = [
+        post_as("user", admin, f"/admin/periods/{pid}/open", {})
+        for admin, pid in zip(w.admin_ids, ids, strict=True)
+    ]
+    results = race(url, tmp_path, jobs)
+    assert results == ["won", "won"], results
+    with app.app_context():
+        open_ids = db.session.scalars(
+            sa.select(BillingPeriod.id).where(BillingPeriod.status == "open")
+        ).all()
+        assert len(open_ids) == 1 and open_ids[0] in ids
+        assert _actions("period.open") == 2
+        db.session.remove()
+
+
+def test_two_admins_demoting_each_other(engine, tmp_path) -> None:  # noqa: ANN001
+    url, app = engine
+    w = _world(app, admins=2)
+    first, second = w.admin_ids
+    with app.app_context():
+        people = {u.id: u for u in db.session.scalars(sa.select(User))}
+        forms = {
+            uid: {
+                "email": people[uid].email,
+                "name": people[uid].name,
+                "role": "finance",
+                "active": "1",
+            }
+            for uid in (first, second)
+        }
+        db.session.remove()
+    jobs = [
+        post_as("user", first, f"/admin/users/{second}", forms[second]),
+        post_as("user", second, f"/admin/users/{first}", forms[first]),
+    ]
+    results = race(url, tmp_path, jobs)
+    with app.app_context():
+        admins = _count(User, User.role == "admin", User.active.is_(True))
+        db.session.remove()
+    assert one_winner(results, {"admin left": admins}) == []
+
+
+def test_twenty_fresh_link_requests_at_once(engine, tmp_path) -> None:  # noqa: ANN001
+    """FRESH_LINKS_PER_HOUR (3) is exact under 20 simultaneous requests."""
+    url, app = engine
+    _, token = _link(app)
+
+    def fresh(app: Flask) -> str:
+        response = app.test_client().post(
+            f"/portal/link/{token}", data={"action": "fresh"}
+        )
+        return "won" if response.status_code == 200 else f"error {response.status_code}"
+
+    results = race(url, tmp_path, [fresh] * 20)
+    assert results == ["won"] * 20, results
+    with app.app_context():
+        mails = _count(OutboxMessage, OutboxMessage.kind == "new_link")
+        db.session.remove()
+    assert mails == 3
