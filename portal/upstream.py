@@ -52,6 +52,7 @@ from portal.models import (
     User,
 )
 from portal.timeutil import utcnow
+from portal.validation import clean_text
 from portal.web.templating import term
 
 ZERO = Decimal("0.00")
@@ -147,7 +148,7 @@ def _cas(
 
 
 def _text(value: str | None) -> str:
-    return (value or "").replace("\x00", "").strip()
+    return clean_text(value, multiline=True)
 
 
 def _cents(raw: object) -> Decimal:

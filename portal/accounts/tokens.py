@@ -84,8 +84,9 @@ def _load_payload(token: str, *, check_age: bool = True) -> int:
 
 
 def _link_id(payload: object) -> int | None:
-    if isinstance(payload, dict) and isinstance(payload.get("l"), int):
-        return payload["l"]
+    # A correctly signed id beyond the integer column's range names no link.
+    if isinstance(payload, dict) and type(payload.get("l")) is int:
+        return payload["l"] if 0 < payload["l"] <= 2**31 - 1 else None
     return None
 
 

@@ -17,7 +17,7 @@ from portal.accounts.passwords import hash_password, password_problem, verify_pa
 from portal.core.statuses import Role
 from portal.extensions import db
 from portal.locks import lock_rows
-from portal.models import SignInFailure, User
+from portal.models import ApiToken, SignInFailure, User
 from portal.timeutil import aware, utcnow
 from portal.validation import FieldErrors, InputError, flush_unique
 
@@ -259,6 +259,15 @@ def update_user(actor: User, user: User, data: UserInput) -> None:
     after = audit.snapshot(user, USER_FIELDS)
     if sessions_end:
         end_sessions(user)
+    if before["active"] and not data.active:
+        # Deactivation ends the user's API tokens for good: reactivating the
+        # user must not bring old, possibly leaked, tokens back (issue 17).
+        db.session.execute(
+            sa.update(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
     if before != after:
         audit.record(actor, "user.update", user, before=before, after=after)
     db.session.flush()

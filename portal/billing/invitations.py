@@ -18,12 +18,13 @@ from portal.core.statuses import (
     CommitmentStatus,
     InvitationStatus,
     PeriodStatus,
-from portal.locks import lock_rows
 )
 from portal.extensions import db
+from portal.locks import lock_rows
 from portal.mail.outbox import queue_mail
 from portal.models import Billing, BillingPeriod, Commitment, Contact, Invitation, User
 from portal.timeutil import utcnow
+from portal.validation import clean_text
 from portal.web.templating import term
 
 
@@ -245,7 +246,7 @@ def answer(
         raise InvitationError("That invitation is not yours.")
     if invitation.revoked_at is not None:
         raise InvitationError("That invitation was withdrawn.")
-    reason = (reason or "").replace("\x00", "").strip()
+    reason = clean_text(reason, multiline=True)
     if len(reason) > 1000:
         raise InvitationError("Use at most 1000 characters for the reason.")
     before = invitation.status

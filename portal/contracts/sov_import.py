@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from portal.core.amounts import AmountError, parse_amount
+from portal.validation import clean_text
 
 MAX_BYTES = 1024 * 1024
 MAX_ROWS = 2000
@@ -134,7 +135,7 @@ def parse_sov_csv(
 
         def cell(col: str, row: list[str] = row) -> str:
             i = index.get(col)
-            return row[i].strip() if i is not None and i < len(row) else ""
+            return clean_text(row[i]) if i is not None and i < len(row) else ""
 
         line_number = next_number
         raw_line = cell("line_number")

@@ -28,6 +28,7 @@ from portal.exports.openapi import document
 from portal.extensions import csrf, db
 from portal.finance import batches as export_batches
 from portal.models import Billing, Commitment, ExportBatch
+from portal.validation import MAX_ID
 from portal.web.urls import public_url
 
 API_PREFIX = "/exports/api/"
@@ -338,7 +339,8 @@ def api_billings() -> Response:
         )
     exported = _bool_arg("exported")
     filters = {
-        name: _int_arg(name) for name in ("project", "period", "vendor", "commitment")
+        name: _int_arg(name, 1, MAX_ID)
+        for name in ("project", "period", "vendor", "commitment")
     }
     page, per_page = _page_args()
     query = (

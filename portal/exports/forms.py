@@ -23,7 +23,9 @@ def positive_int(raw: str | None) -> int | None:
     if not text or not text.isascii() or not text.isdigit() or len(text) > 12:
         return None
     value = int(text)
-    return value if value > 0 else None
+    # Beyond the database's integer range no row can match (and PostgreSQL
+    # would refuse the parameter): treat it as no filter.
+    return value if 0 < value <= 2**31 - 1 else None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from portal.models import (
     User,
 )
 from portal.timeutil import utcnow
+from portal.validation import clean_text
 
 ZERO = Decimal("0.00")
 #: Statuses a billing must have to be exported.
@@ -715,7 +716,7 @@ def _claim(batch: ExportBatch, ids: list[int]) -> None:
 def reverse_batch(batch: ExportBatch, user: User, reason: str) -> list[int]:
     """Reverse a live batch with a reason; its billings become exportable again."""
     _check_role(user)
-    text = (reason or "").replace("\x00", "").strip()
+    text = clean_text(reason, multiline=True)
     if not text:
         raise ReasonRequired({"reason": "Give a reason for reversing this batch."})
     if len(text) > REASON_LIMIT:

@@ -16,6 +16,7 @@ from portal import audit
 from portal.extensions import db
 from portal.finance import batches as export_batches
 from portal.models import ErpCostCode, ErpSettings, Project, SovLine, User, Vendor
+from portal.validation import clean_text
 
 
 @dataclass
@@ -108,7 +109,9 @@ def save_cost_codes(user: User, rows: Mapping[str, Mapping[str, str]]) -> int:
     errors: dict[str, str] = {}
     cleaned: dict[str, dict[str, str]] = {}
     for key, (cost_code, values) in enumerate(rows.items()):
-        if not cost_code or len(cost_code) > 40:
+        # The key is a hidden field naming an existing cost code: one with a
+        # control character (NUL: a 500 on PostgreSQL) names none.
+        if not cost_code or len(cost_code) > 40 or clean_text(cost_code) != cost_code:
             raise SettingsInvalid({"form": "Unknown cost code in the form. Reload."})
         cleaned[cost_code] = {
             name: clean_code(values.get(name), f"cc-{key}-{name}", limit, errors)

@@ -14,7 +14,7 @@ from referencing.jsonschema import DRAFT202012
 from portal.extensions import db
 from portal.models import ApiToken, Billing, ExportBatch, Project, User
 from portal.timeutil import utcnow
-from tests.conftest import make_test_app
+from tests.conftest import Auth, make_test_app
 
 API = "/exports/api/v1"
 
@@ -463,3 +463,38 @@ def test_every_documented_operation_was_checked(api, data) -> None:  # noqa: ANN
     }
     operations.discard(("get", "/openapi.json"))
     assert {(m, p) for m, p, _ in api.checked} == operations
+
+
+# --------------------------------------------------------------------- issue 17
+
+HUGE = "99999999999"
+
+
+@pytest.mark.parametrize("name", ["project", "period", "vendor", "commitment"])
+def test_ids_beyond_the_integer_range_are_400(api, name: str) -> None:  # noqa: ANN001
+    _error(api.get(f"/billings?{name}={HUGE}"), 400)
+    assert api.get(f"/billings?{name}=2147483647").status_code == 200
+
+
+def test_a_huge_billing_id_in_a_batch_is_400(api) -> None:  # noqa: ANN001
+    _error(api.post("/batches", json={"format": "csv", "billing_ids": [2**31]}), 400)
+
+
+def test_finance_pages_ignore_huge_ids(client, auth, data) -> None:  # noqa: ANN001
+    auth.login_user(data.finance_id)
+    for page in ("/exports/", "/exports/batches"):
+        query = {"project": HUGE, "period": HUGE, "vendor": HUGE, "page": HUGE}
+        assert client.get(page, query_string=query).status_code == 200, page
+
+
+def test_reactivated_users_old_tokens_stay_revoked(api, app, data, client) -> None:  # noqa: ANN001
+    admin = Auth(app, client)
+    admin.login_user(data.admin_id)
+    with app.app_context():
+        user = db.session.get(User, data.finance_id)
+        form = {"email": user.email, "name": user.name, "role": user.role}
+        db.session.remove()
+    url = f"/admin/users/{data.finance_id}"
+    assert client.post(url, data=form).status_code == 302  # deactivated
+    assert client.post(url, data={**form, "active": "1"}).status_code == 302
+    _error(api.get("/billings"), 401)

@@ -47,6 +47,7 @@ BY_FILE = {
     "test_static.py": "Static and dependency checks",
     "test_counts.py": "Static and dependency checks",
     "test_dependencies.py": "Faults",
+    "test_robustness.py": "Inputs",
 }
 #: tests/security/test_platform.py holds several groups.
 PLATFORM = {
