@@ -76,6 +76,8 @@ class Config:
 
     UPLOAD_FOLDER: str | None = None  # default: instance/uploads
     MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+    #: Files one billing may hold (invoices, waivers, backup); 0: no limit.
+    MAX_FILES_PER_BILLING = 20
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
     MAX_FORM_PARTS = 200
 

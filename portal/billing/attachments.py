@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import IO, Any
 
+import sqlalchemy as sa
 from flask import Response, abort, current_app, send_file
 from werkzeug.datastructures import FileStorage
 from werkzeug.security import safe_join
@@ -26,6 +27,7 @@ from werkzeug.security import safe_join
 from portal import audit
 from portal.core.statuses import AttachmentKind, BillingStatus
 from portal.extensions import db
+from portal.locks import lock_rows
 from portal.models import Attachment, Billing, Contact, User
 
 CHUNK = 64 * 1024
@@ -189,11 +191,27 @@ def save_upload(
         raise UploadError(
             "Upload a PDF, PNG, JPEG, Excel (.xlsx) or Word (.docx) file."
         )
-    folder = upload_folder()
+    # The quota is counted under the billing's row lock: two uploads at once
+    # cannot both take the last place.
+    quota = int(current_app.config.get("MAX_FILES_PER_BILLING") or 0)
+    if quota:
+        lock_rows(Billing, Billing.id == billing.id)
+        count = db.session.scalar(
+            sa.select(sa.func.count(Attachment.id)).where(
+                Attachment.billing_id == billing.id
+            )
+        )
+        if (count or 0) >= quota:
+            raise UploadError(
+                f"This billing already has {quota} files, the most allowed. "
+                "Delete one you no longer need, or combine documents into one PDF."
+            )
     stored_name = secrets.token_hex(16)
-    final = os.path.join(folder, stored_name)
-    partial = final + ".part"
+    partial = ""
     try:
+        folder = upload_folder()
+        final = os.path.join(folder, stored_name)
+        partial = final + ".part"
         size, sha256, head = _copy_limited(file_storage.stream, partial, max_bytes())
         if size == 0:
             raise UploadError("This file is empty. Please choose the right file.")
@@ -204,8 +222,19 @@ def save_upload(
                 f"(.{_extension(name)}). Please upload the original document."
             )
         os.replace(partial, final)
+    except OSError as exc:
+        # Disk full, read-only or missing storage: nothing half-written stays,
+        # and the person is told beside the file field (issue 17).
+        if partial:
+            _remove(partial)
+        current_app.logger.error("upload storage failed: %s", exc)
+        raise UploadError(
+            "The file could not be stored: the server's file storage is full or "
+            "unavailable. Nothing was saved. Please try again later."
+        ) from exc
     except BaseException:
-        _remove(partial)
+        if partial:
+            _remove(partial)
         raise
     attachment = Attachment(
         billing_id=billing.id,

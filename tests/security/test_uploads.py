@@ -283,3 +283,71 @@ def test_accepted_types_still_work(app, client, draft) -> None:  # noqa: ANN001
         assert _upload(client, draft, content, name).status_code == 302, name
     rows, events, files = _state(app)
     assert (rows, events, len(files)) == (5, 5, 5)
+
+
+# ------------------------------------------------------------------ issue 17
+
+
+def _says_beside_the_field(response, words: str) -> None:  # noqa: ANN001
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422, response.status_code
+    assert words in text
+    assert 'id="file-error"' in text or "is-invalid" in text
+
+
+def test_unavailable_upload_folder_says_so_beside_the_field(app, client, draft) -> None:  # noqa: ANN001
+    """The storage path is not a directory (a broken mount): a real OSError."""
+    folder = app.config["UPLOAD_FOLDER"]
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    if os.path.isdir(folder):
+        os.rmdir(folder)
+    with open(folder, "wb") as blocker:
+        blocker.write(b"not a folder")
+    try:
+        before = _state_rows(app)
+        response = _upload(client, draft, PDF, "invoice.pdf", "application/pdf")
+        _says_beside_the_field(response, "could not be stored")
+        assert _state_rows(app) == before
+    finally:
+        os.remove(folder)
+
+
+def test_full_disk_says_so_and_leaves_no_partial_file(
+    app, client, draft, monkeypatch
+) -> None:  # noqa: ANN001
+    """Writes go to /dev/full (the kernel's "no space left on device")."""
+    import builtins
+
+    from portal import attachments
+
+    real_open = builtins.open
+
+    def full_open(path, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if mode == "xb":
+            real_open(path, "xb").close()  # the partial file exists...
+            return real_open("/dev/full", "wb", buffering=0)  # ...and cannot grow
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(attachments, "open", full_open, raising=False)
+    before = _state(app)
+    response = _upload(client, draft, PDF, "invoice.pdf", "application/pdf")
+    _says_beside_the_field(response, "could not be stored")
+    assert _state(app) == before  # no row, no event, no .part file
+
+
+def test_files_per_billing_are_bounded(app, client, draft) -> None:  # noqa: ANN001
+    app.config["MAX_FILES_PER_BILLING"] = 3
+    codes = [
+        _upload(client, draft, PDF, f"invoice{n}.pdf", "application/pdf").status_code
+        for n in range(3)
+    ]
+    assert codes == [302] * 3
+    before = _state(app)
+    response = _upload(client, draft, PDF, "one-more.pdf", "application/pdf")
+    _says_beside_the_field(response, "the most allowed")
+    assert _state(app) == before
+
+
+def _state_rows(app) -> tuple[int, int]:  # noqa: ANN001
+    rows, events, _ = _state(app)
+    return rows, events
