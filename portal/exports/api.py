@@ -519,6 +519,9 @@ def send_batch_file(batch: ExportBatch) -> Response:
         etag=batch.sha256,
         max_age=0,
     )
+    # send_file appends "; charset=utf-8" to any text/ type: say the file's
+    # own charset once (IIF files are windows-1252).
+    response.headers["Content-Type"] = batch.content_type
     response.headers["X-Content-SHA256"] = batch.sha256
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -60,6 +60,13 @@ def require_staff():  # noqa: ANN201
     return None
 
 
+@bp.after_request
+def no_store(response):  # noqa: ANN001, ANN201
+    """Finance pages hold amounts and bank-bound data: never cached (as admin)."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 def _may_write() -> bool:
     return current_user.role in WRITERS
 

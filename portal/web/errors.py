@@ -13,12 +13,19 @@ def register_error_handlers(app: Flask) -> None:
 
     def render(error: HTTPException):  # noqa: ANN202
         code = error.code or 500
+        # Keep the headers the exception carries: a 405's Allow, a 401's
+        # WWW-Authenticate, a 429's Retry-After (RFC 9110).
+        headers = [
+            (k, v)
+            for k, v in error.get_headers()
+            if k.lower() not in ("content-type", "content-length")
+        ]
         if request.path.startswith("/exports/api/"):
-            return {"error": error.name, "message": error.description}, code
+            return {"error": error.name, "message": error.description}, code, headers
         template = (
             f"errors/{code}.html" if code in (403, 404, 500) else "errors/generic.html"
         )
-        return render_template(template, error=error, code=code), code
+        return render_template(template, error=error, code=code), code, headers
 
     for code in (400, 401, 403, 404, 405, 409, 413, 429):
         app.register_error_handler(code, render)

@@ -62,3 +62,85 @@ def test_decline_reason_drops_control_characters(ctx, world) -> None:  # noqa: A
     db.session.flush()
     invitations.answer(invitation, contact, accept=False, reason=HOSTILE + "\nline 2")
     assert invitation.decline_reason == "abcd\nline 2"
+
+
+# ------------------------------------------------------------------ headers
+
+
+def test_export_download_declares_one_charset(app, client) -> None:  # noqa: ANN001
+    from portal.exports.api import send_batch_file
+    from portal.models import ExportBatch
+
+    batch = ExportBatch(
+        content=b"!TRNS\r\n",
+        content_type="text/plain; charset=windows-1252",
+        filename="batch.iif",
+        sha256="0" * 64,
+    )
+    with app.test_request_context():
+        response = send_batch_file(batch)
+    assert response.headers["Content-Type"] == "text/plain; charset=windows-1252"
+
+
+def test_finance_pages_are_not_stored(app, client) -> None:  # noqa: ANN001
+    with app.app_context():
+        user_id = f.make_user("finance").id
+        db.session.commit()
+        db.session.remove()
+    Auth(app, client).login_user(user_id)
+    for page in ("/exports/", "/exports/batches", "/exports/settings"):
+        response = client.get(page)
+        assert response.status_code == 200, page
+        assert "no-store" in response.headers.get("Cache-Control", ""), page
+
+
+def test_405_keeps_allow(client) -> None:  # noqa: ANN001
+    for path in ("/admin/logout", "/exports/api/v1/billings"):
+        response = client.delete(path)
+        assert response.status_code == 405
+        assert response.headers.get("Allow"), path
+
+
+def test_gunicorn_sends_no_server_header(database_url, tmp_path) -> None:  # noqa: ANN001
+    """The README's recipe, for real: gunicorn from the project folder."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "a-long-random-test-key-for-gunicorn-only",
+        "PORTAL_RATELIMIT_ENABLED": "false",
+    }
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    proc = subprocess.Popen(  # noqa: S603 - our own gunicorn, fixed arguments
+        [gunicorn, "-w", "1", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(  # noqa: S310 - local http
+                    f"http://127.0.0.1:{port}/admin/login", timeout=2
+                ) as answer:
+                    headers = answer.headers
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("gunicorn did not answer")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert "Server" not in headers, headers.get("Server")
