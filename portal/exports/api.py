@@ -432,6 +432,12 @@ def _parse_batch_request() -> tuple[str, list[int], bool]:
             400, f"'format' must be one of {', '.join(values(ExportFormat))}."
         )
     ids = data.get("billing_ids")
+    if isinstance(ids, list):
+        # JSON Schema's "integer" includes 7.0: take integral numbers as ids.
+        ids = [
+            int(i) if isinstance(i, float) and i.is_integer() and abs(i) < 2**53 else i
+            for i in ids
+        ]
     if (
         not isinstance(ids, list)
         or not ids

@@ -26,6 +26,10 @@ DATETIME = {"type": "string", "format": "date-time"}
 NULLABLE_DATETIME = {"type": ["string", "null"], "format": "date-time"}
 
 
+#: Ids are the database's integers: 1 … 2**31 - 1 (larger ones are a 400/404).
+ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -239,7 +243,7 @@ SCHEMAS: dict[str, Any] = {
             "format": {"type": "string", "enum": values(ExportFormat)},
             "billing_ids": {
                 "type": "array",
-                "items": {"type": "integer"},
+                "items": ID_SCHEMA,
                 "minItems": 1,
                 "maxItems": 1000,
             },
@@ -268,7 +272,7 @@ PAGE_PARAMS = [
 
 
 def _id_param(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+    return {"name": name, "in": "path", "required": True, "schema": ID_SCHEMA}
 
 
 def _id_filter(name: str, what: str) -> dict[str, Any]:
@@ -276,9 +280,17 @@ def _id_filter(name: str, what: str) -> dict[str, Any]:
         "name": name,
         "in": "query",
         "description": f"Only billings of this {what} (its id).",
-        "schema": {"type": "integer"},
+        "schema": ID_SCHEMA,
     }
 
+
+#: What a batch file is served as, per format (builders.FORMATS).
+FILE_MEDIA_TYPES = [
+    "text/plain; charset=windows-1252",
+    "text/csv; charset=utf-8",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/octet-stream",
+]
 
 PATHS: dict[str, Any] = {
     "/openapi.json": {
@@ -398,12 +410,8 @@ PATHS: dict[str, Any] = {
                 "200": {
                     "description": "The file (IIF, Sage 300 CRE text, CSV or XLSX).",
                     "content": {
-                        "application/octet-stream": {
-                            "schema": {
-                                "type": "string",
-                                "contentMediaType": "application/octet-stream",
-                            }
-                        }
+                        media: {"schema": {"type": "string", "contentMediaType": media}}
+                        for media in FILE_MEDIA_TYPES
                     },
                 },
                 **ERRORS_READ,
