@@ -617,7 +617,7 @@ def test_contact_removed_and_added_back_is_invited_again(engine, tmp_path) -> No
         == 302
     )
     with app.app_context():
-        from portal import setup
+        from portal.contracts import commitments as setup
 
         admin = db.session.get(User, w.admin_id)
         commitment = db.session.get(Commitment, w.commitment_id)

@@ -126,8 +126,7 @@ def test_spoofed_forwarding_headers_sent_directly_change_nothing(
 def _queue_one(app) -> int:  # noqa: ANN001
     from datetime import timedelta
 
-    from portal.outbox import queue_mail
-
+    from portal.mail.outbox import queue_mail
     from portal.timeutil import utcnow
 
     with app.app_context(), app.test_request_context():
@@ -185,7 +184,7 @@ def test_hanging_smtp_server_blocks_no_web_write(
 ) -> None:  # noqa: ANN001
     """SPEC §8 on SQLite too: while ``send-mail`` waits on a server that never
     answers, a sign-in (a write: last login, audit event) answers at once."""
-    from portal.outbox import deliver_pending
+    from portal.mail.outbox import deliver_pending
 
     _queue_one(app)
     port, accepted, stop = _silent_server()
@@ -274,8 +273,7 @@ def test_a_late_smtp_answer_gives_one_message_id_for_both_copies(app) -> None:  
     retry carries the same Message-ID, so the receiver can drop the repeat."""
     import re
 
-    from portal.outbox import deliver_pending
-
+    from portal.mail.outbox import deliver_pending
     from portal.models import OutboxMessage
     from portal.timeutil import utcnow
 

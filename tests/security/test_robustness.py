@@ -5,9 +5,10 @@ cost-code key, the SOV CSV import and reason fields."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from portal.sov_import import parse_sov_csv
 
-from portal import invitations, tokens
+from portal.accounts import tokens
+from portal.billing import invitations
+from portal.contracts.sov_import import parse_sov_csv
 from portal.extensions import db
 from portal.models import Contact, ErpCostCode, Invitation
 

@@ -318,7 +318,7 @@ def test_full_disk_says_so_and_leaves_no_partial_file(
     """Writes go to /dev/full (the kernel's "no space left on device")."""
     import builtins
 
-    from portal import attachments
+    from portal.billing import attachments
 
     real_open = builtins.open
 
