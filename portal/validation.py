@@ -22,6 +22,7 @@ ZERO = Decimal("0.00")
 #: Ids are 32-bit integers in the database (PostgreSQL ``integer``): larger ones
 #: can't exist, and binding them would fail in the driver.
 MAX_ID = 2**31 - 1
+_ID = re.compile(r"[1-9][0-9]{0,9}", re.ASCII)
 _EMAIL = re.compile(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -36,6 +37,22 @@ class FieldErrors(InputError):
     def __init__(self, errors: Mapping[str, str], message: str | None = None) -> None:
         super().__init__(message or "Please correct the highlighted fields.")
         self.errors = dict(errors)
+
+
+def parse_id(value: object) -> int | None:
+    """A database id from form, query or path text: 1 to :data:`MAX_ID`, else None.
+
+    The one id parser: select boxes, checkbox lists, query arguments and the
+    ``<int:…>`` URL converter all read ids through it (surrounding space is
+    ignored; signs, leading zeros, non-ASCII digits and overflows are not ids).
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not _ID.fullmatch(text):
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None
 
 
 def clean_text(value: str | None, *, multiline: bool = False) -> str:
@@ -159,10 +176,10 @@ class Form:
             if required:
                 self.errors[name] = "Choose one of the options."
             return None
-        if not re.fullmatch(r"[1-9][0-9]{0,9}", value, re.ASCII) or int(value) > MAX_ID:
+        number = parse_id(value)
+        if number is None:
             self.errors[name] = "Choose one of the options."
-            return None
-        return int(value)
+        return number
 
     def percent(self, name: str, *, required: bool = True) -> Decimal:
         """A percentage 0-100 with up to 4 decimals (the strict parser)."""
@@ -190,11 +207,9 @@ class Form:
         """Checkbox ids (``name`` repeated): the well-formed ones, in order, unique."""
         out: list[int] = []
         for raw in getlist:
-            text = (raw or "").strip()
-            if re.fullmatch(r"[1-9][0-9]{0,9}", text, re.ASCII):
-                number = int(text)
-                if number <= MAX_ID and number not in out:
-                    out.append(number)
+            number = parse_id(raw)
+            if number is not None and number not in out:
+                out.append(number)
         return out
 
     def check(self) -> None:

@@ -8,15 +8,12 @@ from typing import Any
 from flask import current_app, flash, render_template, request
 from flask_login import current_user
 
+from portal.core.statuses import ADMINS, AUDITORS, READERS
 from portal.extensions import db
 from portal.models import User
-from portal.validation import MAX_ID, Form
+from portal.validation import Form, parse_id
 
-#: Who may read back-office pages, and who may change anything (SPEC §1).
-READERS = ("admin", "finance", "viewer")
-ADMINS = ("admin",)
-#: The global audit log (the navigation shows it to these roles).
-AUDITORS = ("admin", "viewer")
+__all__ = ["ADMINS", "AUDITORS", "READERS"]
 
 
 def me() -> User:
@@ -37,10 +34,7 @@ def per_page() -> int:
 
 def arg_id(name: str) -> int | None:
     """A positive integer query argument, or None."""
-    raw = request.args.get(name, "")
-    if not re.fullmatch(r"[1-9][0-9]{0,9}", raw or "") or int(raw) > MAX_ID:
-        return None
-    return int(raw)
+    return parse_id(request.args.get(name, ""))
 
 
 def arg_text(name: str, limit: int = 100) -> str:

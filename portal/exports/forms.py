@@ -13,17 +13,12 @@ from werkzeug.datastructures import MultiDict
 
 from portal.finance.builders import FORMATS
 from portal.finance.erp import COST_CODE_FIELDS, SETTINGS_FIELDS
+from portal.validation import parse_id
 
 
 def positive_int(raw: str | None) -> int | None:
-    """A positive whole number from a form or query value, else None."""
-    if raw is None:
-        return None
-    text = raw.strip()
-    if not text or not text.isascii() or not text.isdigit() or len(text) > 12:
-        return None
-    value = int(text)
-    return value if value > 0 else None
+    """A positive id (or page number) from a form or query value, else None."""
+    return parse_id(raw)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts import api_tokens
 from portal.accounts.auth import role_required
+from portal.core.statuses import EXPORTERS, READERS
 from portal.exports import api, bp
 from portal.exports.forms import (
     positive_int,
@@ -39,8 +40,8 @@ from portal.finance import erp
 from portal.finance.builders import FORMATS, NO_DIRECT_EXPORT
 from portal.models import ApiToken, BillingPeriod, ExportBatch, Project, Vendor
 
-STAFF = ("finance", "admin", "viewer")
-WRITERS = ("finance", "admin")
+STAFF = READERS
+WRITERS = EXPORTERS
 READY_PAGE_SIZE = 50
 BATCH_PAGE_SIZE = 25
 SETTINGS_PAGE_SIZE = 25
