@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from portal.core.statuses import ADMINS, AUDITORS, READERS
 from portal.extensions import db
+from portal.forms import StrictForm
 from portal.models import User
 from portal.validation import Form, parse_id
 
@@ -49,19 +50,22 @@ def like(text: str) -> str:
 
 
 def form_page(
-    template: str, form: Form | None = None, status: int = 200, **context: Any
+    template: str,
+    form: Form | StrictForm | None = None,
+    status: int = 200,
+    **context: Any,
 ):  # noqa: ANN201
     """Render a form page with the posted values and errors (400 when invalid)."""
     db.session.rollback()
-    if form is not None and form.errors:
+    if isinstance(form, StrictForm):
+        values, errors = form.values, form.messages
+    else:
+        values = form.data if form is not None else {}
+        errors = form.errors if form is not None else {}
+    if errors:
         flash("Please correct the highlighted fields.", "danger")
         status = 400
     return (
-        render_template(
-            template,
-            values=form.data if form is not None else {},
-            errors=form.errors if form is not None else {},
-            **context,
-        ),
+        render_template(template, values=values, errors=errors, **context),
         status,
     )

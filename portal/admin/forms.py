@@ -1,0 +1,98 @@
+"""The back office's forms: one :class:`StrictForm` per page that posts.
+
+Fields come from :mod:`portal.forms` (the strict parsers); views validate, call
+the domain, and map its :class:`validation.FieldErrors` back with
+``form.add_errors``. Names are the posted field names the templates use.
+"""
+
+from __future__ import annotations
+
+from portal.billing.periods import MAX_SERIES
+from portal.core.statuses import Role
+from portal.forms import (
+    CleanTextField,
+    FlagField,
+    IdField,
+    IdListField,
+    RawTextField,
+    StrictChoiceField,
+    StrictDateField,
+    StrictEmailField,
+    StrictForm,
+    StrictIntegerField,
+)
+
+SERIES_KINDS = [
+    ("monthly", "Monthly (calendar months)"),
+    ("weekly", "Weekly (7 days)"),
+    ("custom", "Custom length (days)"),
+]
+
+# ------------------------------------------------------------------ users
+
+
+class UserForm(StrictForm):
+    """A back-office user's details (edit page)."""
+
+    email = StrictEmailField()
+    name = CleanTextField(max_len=120, noun="a name")
+    role = StrictChoiceField(choices=[r.value for r in Role])
+    active = FlagField()
+
+
+class NewUserForm(UserForm):
+    """A new user: their details and a first password."""
+
+    password = RawTextField(
+        max_len=300,
+        required_message="Enter a first password (they can change it).",  # noqa: S106 - a message
+    )
+
+
+class PasswordResetForm(StrictForm):
+    """An administrator sets a user's password (the domain checks its strength)."""
+
+    password = RawTextField(max_len=300)
+
+
+# ---------------------------------------------------------------- periods
+
+
+class PeriodDatesForm(StrictForm):
+    """A period's dates (edit page); the billing date defaults to the end date."""
+
+    start_date = StrictDateField()
+    end_date = StrictDateField()
+    due_date = StrictDateField()
+    billing_date = StrictDateField(required=False)
+
+
+class NewPeriodForm(PeriodDatesForm):
+    """One new period for a project, opened at once or not."""
+
+    project_id = IdField(message="Choose a project.")
+    open_now = FlagField()
+
+
+class PeriodSeriesForm(StrictForm):
+    """A monthly, weekly or custom-length series of periods."""
+
+    project_id = IdField(message="Choose a project.")
+    kind = StrictChoiceField(choices=[k for k, _ in SERIES_KINDS])
+    start_date = StrictDateField()
+    count = StrictIntegerField(minimum=1, maximum=MAX_SERIES)
+    length_days = StrictIntegerField(minimum=1, maximum=366)
+    due_days_before_end = StrictIntegerField(minimum=0, maximum=365, default=0)
+    open_now = FlagField()
+
+    def validate(self, extra_validators=None) -> bool:  # noqa: ANN001
+        # The length only counts for a custom series.
+        self.length_days.skipped = self.kind.data != "custom"
+        return super().validate(extra_validators)
+
+
+class BulkForm(StrictForm):
+    """Invite to Bill or remind the selected commitments of a period."""
+
+    action = StrictChoiceField(choices=["invite", "remind"], default="")
+    commitment_ids = IdListField()
