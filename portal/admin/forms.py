@@ -7,8 +7,11 @@ the domain, and map its :class:`validation.FieldErrors` back with
 
 from __future__ import annotations
 
+import zoneinfo
+from functools import cache
+
 from portal.billing.periods import MAX_SERIES
-from portal.core.statuses import Role
+from portal.core.statuses import CommitmentKind, Currency, Role
 from portal.forms import (
     CleanTextField,
     FlagField,
@@ -27,6 +30,27 @@ SERIES_KINDS = [
     ("weekly", "Weekly (7 days)"),
     ("custom", "Custom length (days)"),
 ]
+
+# ------------------------------------------------------------------ set-up
+
+TERMINOLOGY_CHOICES = [
+    ("", "Deployment default"),
+    ("us", "US: progress billing, retainage, owner invoice"),
+    ("au", "Australia: progress claim, retention, HC/Client progress claim"),
+    ("ca", "Canada: progress billing, holdback"),
+]
+KIND_CHOICES = [
+    (CommitmentKind.SUBCONTRACT.value, "Subcontract"),
+    (CommitmentKind.PURCHASE_ORDER.value, "Purchase order"),
+]
+CURRENCY_CHOICES = [(c.value, c.value) for c in Currency]
+
+
+@cache
+def time_zones() -> frozenset[str]:
+    """The IANA time zone names a project may use."""
+    return frozenset(zoneinfo.available_timezones())
+
 
 # ------------------------------------------------------------------ users
 
