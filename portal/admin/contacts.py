@@ -6,19 +6,19 @@ from portal import contracts as domain
 from portal.accounts.auth import role_required
 from portal.admin import bp
 from portal.admin.common import ADMINS, back_url, done, form_page, me, refused
+from portal.admin.forms import ActiveForm, ContactForm
 from portal.extensions import db
 from portal.models import (
     Contact,
     Vendor,
 )
-from portal.validation import FieldErrors, Form, InputError
+from portal.validation import FieldErrors, InputError
 
 
-def _parse_contact(form: Form) -> domain.ContactInput:
+def _parse_contact(form: ContactForm) -> domain.ContactInput:
+    form.validate()
     return domain.ContactInput(
-        name=form.text("name", max_len=120, label="a name"),
-        email=form.email("email"),
-        phone=form.text("phone", max_len=40, required=False),
+        name=form.name.data, email=form.email.data, phone=form.phone.data
     )
 
 
@@ -31,13 +31,13 @@ def contact_new(vendor_id: int):  # noqa: ANN201
         return render_template(
             "admin/contact_form.html", vendor=vendor, contact=None, values={}, errors={}
         )
-    form = Form(request.form)
+    form = ContactForm()
     data = _parse_contact(form)
     if form.ok:
         try:
             contact = domain.save_contact(me(), vendor, None, data)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         else:
             return done(
                 f"{contact.name} was added to {vendor.name}.",
@@ -62,13 +62,13 @@ def contact_edit(contact_id: int):  # noqa: ANN201
             values=values,
             errors={},
         )
-    form = Form(request.form)
+    form = ContactForm()
     data = _parse_contact(form)
     if form.ok:
         try:
             domain.save_contact(me(), vendor, contact, data)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         except InputError as exc:
             return refused(exc, "admin.vendor_view", vendor_id=vendor.id)
         else:
@@ -83,7 +83,9 @@ def contact_edit(contact_id: int):  # noqa: ANN201
 def contact_active(contact_id: int):  # noqa: ANN201
     """Deactivate (ending every link and session) or reactivate a contact."""
     contact = db.get_or_404(Contact, contact_id)
-    active = Form(request.form).flag("active")
+    form = ActiveForm()
+    form.validate()
+    active = form.active.data
     domain.set_contact_active(me(), contact, active)
     db.session.commit()
     flash(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import zoneinfo
 from functools import cache
 
+from wtforms.validators import StopValidation
+
 from portal.billing.periods import MAX_SERIES
 from portal.core.statuses import CommitmentKind, Currency, Role
 from portal.forms import (
@@ -17,6 +19,7 @@ from portal.forms import (
     FlagField,
     IdField,
     IdListField,
+    PercentField,
     RawTextField,
     StrictChoiceField,
     StrictDateField,
@@ -120,3 +123,50 @@ class BulkForm(StrictForm):
 
     action = StrictChoiceField(choices=["invite", "remind"], default="")
     commitment_ids = IdListField()
+
+
+# ------------------------------------------------------- projects, vendors
+
+
+class ProjectForm(StrictForm):
+    """A project's details, rules and ERP references."""
+
+    number = CleanTextField(max_len=40, noun="a project number")
+    name = CleanTextField(max_len=200, noun="a name")
+    currency = StrictChoiceField(choices=[c.value for c in Currency])
+    address = CleanTextField(max_len=500, required=False, multiline=True)
+    time_zone = CleanTextField(max_len=64, noun="a time zone")
+    overbilling_allowed = FlagField()
+    late_submissions_allowed = FlagField()
+    retainage_release_allowed = FlagField()
+    default_work_retainage_pct = PercentField()
+    default_materials_retainage_pct = PercentField()
+    terminology = StrictChoiceField(choices=[c for c, _ in TERMINOLOGY_CHOICES])
+    erp_job_number = CleanTextField(max_len=40, required=False)
+    qb_customer_job = CleanTextField(max_len=200, required=False)
+
+    def validate_time_zone(self, field: CleanTextField) -> None:
+        if field.data and field.data not in time_zones():
+            raise StopValidation("Enter a time zone like America/New_York.")
+
+
+class VendorForm(StrictForm):
+    """A vendor's name, address and ERP vendor code."""
+
+    name = CleanTextField(max_len=200, noun="a name")
+    address = CleanTextField(max_len=500, required=False, multiline=True)
+    erp_vendor_code = CleanTextField(max_len=40, required=False)
+
+
+class ContactForm(StrictForm):
+    """A vendor's contact."""
+
+    name = CleanTextField(max_len=120, noun="a name")
+    email = StrictEmailField()
+    phone = CleanTextField(max_len=40, required=False)
+
+
+class ActiveForm(StrictForm):
+    """The (de)activate button."""
+
+    active = FlagField()

@@ -20,9 +20,13 @@ from portal.admin.common import (
     per_page,
     scheduled_totals,
 )
-from portal.admin.forms import CURRENCY_CHOICES, TERMINOLOGY_CHOICES, time_zones
+from portal.admin.forms import (
+    CURRENCY_CHOICES,
+    TERMINOLOGY_CHOICES,
+    ProjectForm,
+    time_zones,
+)
 from portal.core.statuses import (
-    Currency,
     PeriodStatus,
 )
 from portal.extensions import db
@@ -34,7 +38,7 @@ from portal.models import (
     Vendor,
     commitment_contacts,
 )
-from portal.validation import FieldErrors, Form
+from portal.validation import FieldErrors
 
 
 @bp.route("/projects")
@@ -79,26 +83,22 @@ def projects():  # noqa: ANN201
     )
 
 
-def _parse_project(form: Form) -> domain.ProjectInput:
-    time_zone = form.text("time_zone", max_len=64, label="a time zone")
-    if time_zone and time_zone not in time_zones():
-        form.errors["time_zone"] = "Enter a time zone like America/New_York."
-    terminology = form.choice("terminology", [c for c, _ in TERMINOLOGY_CHOICES])
+def _parse_project(form: ProjectForm) -> domain.ProjectInput:
+    form.validate()
     return domain.ProjectInput(
-        number=form.text("number", max_len=40, label="a project number"),
-        name=form.text("name", max_len=200, label="a name"),
-        currency=form.choice("currency", [c.value for c in Currency]),
-        address=form.text("address", max_len=500, required=False, multiline=True),
-        time_zone=time_zone,
-        overbilling_allowed=form.flag("overbilling_allowed"),
-        late_submissions_allowed=form.flag("late_submissions_allowed"),
-        retainage_release_allowed=form.flag("retainage_release_allowed"),
-        default_work_retainage_pct=form.percent("default_work_retainage_pct"),
-        default_materials_retainage_pct=form.percent("default_materials_retainage_pct"),
-        terminology=terminology or None,
-        erp_job_number=form.text("erp_job_number", max_len=40, required=False) or None,
-        qb_customer_job=form.text("qb_customer_job", max_len=200, required=False)
-        or None,
+        number=form.number.data,
+        name=form.name.data,
+        currency=form.currency.data,
+        address=form.address.data,
+        time_zone=form.time_zone.data,
+        overbilling_allowed=form.overbilling_allowed.data,
+        late_submissions_allowed=form.late_submissions_allowed.data,
+        retainage_release_allowed=form.retainage_release_allowed.data,
+        default_work_retainage_pct=form.default_work_retainage_pct.data,
+        default_materials_retainage_pct=form.default_materials_retainage_pct.data,
+        terminology=form.terminology.data or None,
+        erp_job_number=form.erp_job_number.data or None,
+        qb_customer_job=form.qb_customer_job.data or None,
     )
 
 
@@ -143,13 +143,13 @@ def _project_form(project: Project | None):  # noqa: ANN202
         return render_template(
             "admin/project_form.html", values=values, errors={}, **context
         )
-    form = Form(request.form)
+    form = ProjectForm()
     data = _parse_project(form)
     if form.ok:
         try:
             saved = domain.save_project(me(), project, data)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         else:
             return done(
                 f"Project {saved.number} saved.",

@@ -19,13 +19,14 @@ from portal.admin.common import (
     per_page,
     scheduled_totals,
 )
+from portal.admin.forms import VendorForm
 from portal.extensions import db
 from portal.models import (
     Commitment,
     Contact,
     Vendor,
 )
-from portal.validation import FieldErrors, Form
+from portal.validation import FieldErrors
 
 
 @bp.route("/vendors")
@@ -81,12 +82,12 @@ def vendors():  # noqa: ANN201
     )
 
 
-def _parse_vendor(form: Form) -> domain.VendorInput:
+def _parse_vendor(form: VendorForm) -> domain.VendorInput:
+    form.validate()
     return domain.VendorInput(
-        name=form.text("name", max_len=200, label="a name"),
-        address=form.text("address", max_len=500, required=False, multiline=True),
-        erp_vendor_code=form.text("erp_vendor_code", max_len=40, required=False)
-        or None,
+        name=form.name.data,
+        address=form.address.data,
+        erp_vendor_code=form.erp_vendor_code.data or None,
     )
 
 
@@ -104,13 +105,13 @@ def _vendor_form(vendor: Vendor | None):  # noqa: ANN202
         return render_template(
             "admin/vendor_form.html", vendor=vendor, values=values, errors={}
         )
-    form = Form(request.form)
+    form = VendorForm()
     data = _parse_vendor(form)
     if form.ok:
         try:
             saved = domain.save_vendor(me(), vendor, data)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         else:
             return done(
                 f"Vendor {saved.name} saved.", "admin.vendor_view", vendor_id=saved.id
