@@ -1,22 +1,24 @@
 """Change orders: create, items, approve, void."""
 
 import sqlalchemy as sa
-from flask import flash, render_template, request
+from flask import flash, render_template
 from sqlalchemy.orm import joinedload
 
 from portal import contracts as domain
 from portal.accounts.auth import role_required
 from portal.admin import bp
 from portal.admin.commitments import commitment_page
-from portal.admin.common import ADMINS, READERS, done, me, refused
+from portal.admin.common import ADMINS, READERS, done, form_state, me, refused
+from portal.admin.forms import ChangeOrderForm, ChangeOrderItemForm
 from portal.extensions import db
+from portal.forms import StrictForm
 from portal.models import (
     ChangeOrder,
     ChangeOrderItem,
     Commitment,
     SovLine,
 )
-from portal.validation import FieldErrors, Form, InputError
+from portal.validation import FieldErrors, InputError
 
 
 @bp.route("/commitments/<int:commitment_id>/change-orders", methods=["POST"])
@@ -24,14 +26,15 @@ from portal.validation import FieldErrors, Form, InputError
 def change_order_new(commitment_id: int):  # noqa: ANN201
     """Start a pending change order."""
     commitment = db.get_or_404(Commitment, commitment_id)
-    form = Form(request.form)
-    number = form.text("co_number", max_len=40, label="a change order number")
-    title = form.text("co_title", max_len=200, label="a title")
+    form = ChangeOrderForm()
+    form.validate()
+    number = form.co_number.data
+    title = form.co_title.data
     if form.ok:
         try:
             co = domain.create_change_order(me(), commitment, number, title)
         except FieldErrors as exc:
-            form.errors["co_number"] = exc.errors.get("number", str(exc))
+            form.fail("co_number", exc.errors.get("number", str(exc)))
         except InputError as exc:
             return refused(exc, "admin.commitment_view", commitment_id=commitment_id)
         else:
@@ -44,7 +47,7 @@ def change_order_new(commitment_id: int):  # noqa: ANN201
     return commitment_page(commitment, form)
 
 
-def _change_order_page(co: ChangeOrder, form: Form | None = None):  # noqa: ANN202
+def _change_order_page(co: ChangeOrder, form: StrictForm | None = None):  # noqa: ANN202
     if form is not None:
         db.session.rollback()
     commitment = co.commitment
@@ -59,7 +62,7 @@ def _change_order_page(co: ChangeOrder, form: Form | None = None):  # noqa: ANN2
         .where(ChangeOrderItem.change_order_id == co.id)
         .order_by(ChangeOrderItem.id)
     ).all()
-    errors = form.errors if form is not None else {}
+    posted, errors = form_state(form)
     return (
         render_template(
             "admin/change_order_view.html",
@@ -68,7 +71,7 @@ def _change_order_page(co: ChangeOrder, form: Form | None = None):  # noqa: ANN2
             project=commitment.project,
             lines=[line for line in lines if line.change_order_id in (None, co.id)],
             items=items,
-            values=dict(form.data) if form is not None else {"mode": "existing"},
+            values=dict(posted) if form is not None else {"mode": "existing"},
             errors=errors,
         ),
         400 if errors else 200,
@@ -87,25 +90,22 @@ def change_order_view(change_order_id: int):  # noqa: ANN201
 def change_order_item_add(change_order_id: int):  # noqa: ANN201
     """Add a change: an amount on an existing line, or a new line."""
     co = db.get_or_404(ChangeOrder, change_order_id)
-    form = Form(request.form)
-    mode = form.choice("mode", ["existing", "new"], default="existing")
-    amount = form.amount("amount", allow_negative=True)
+    form = ChangeOrderItemForm()
+    form.validate()
+    amount = form.amount.data
     sov_line_id = None
     new_line = None
-    if mode == "existing":
-        sov_line_id = form.identifier("sov_line_id")
+    if form.mode.data == "existing":
+        sov_line_id = form.sov_line_id.data
     else:
-        new_line = (
-            form.text("cost_code", max_len=40, label="a cost code"),
-            form.text("description", max_len=300, label="a description"),
-        )
+        new_line = (form.cost_code.data, form.description.data)
     if form.ok:
         try:
             domain.add_change_order_item(
                 me(), co, amount, sov_line_id=sov_line_id, new_line=new_line
             )
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         except InputError as exc:
             return refused(exc, "admin.change_order_view", change_order_id=co.id)
         else:

@@ -11,32 +11,36 @@ from portal.admin.common import (
     READERS,
     done,
     form_page,
+    form_state,
     me,
     pct_text,
     refused,
     uploaded_bytes,
 )
+from portal.admin.forms import ClientContractForm, ClientLineForm, StatusForm
 from portal.contracts.sov_import import ImportFailed, parse_sov_csv
 from portal.core.statuses import (
     ContractStatus,
 )
 from portal.extensions import db
+from portal.forms import StrictForm
 from portal.models import (
     ClientContract,
     ClientSovLine,
     Project,
 )
-from portal.validation import FieldErrors, Form, InputError
+from portal.validation import FieldErrors, InputError
 
 
-def _parse_contract(form: Form) -> domain.ClientContractInput:
+def _parse_contract(form: ClientContractForm) -> domain.ClientContractInput:
+    form.validate()
     return domain.ClientContractInput(
-        number=form.text("number", max_len=40, label="a number"),
-        title=form.text("title", max_len=200, label="a title"),
-        client_name=form.text("client_name", max_len=200, label="the client's name"),
-        work_retainage_pct=form.percent("work_retainage_pct"),
-        materials_retainage_pct=form.percent("materials_retainage_pct"),
-        markup_pct=form.percent("markup_pct"),
+        number=form.number.data,
+        title=form.title.data,
+        client_name=form.client_name.data,
+        work_retainage_pct=form.work_retainage_pct.data,
+        materials_retainage_pct=form.materials_retainage_pct.data,
+        markup_pct=form.markup_pct.data,
     )
 
 
@@ -63,13 +67,13 @@ def _contract_form(project: Project, contract: ClientContract | None):  # noqa: 
         return render_template(
             "admin/client_contract_form.html", values=values, errors={}, **context
         )
-    form = Form(request.form)
+    form = ClientContractForm()
     data = _parse_contract(form)
     if form.ok:
         try:
             saved = domain.save_client_contract(me(), project, contract, data)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         except InputError as exc:
             flash(str(exc), "danger")
         else:
@@ -96,7 +100,7 @@ def client_contract_edit(contract_id: int):  # noqa: ANN201
     return _contract_form(contract.project, contract)
 
 
-def _contract_page(contract: ClientContract, form: Form | None = None):  # noqa: ANN202
+def _contract_page(contract: ClientContract, form: StrictForm | None = None):  # noqa: ANN202
     if form is not None:
         db.session.rollback()
     lines = db.session.scalars(
@@ -104,11 +108,11 @@ def _contract_page(contract: ClientContract, form: Form | None = None):  # noqa:
         .where(ClientSovLine.client_contract_id == contract.id)
         .order_by(ClientSovLine.line_number)
     ).all()
-    values = dict(form.data) if form is not None else {}
+    posted, errors = form_state(form)
+    values = dict(posted)
     values.setdefault(
         "line_number", str(max((ln.line_number for ln in lines), default=0) + 1)
     )
-    errors = form.errors if form is not None else {}
     return (
         render_template(
             "admin/client_contract_view.html",
@@ -134,9 +138,9 @@ def client_contract_view(contract_id: int):  # noqa: ANN201
 def client_contract_status(contract_id: int):  # noqa: ANN201
     """Approve a client contract, or return it to draft."""
     contract = db.get_or_404(ClientContract, contract_id)
-    status = Form(request.form).choice(
-        "status", [s.value for s in ContractStatus], default=""
-    )
+    form = StatusForm([s.value for s in ContractStatus])
+    form.validate()
+    status = form.status.data
     try:
         domain.set_client_contract_status(me(), contract, status)
     except InputError as exc:
@@ -148,12 +152,13 @@ def client_contract_status(contract_id: int):  # noqa: ANN201
     )
 
 
-def _parse_client_line(form: Form) -> domain.ClientLineInput:
+def _parse_client_line(form: ClientLineForm) -> domain.ClientLineInput:
+    form.validate()
     return domain.ClientLineInput(
-        line_number=form.integer("line_number", minimum=1, maximum=999999) or 0,
-        cost_code=form.text("cost_code", max_len=40, label="a cost code"),
-        description=form.text("description", max_len=300, label="a description"),
-        scheduled_value=form.amount("scheduled_value"),
+        line_number=form.line_number.data or 0,
+        cost_code=form.cost_code.data,
+        description=form.description.data,
+        scheduled_value=form.scheduled_value.data,
     )
 
 
@@ -162,13 +167,13 @@ def _parse_client_line(form: Form) -> domain.ClientLineInput:
 def client_line_new(contract_id: int):  # noqa: ANN201
     """Add a SOV line to a draft client contract."""
     contract = db.get_or_404(ClientContract, contract_id)
-    form = Form(request.form)
+    form = ClientLineForm()
     data = _parse_client_line(form)
     if form.ok:
         try:
             domain.add_client_line(me(), contract, data)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         except InputError as exc:
             return refused(exc, "admin.client_contract_view", contract_id=contract_id)
         else:
@@ -198,13 +203,13 @@ def client_line_edit(line_id: int):  # noqa: ANN201
         return render_template(
             "admin/client_line_form.html", values=values, errors={}, **context
         )
-    form = Form(request.form)
+    form = ClientLineForm()
     data = _parse_client_line(form)
     if form.ok:
         try:
             domain.update_client_line(me(), line, data)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         except InputError as exc:
             return refused(exc, "admin.client_line_edit", line_id=line_id)
         else:

@@ -7,13 +7,23 @@ from sqlalchemy.orm import joinedload, selectinload
 from portal import contracts as domain
 from portal.accounts.auth import role_required
 from portal.admin import bp
-from portal.admin.common import ADMINS, READERS, done, form_page, me, pct_text, refused
-from portal.admin.forms import KIND_CHOICES
+from portal.admin.common import (
+    ADMINS,
+    READERS,
+    done,
+    form_page,
+    form_state,
+    me,
+    pct_text,
+    refused,
+)
+from portal.admin.forms import KIND_CHOICES, CommitmentForm, ContactPickForm, StatusForm
 from portal.billing.dashboard import billing_sums
 from portal.core.statuses import (
     CommitmentStatus,
 )
 from portal.extensions import db
+from portal.forms import StrictForm
 from portal.models import (
     Billing,
     ChangeOrder,
@@ -23,17 +33,18 @@ from portal.models import (
     SovLine,
     Vendor,
 )
-from portal.validation import FieldErrors, Form, InputError
+from portal.validation import FieldErrors, InputError
 
 
-def _parse_commitment(form: Form) -> domain.CommitmentInput:
+def _parse_commitment(form: CommitmentForm) -> domain.CommitmentInput:
+    form.validate()
     return domain.CommitmentInput(
-        vendor_id=form.identifier("vendor_id") or 0,
-        kind=form.choice("kind", [k for k, _ in KIND_CHOICES]),
-        number=form.text("number", max_len=40, label="a number"),
-        title=form.text("title", max_len=200, label="a title"),
-        work_retainage_pct=form.percent("work_retainage_pct"),
-        materials_retainage_pct=form.percent("materials_retainage_pct"),
+        vendor_id=form.vendor_id.data or 0,
+        kind=form.kind.data,
+        number=form.number.data,
+        title=form.title.data,
+        work_retainage_pct=form.work_retainage_pct.data,
+        materials_retainage_pct=form.materials_retainage_pct.data,
     )
 
 
@@ -67,13 +78,13 @@ def _commitment_form(project: Project, commitment: Commitment | None):  # noqa: 
         return render_template(
             "admin/commitment_form.html", values=values, errors={}, **context
         )
-    form = Form(request.form)
+    form = CommitmentForm()
     data = _parse_commitment(form)
     if form.ok:
         try:
             saved = domain.save_commitment(me(), project, commitment, data)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         else:
             return done(
                 f"Commitment {saved.number} saved.",
@@ -98,7 +109,7 @@ def commitment_edit(commitment_id: int):  # noqa: ANN201
     return _commitment_form(commitment.project, commitment)
 
 
-def commitment_page(commitment: Commitment, form: Form | None = None, status=200):  # noqa: ANN001, ANN202
+def commitment_page(commitment: Commitment, form: StrictForm | None = None, status=200):  # noqa: ANN001, ANN202
     from portal.billing.figures import billable_sov_lines
 
     if form is not None:
@@ -130,9 +141,9 @@ def commitment_page(commitment: Commitment, form: Form | None = None, status=200
         .where(Contact.vendor_id == commitment.vendor_id, Contact.active.is_(True))
         .order_by(Contact.name)
     ).all()
-    values = dict(form.data) if form is not None else {}
+    posted, errors = form_state(form)
+    values = dict(posted)
     values.setdefault("line_number", str(domain.next_line_number(commitment)))
-    errors = form.errors if form is not None else {}
     return (
         render_template(
             "admin/commitment_view.html",
@@ -163,9 +174,9 @@ def commitment_view(commitment_id: int):  # noqa: ANN201
 def commitment_status(commitment_id: int):  # noqa: ANN201
     """Approve, return to draft or void a commitment."""
     commitment = db.get_or_404(Commitment, commitment_id)
-    status = Form(request.form).choice(
-        "status", [s.value for s in CommitmentStatus], default=""
-    )
+    form = StatusForm([s.value for s in CommitmentStatus])
+    form.validate()
+    status = form.status.data
     try:
         domain.set_commitment_status(me(), commitment, status)
     except InputError as exc:
@@ -182,7 +193,9 @@ def commitment_status(commitment_id: int):  # noqa: ANN201
 def commitment_contact_add(commitment_id: int):  # noqa: ANN201
     """Make a contact of the vendor a billing contact on the commitment."""
     commitment = db.get_or_404(Commitment, commitment_id)
-    contact_id = Form(request.form).identifier("contact_id")
+    form = ContactPickForm()
+    form.validate()
+    contact_id = form.contact_id.data
     contact = db.session.get(Contact, contact_id) if contact_id else None
     if contact is None:
         flash("Choose a contact to add.", "danger")

@@ -51,6 +51,15 @@ def like(text: str) -> str:
     return f"%{escaped.lower()}%"
 
 
+def form_state(form: Form | StrictForm | None) -> tuple[Any, dict[str, str]]:
+    """(posted values, field → message) of a submitted form, for its page."""
+    if form is None:
+        return {}, {}
+    if isinstance(form, StrictForm):
+        return form.values, form.messages
+    return form.data, form.errors
+
+
 def form_page(
     template: str,
     form: Form | StrictForm | None = None,
@@ -59,11 +68,7 @@ def form_page(
 ):  # noqa: ANN201
     """Render a form page with the posted values and errors (400 when invalid)."""
     db.session.rollback()
-    if isinstance(form, StrictForm):
-        values, errors = form.values, form.messages
-    else:
-        values = form.data if form is not None else {}
-        errors = form.errors if form is not None else {}
+    values, errors = form_state(form)
     if errors:
         flash("Please correct the highlighted fields.", "danger")
         status = 400

@@ -21,6 +21,7 @@ from portal.forms import (
     IdListField,
     PercentField,
     RawTextField,
+    StrictAmountField,
     StrictChoiceField,
     StrictDateField,
     StrictEmailField,
@@ -170,3 +171,89 @@ class ActiveForm(StrictForm):
     """The (de)activate button."""
 
     active = FlagField()
+
+
+# ------------------------------------------- commitments, SOV, change orders
+
+
+class CommitmentForm(StrictForm):
+    """A commitment (subcontract or purchase order) on a project."""
+
+    vendor_id = IdField()
+    kind = StrictChoiceField(choices=[k for k, _ in KIND_CHOICES])
+    number = CleanTextField(max_len=40, noun="a number")
+    title = CleanTextField(max_len=200, noun="a title")
+    work_retainage_pct = PercentField()
+    materials_retainage_pct = PercentField()
+
+
+class StatusForm(StrictForm):
+    """A status button (the view gives the statuses it accepts)."""
+
+    status = StrictChoiceField(choices=(), default="")
+
+    def __init__(self, statuses: list[str], **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.status.choices = statuses
+        self.status.process_formdata(self.status.raw_data or [])
+
+
+class ContactPickForm(StrictForm):
+    """Add one of the vendor's contacts as a billing contact."""
+
+    contact_id = IdField()
+
+
+class SovLineForm(StrictForm):
+    """A commitment's SOV line."""
+
+    line_number = StrictIntegerField(minimum=1, maximum=999999)
+    cost_code = CleanTextField(max_len=40, noun="a cost code")
+    description = CleanTextField(max_len=300, noun="a description")
+    original_value = StrictAmountField()
+
+
+class ChangeOrderForm(StrictForm):
+    """A new pending change order."""
+
+    co_number = CleanTextField(max_len=40, noun="a change order number")
+    co_title = CleanTextField(max_len=200, noun="a title")
+
+
+class ChangeOrderItemForm(StrictForm):
+    """A change: an amount on an existing SOV line, or a new line."""
+
+    mode = StrictChoiceField(choices=["existing", "new"], default="existing")
+    amount = StrictAmountField(allow_negative=True)
+    sov_line_id = IdField()
+    cost_code = CleanTextField(max_len=40, noun="a cost code")
+    description = CleanTextField(max_len=300, noun="a description")
+
+    def validate(self, extra_validators=None) -> bool:  # noqa: ANN001
+        new = self.mode.data == "new"
+        self.sov_line_id.skipped = new
+        self.cost_code.skipped = self.description.skipped = not new
+        return super().validate(extra_validators)
+
+
+# -------------------------------------------------------- client contracts
+
+
+class ClientContractForm(StrictForm):
+    """The contract with the client (owner)."""
+
+    number = CleanTextField(max_len=40, noun="a number")
+    title = CleanTextField(max_len=200, noun="a title")
+    client_name = CleanTextField(max_len=200, noun="the client's name")
+    work_retainage_pct = PercentField()
+    materials_retainage_pct = PercentField()
+    markup_pct = PercentField()
+
+
+class ClientLineForm(StrictForm):
+    """A client contract's SOV line."""
+
+    line_number = StrictIntegerField(minimum=1, maximum=999999)
+    cost_code = CleanTextField(max_len=40, noun="a cost code")
+    description = CleanTextField(max_len=300, noun="a description")
+    scheduled_value = StrictAmountField()

@@ -7,21 +7,23 @@ from portal.accounts.auth import role_required
 from portal.admin import bp
 from portal.admin.commitments import commitment_page
 from portal.admin.common import ADMINS, done, form_page, me, refused, uploaded_bytes
+from portal.admin.forms import SovLineForm
 from portal.contracts.sov_import import ImportFailed, parse_sov_csv
 from portal.extensions import db
 from portal.models import (
     Commitment,
     SovLine,
 )
-from portal.validation import FieldErrors, Form, InputError
+from portal.validation import FieldErrors, InputError
 
 
-def _parse_sov_line(form: Form) -> domain.SovLineInput:
+def _parse_sov_line(form: SovLineForm) -> domain.SovLineInput:
+    form.validate()
     return domain.SovLineInput(
-        line_number=form.integer("line_number", minimum=1, maximum=999999) or 0,
-        cost_code=form.text("cost_code", max_len=40, label="a cost code"),
-        description=form.text("description", max_len=300, label="a description"),
-        original_value=form.amount("original_value"),
+        line_number=form.line_number.data or 0,
+        cost_code=form.cost_code.data,
+        description=form.description.data,
+        original_value=form.original_value.data,
     )
 
 
@@ -30,13 +32,13 @@ def _parse_sov_line(form: Form) -> domain.SovLineInput:
 def sov_line_new(commitment_id: int):  # noqa: ANN201
     """Add a SOV line by hand to a draft commitment."""
     commitment = db.get_or_404(Commitment, commitment_id)
-    form = Form(request.form)
+    form = SovLineForm()
     data = _parse_sov_line(form)
     if form.ok:
         try:
             domain.add_sov_line(me(), commitment, data)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         except InputError as exc:
             return refused(exc, "admin.commitment_view", commitment_id=commitment_id)
         else:
@@ -66,13 +68,13 @@ def sov_line_edit(line_id: int):  # noqa: ANN201
         return render_template(
             "admin/sov_line_form.html", values=values, errors={}, **context
         )
-    form = Form(request.form)
+    form = SovLineForm()
     data = _parse_sov_line(form)
     if form.ok:
         try:
             domain.update_sov_line(me(), line, data)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         except InputError as exc:
             return refused(exc, "admin.sov_line_edit", line_id=line_id)
         else:
