@@ -12,6 +12,7 @@ from functools import cache
 
 from wtforms.validators import StopValidation
 
+from portal.billing.billings import TEXT_LIMITS
 from portal.billing.periods import MAX_SERIES
 from portal.core.statuses import CommitmentKind, Currency, Role
 from portal.forms import (
@@ -28,6 +29,7 @@ from portal.forms import (
     StrictForm,
     StrictIntegerField,
 )
+from portal.validation import MAX_ID
 
 SERIES_KINDS = [
     ("monthly", "Monthly (calendar months)"),
@@ -257,3 +259,36 @@ class ClientLineForm(StrictForm):
     cost_code = CleanTextField(max_len=40, noun="a cost code")
     description = CleanTextField(max_len=300, noun="a description")
     scheduled_value = StrictAmountField()
+
+
+# ------------------------------------------------------------------ review
+
+REVIEW_DECISIONS = ["save", "approve", "hold", "send_back"]
+
+
+class VersionForm(StrictForm):
+    """A billing action: the billing version the page was loaded with."""
+
+    version = StrictIntegerField(minimum=1, maximum=MAX_ID)
+
+
+class DecisionForm(VersionForm):
+    """Approve, hold, send back or save the review, with a billing comment."""
+
+    decision = StrictChoiceField(choices=REVIEW_DECISIONS, default="save")
+    comment = CleanTextField(
+        max_len=TEXT_LIMITS["comment"], required=False, multiline=True
+    )
+
+
+class BillingNewForm(StrictForm):
+    """Start a billing on a contact's behalf."""
+
+    commitment_id = IdField()
+    period_id = IdField()
+
+
+class BillingCommentForm(StrictForm):
+    """A billing-level comment, or one on a line (the domain checks the body)."""
+
+    line_id = IdField(required=False)
