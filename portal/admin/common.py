@@ -14,7 +14,7 @@ from portal.core.statuses import ADMINS, AUDITORS, READERS, ChangeOrderStatus
 from portal.extensions import db
 from portal.forms import StrictForm
 from portal.models import ChangeOrder, ChangeOrderItem, SovLine, User
-from portal.validation import Form, parse_id
+from portal.validation import parse_id
 
 __all__ = ["ADMINS", "AUDITORS", "READERS"]
 
@@ -51,18 +51,16 @@ def like(text: str) -> str:
     return f"%{escaped.lower()}%"
 
 
-def form_state(form: Form | StrictForm | None) -> tuple[Any, dict[str, str]]:
+def form_state(form: StrictForm | None) -> tuple[Any, dict[str, str]]:
     """(posted values, field → message) of a submitted form, for its page."""
     if form is None:
         return {}, {}
-    if isinstance(form, StrictForm):
-        return form.values, form.messages
-    return form.data, form.errors
+    return form.values, form.messages
 
 
 def form_page(
     template: str,
-    form: Form | StrictForm | None = None,
+    form: StrictForm | None = None,
     status: int = 200,
     **context: Any,
 ):  # noqa: ANN201

@@ -292,3 +292,28 @@ class BillingCommentForm(StrictForm):
     """A billing-level comment, or one on a line (the domain checks the body)."""
 
     line_id = IdField(required=False)
+
+
+# ---------------------------------------------------- sign-in and account
+
+
+class LoginForm(StrictForm):
+    """Email and password (the password is kept exactly as typed)."""
+
+    email = CleanTextField(max_len=254, noun="your email address")
+    password = RawTextField(max_len=256, required_message="Enter your password.")  # noqa: S106 - a message
+
+
+class AccountPasswordForm(StrictForm):
+    """Change your own password (the domain checks and compares them)."""
+
+    current_password = RawTextField(max_len=256)
+    new_password = RawTextField(max_len=300)
+    confirm_password = RawTextField(max_len=300)
+
+
+class AuditFilterForm(StrictForm):
+    """The audit log's date filters (read from the query string)."""
+
+    since = StrictDateField(required=False)
+    until = StrictDateField(required=False)
