@@ -1,6 +1,6 @@
 """Input rules shared by the domain and the form layer: ids, text, field errors.
 
-Forms (``portal/forms.py`` and each blueprint's ``forms.py``) read a submitted
+Forms (``portal/web/forms.py`` and each blueprint's ``forms.py``) read a submitted
 form strictly and collect one message per field, so a page can show every
 problem at once (SPEC §5). Domain functions raise :class:`FieldErrors` for rules
 that need the database (duplicates, overlaps); the views put those beside the

@@ -11,7 +11,6 @@ from portal.admin.commitments import commitment_page
 from portal.admin.common import ADMINS, READERS, done, form_state, me, refused
 from portal.admin.forms import ChangeOrderForm, ChangeOrderItemForm
 from portal.extensions import db
-from portal.forms import StrictForm
 from portal.models import (
     ChangeOrder,
     ChangeOrderItem,
@@ -19,6 +18,7 @@ from portal.models import (
     SovLine,
 )
 from portal.validation import FieldErrors, InputError
+from portal.web.forms import StrictForm
 
 
 @bp.route("/commitments/<int:commitment_id>/change-orders", methods=["POST"])

@@ -23,13 +23,13 @@ from portal.core.statuses import (
     ContractStatus,
 )
 from portal.extensions import db
-from portal.forms import StrictForm
 from portal.models import (
     ClientContract,
     ClientSovLine,
     Project,
 )
 from portal.validation import FieldErrors, InputError
+from portal.web.forms import StrictForm
 
 
 def _parse_contract(form: ClientContractForm) -> domain.ClientContractInput:

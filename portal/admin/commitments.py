@@ -23,7 +23,6 @@ from portal.core.statuses import (
     CommitmentStatus,
 )
 from portal.extensions import db
-from portal.forms import StrictForm
 from portal.models import (
     Billing,
     ChangeOrder,
@@ -34,6 +33,7 @@ from portal.models import (
     Vendor,
 )
 from portal.validation import FieldErrors, InputError
+from portal.web.forms import StrictForm
 
 
 def _parse_commitment(form: CommitmentForm) -> domain.CommitmentInput:

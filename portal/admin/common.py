@@ -12,9 +12,9 @@ from flask_login import current_user
 from portal.billing.figures import _cents
 from portal.core.statuses import ADMINS, AUDITORS, READERS, ChangeOrderStatus
 from portal.extensions import db
-from portal.forms import StrictForm
 from portal.models import ChangeOrder, ChangeOrderItem, SovLine, User
 from portal.validation import parse_id
+from portal.web.forms import StrictForm
 
 __all__ = ["ADMINS", "AUDITORS", "READERS"]
 

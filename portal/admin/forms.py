@@ -1,6 +1,6 @@
 """The back office's forms: one :class:`StrictForm` per page that posts.
 
-Fields come from :mod:`portal.forms` (the strict parsers); views validate, call
+Fields come from :mod:`portal.web.forms` (the strict parsers); views validate, call
 the domain, and map its :class:`validation.FieldErrors` back with
 ``form.add_errors``. Names are the posted field names the templates use.
 """
@@ -15,7 +15,8 @@ from wtforms.validators import StopValidation
 from portal.billing.billings import TEXT_LIMITS
 from portal.billing.periods import MAX_SERIES
 from portal.core.statuses import CommitmentKind, Currency, Role
-from portal.forms import (
+from portal.validation import MAX_ID
+from portal.web.forms import (
     CleanTextField,
     FlagField,
     IdField,
@@ -29,7 +30,6 @@ from portal.forms import (
     StrictForm,
     StrictIntegerField,
 )
-from portal.validation import MAX_ID
 
 SERIES_KINDS = [
     ("monthly", "Monthly (calendar months)"),

@@ -14,8 +14,14 @@ from werkzeug.datastructures import MultiDict
 
 from portal.finance.builders import FORMATS
 from portal.finance.erp import COST_CODE_FIELDS, SETTINGS_FIELDS
-from portal.forms import FlagField, IdField, IdListField, StrictChoiceField, StrictForm
 from portal.validation import parse_id
+from portal.web.forms import (
+    FlagField,
+    IdField,
+    IdListField,
+    StrictChoiceField,
+    StrictForm,
+)
 
 
 def positive_int(raw: str | None) -> int | None:
