@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from flask import Flask
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from portal import config as config_module
 from portal import extensions as ext
@@ -94,12 +94,22 @@ def register_extensions(app: Flask) -> None:
 
 
 class IdConverter(IntegerConverter):
-    """``<int:…>`` capped at 2**31 - 1: a larger id is a 404, not a database error."""
+    """``<int:…>`` read by :func:`validation.parse_id`: a larger id is a 404.
 
-    def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):  # noqa: A002, ANN001
-        super().__init__(
-            map, fixed_digits=fixed_digits, min=min, max=max, signed=signed
-        )
+    Path ids go through the same parser and limit as form and query ids, so an
+    id one form accepts is one every URL accepts (a leading zero or an id above
+    ``MAX_ID`` matches no route, instead of reaching the database driver).
+    """
+
+    regex = r"[1-9][0-9]{0,9}"
+
+    def to_python(self, value: str) -> int:
+        from portal.validation import parse_id
+
+        number = parse_id(value)
+        if number is None:
+            raise ValidationError()
+        return number
 
 
 def register_blueprints(app: Flask) -> None:

@@ -4,4 +4,17 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from portal.admin import claims, periods, review, routes, setup, users  # noqa: E402,F401 - registers the views on bp
+from portal.admin import (  # noqa: E402,F401 - registers the views on bp
+    change_orders,
+    claims,
+    client_contracts,
+    commitments,
+    contacts,
+    periods,
+    projects,
+    review,
+    routes,
+    sov,
+    users,
+    vendors,
+)

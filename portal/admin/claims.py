@@ -30,7 +30,7 @@ from portal import upstream
 from portal.accounts.auth import role_required
 from portal.admin import bp
 from portal.billing.billings import BillingError, ValidationFailed
-from portal.core.statuses import BillingStatus, ClaimStatus
+from portal.core.statuses import ADMINS, READERS, BillingStatus, ClaimStatus
 from portal.documents import pdf
 from portal.extensions import db
 from portal.models import (
@@ -42,12 +42,10 @@ from portal.models import (
     ClientContract,
     Project,
 )
+from portal.validation import parse_id
 from portal.web.templating import term
 
-READERS = ("admin", "finance", "viewer")
-ADMINS = ("admin",)
 ZERO = Decimal("0.00")
-_INT = re.compile(r"[1-9][0-9]{0,17}")
 
 
 def _me() -> Any:
@@ -55,8 +53,8 @@ def _me() -> Any:
 
 
 def _int(raw: str | None) -> int | None:
-    """A positive integer from form or query text, else None."""
-    return int(raw) if raw and _INT.fullmatch(raw.strip()) else None
+    """A positive id (or version, page) from form or query text, else None."""
+    return parse_id(raw)
 
 
 def _version() -> int:
@@ -676,9 +674,11 @@ def claim_approve(claim_id: int):  # noqa: ANN201
         if work is not None or materials is not None:
             amounts[line.id] = (work, materials)
     billing_ids = [
-        int(key.split("-", 1)[1])
+        number
         for key in form
-        if re.fullmatch(r"billing-[1-9][0-9]{0,17}", key) and form.get(key) == "1"
+        if key.startswith("billing-")
+        and form.get(key) == "1"
+        and (number := parse_id(key.removeprefix("billing-"))) is not None
     ]
     try:
         result = upstream.approve_claim(

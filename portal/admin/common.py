@@ -1,22 +1,22 @@
-"""Helpers shared by the back-office views: role groups, paging, form pages."""
+"""Helpers shared by the back-office views: paging, form pages, set-up redirects."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from flask import current_app, flash, render_template, request
+import sqlalchemy as sa
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from portal.billing.figures import _cents
+from portal.core.statuses import ADMINS, AUDITORS, READERS, ChangeOrderStatus
 from portal.extensions import db
-from portal.models import User
-from portal.validation import MAX_ID, Form
+from portal.models import ChangeOrder, ChangeOrderItem, SovLine, User
+from portal.validation import parse_id
+from portal.web.forms import StrictForm
 
-#: Who may read back-office pages, and who may change anything (SPEC §1).
-READERS = ("admin", "finance", "viewer")
-ADMINS = ("admin",)
-#: The global audit log (the navigation shows it to these roles).
-AUDITORS = ("admin", "viewer")
+__all__ = ["ADMINS", "AUDITORS", "READERS"]
 
 
 def me() -> User:
@@ -37,10 +37,7 @@ def per_page() -> int:
 
 def arg_id(name: str) -> int | None:
     """A positive integer query argument, or None."""
-    raw = request.args.get(name, "")
-    if not re.fullmatch(r"[1-9][0-9]{0,9}", raw or "") or int(raw) > MAX_ID:
-        return None
-    return int(raw)
+    return parse_id(request.args.get(name, ""))
 
 
 def arg_text(name: str, limit: int = 100) -> str:
@@ -54,20 +51,91 @@ def like(text: str) -> str:
     return f"%{escaped.lower()}%"
 
 
+def form_state(form: StrictForm | None) -> tuple[Any, dict[str, str]]:
+    """(posted values, field → message) of a submitted form, for its page."""
+    if form is None:
+        return {}, {}
+    return form.values, form.messages
+
+
 def form_page(
-    template: str, form: Form | None = None, status: int = 200, **context: Any
+    template: str,
+    form: StrictForm | None = None,
+    status: int = 200,
+    **context: Any,
 ):  # noqa: ANN201
     """Render a form page with the posted values and errors (400 when invalid)."""
     db.session.rollback()
-    if form is not None and form.errors:
+    values, errors = form_state(form)
+    if errors:
         flash("Please correct the highlighted fields.", "danger")
         status = 400
     return (
-        render_template(
-            template,
-            values=form.data if form is not None else {},
-            errors=form.errors if form is not None else {},
-            **context,
-        ),
+        render_template(template, values=values, errors=errors, **context),
         status,
     )
+
+
+# ------------------------------------------------- set-up pages
+
+
+def pct_text(value) -> str:  # noqa: ANN001
+    return f"{value.normalize():f}" if value is not None else ""
+
+
+def done(message: str, endpoint: str, **values: object):  # noqa: ANN202
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(endpoint, **values))
+
+
+def refused(exc: Exception, endpoint: str, **values: object):  # noqa: ANN202
+    db.session.rollback()
+    flash(str(exc), "danger")
+    return redirect(url_for(endpoint, **values))
+
+
+def scheduled_totals(commitment_ids: list[int]) -> dict[int, object]:
+    """Original + approved change orders per commitment, in two queries."""
+    if not commitment_ids:
+        return {}
+    original = dict(
+        db.session.execute(
+            sa.select(SovLine.commitment_id, sa.func.sum(SovLine.original_value))
+            .where(SovLine.commitment_id.in_(commitment_ids))
+            .group_by(SovLine.commitment_id)
+        ).all()
+    )
+    changes = dict(
+        db.session.execute(
+            sa.select(ChangeOrder.commitment_id, sa.func.sum(ChangeOrderItem.amount))
+            .join(ChangeOrderItem, ChangeOrderItem.change_order_id == ChangeOrder.id)
+            .where(
+                ChangeOrder.commitment_id.in_(commitment_ids),
+                ChangeOrder.status == ChangeOrderStatus.APPROVED,
+            )
+            .group_by(ChangeOrder.commitment_id)
+        ).all()
+    )
+    return {
+        cid: _cents(original.get(cid)) + _cents(changes.get(cid))
+        for cid in commitment_ids
+    }
+
+
+def back_url(default: str, **values: object) -> str:
+    """Where to return after a small POST: a local ``back`` field, else ``default``."""
+    from portal.accounts.auth import safe_next
+
+    target = (request.form.get("back") or "").strip()
+    fallback = url_for(default, **values)
+    # safe_next's own fallback can't carry ``values``: a foreign ``back`` used to
+    # build url_for(default) without them (a BuildError, so a 500).
+    return target if target and safe_next(target) == target else fallback
+
+
+def uploaded_bytes() -> bytes | None:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return None
+    return upload.stream.read(1024 * 1024 + 1)

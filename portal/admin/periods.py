@@ -21,19 +21,20 @@ from portal.admin.common import (
     page_arg,
     per_page,
 )
+from portal.admin.forms import (
+    SERIES_KINDS,
+    BulkForm,
+    NewPeriodForm,
+    PeriodDatesForm,
+    PeriodSeriesForm,
+)
 from portal.billing import dashboard, invitations
 from portal.billing import periods as domain
 from portal.core.statuses import PeriodStatus
 from portal.extensions import db
 from portal.models import Billing, BillingPeriod, Commitment, Invitation, Project
 from portal.timeutil import utcnow
-from portal.validation import FieldErrors, Form, InputError
-
-SERIES_KINDS = [
-    ("monthly", "Monthly (calendar months)"),
-    ("weekly", "Weekly (7 days)"),
-    ("custom", "Custom length (days)"),
-]
+from portal.validation import FieldErrors, InputError
 
 
 @bp.route("/periods")
@@ -84,21 +85,21 @@ def periods():  # noqa: ANN201
     )
 
 
-def _parse_dates(form: Form) -> domain.PeriodDates | None:
-    start = form.date("start_date")
-    end = form.date("end_date")
-    due = form.date("due_date")
-    billing_date = form.date("billing_date", required=False) or end
+def _parse_dates(form: PeriodDatesForm) -> domain.PeriodDates | None:
+    start = form.start_date.data
+    end = form.end_date.data
+    due = form.due_date.data
+    billing_date = form.billing_date.data or end
     if not form.ok or not (start and end and due and billing_date):
         return None
     return domain.PeriodDates(start, end, due, billing_date)
 
 
-def _project_from_form(form: Form) -> Project | None:
-    project_id = form.identifier("project_id")
+def _project_from_form(form: NewPeriodForm | PeriodSeriesForm) -> Project | None:
+    project_id = form.project_id.data
     project = db.session.get(Project, project_id) if project_id else None
     if project is None:
-        form.errors["project_id"] = "Choose a project."
+        form.fail("project_id", "Choose a project.")
     return project
 
 
@@ -141,16 +142,17 @@ def period_new():  # noqa: ANN201
         return render_template(
             "admin/period_form.html", values=_suggest(project), errors={}, **context
         )
-    form = Form(request.form)
+    form = NewPeriodForm()
+    form.validate()
     project = _project_from_form(form)
     dates = _parse_dates(form)
     if form.ok and project is not None and dates is not None:
         try:
             created = domain.create_periods(
-                me(), project, [dates], open_first=form.flag("open_now")
+                me(), project, [dates], open_first=form.open_now.data
             )
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         except InputError as exc:
             flash(str(exc), "danger")
         else:
@@ -178,17 +180,14 @@ def period_generate():  # noqa: ANN201
         return render_template(
             "admin/period_generate.html", values=values, errors={}, **context
         )
-    form = Form(request.form)
+    form = PeriodSeriesForm()
+    form.validate()
     project = _project_from_form(form)
-    kind = form.choice("kind", [k for k, _ in SERIES_KINDS])
-    start = form.date("start_date")
-    count = form.integer("count", minimum=1, maximum=domain.MAX_SERIES)
-    length = (
-        form.integer("length_days", minimum=1, maximum=366)
-        if kind == "custom"
-        else None
-    )
-    due_before = form.integer("due_days_before_end", minimum=0, maximum=365, default=0)
+    kind = form.kind.data
+    start = form.start_date.data
+    count = form.count.data
+    length = form.length_days.data if kind == "custom" else None
+    due_before = form.due_days_before_end.data
     if form.ok and project is not None and start and count:
         try:
             series = domain.series_dates(
@@ -199,10 +198,10 @@ def period_generate():  # noqa: ANN201
                 due_days_before_end=due_before or 0,
             )
             created = domain.create_periods(
-                me(), project, series, open_first=form.flag("open_now")
+                me(), project, series, open_first=form.open_now.data
             )
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         except InputError as exc:
             flash(str(exc), "danger")
         else:
@@ -233,13 +232,14 @@ def period_edit(period_id: int):  # noqa: ANN201
         return render_template(
             "admin/period_form.html", values=values, errors={}, **context
         )
-    form = Form(request.form)
+    form = PeriodDatesForm()
+    form.validate()
     dates = _parse_dates(form)
     if form.ok and dates is not None:
         try:
             domain.update_period(me(), period, dates)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         else:
             db.session.commit()
             flash(f"Period #{period.sequence} saved.", "success")
@@ -355,9 +355,10 @@ def period_dashboard(period_id: int):  # noqa: ANN201
 def period_bulk(period_id: int):  # noqa: ANN201
     """Send Invite to Bill or a reminder for the selected commitments."""
     period = db.get_or_404(BillingPeriod, period_id)
-    form = Form(request.form)
-    action = form.choice("action", ["invite", "remind"], default="")
-    ids = form.ids("commitment_ids", request.form.getlist("commitment_ids"))
+    form = BulkForm()
+    form.validate()
+    action = form.action.data
+    ids = form.commitment_ids.data
     back = redirect(url_for("admin.period_dashboard", period_id=period.id))
     if not form.ok or not action:
         flash("Choose an action.", "danger")

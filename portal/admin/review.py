@@ -31,6 +31,13 @@ from portal.admin.common import (
     page_arg,
     per_page,
 )
+from portal.admin.forms import (
+    REVIEW_DECISIONS,
+    BillingCommentForm,
+    BillingNewForm,
+    DecisionForm,
+    VersionForm,
+)
 from portal.billing import billings, figures
 from portal.billing.attachments import send_attachment
 from portal.billing.dashboard import billing_sums, period_options, project_options
@@ -52,7 +59,6 @@ from portal.models import (
     RevisionSnapshot,
     Vendor,
 )
-from portal.validation import Form
 from portal.web.templating import term
 
 STALE_MESSAGE = (
@@ -155,8 +161,9 @@ def _load(billing_id: int) -> Billing:
     return billing
 
 
-def _version(form: Form) -> int | None:
-    return form.integer("version", minimum=1, maximum=2**31 - 1, required=True)
+def _version(form: VersionForm) -> int | None:
+    form.validate()
+    return None if form.version.errors else form.version.data
 
 
 # -------------------------------------------------------- create and edit
@@ -166,9 +173,10 @@ def _version(form: Form) -> int | None:
 @role_required(*ADMINS)
 def billing_new():  # noqa: ANN201
     """Start a billing on a contact's behalf (allowed after the due date)."""
-    form = Form(request.form)
-    commitment_id = form.identifier("commitment_id")
-    period_id = form.identifier("period_id")
+    form = BillingNewForm()
+    form.validate()
+    commitment_id = form.commitment_id.data
+    period_id = form.period_id.data
     commitment = db.session.get(Commitment, commitment_id) if commitment_id else None
     period = db.session.get(BillingPeriod, period_id) if period_id else None
     if commitment is None or period is None:
@@ -241,8 +249,7 @@ def billing_edit(billing_id: int):  # noqa: ANN201
         return redirect(url_for("admin.billing_review", billing_id=billing.id))
     if request.method == "GET":
         return _edit_page(billing, {}, None, 200)
-    form = Form(request.form)
-    version = _version(form)
+    version = _version(VersionForm())
     if version is None:
         flash("The form is missing its version: reload the page.", "danger")
         return redirect(url_for("admin.billing_edit", billing_id=billing.id))
@@ -422,7 +429,7 @@ def _line_reviews(billing: Billing) -> dict[int, billings.LineReview]:
     return reviews
 
 
-DECISIONS = ["save", "approve", "hold", "send_back"]
+DECISIONS = REVIEW_DECISIONS
 
 
 @bp.route("/billings/<int:billing_id>/decide", methods=["POST"])
@@ -430,23 +437,18 @@ DECISIONS = ["save", "approve", "hold", "send_back"]
 def billing_decide(billing_id: int):  # noqa: ANN201
     """Save the line review, then approve, hold for the owner or send back."""
     billing = _load(billing_id)
-    form = Form(request.form)
+    form = DecisionForm()
     version = _version(form)
-    decision = form.choice("decision", DECISIONS, default="save")
-    comment = form.text(
-        "comment",
-        max_len=billings.TEXT_LIMITS["comment"],
-        required=False,
-        multiline=True,
-    )
+    decision = form.decision.data
+    comment = form.comment.data
     back = redirect(url_for("admin.billing_review", billing_id=billing_id))
     if version is None:
         flash("The form is missing its version: reload the page.", "danger")
         return back
-    if "comment" in form.errors:
-        flash(f"Comment: {form.errors['comment']}", "danger")
+    if "comment" in form.messages:
+        flash(f"Comment: {form.messages['comment']}", "danger")
         return _review_page(
-            billing, {"comment": form.errors["comment"]}, request.form, 400
+            billing, {"comment": form.messages["comment"]}, request.form, 400
         )
     if version != billing.version:
         flash(STALE_MESSAGE, "warning")
@@ -500,8 +502,7 @@ def billing_decide(billing_id: int):  # noqa: ANN201
 def billing_void(billing_id: int):  # noqa: ANN201
     """Void a billing with a reason."""
     billing = _load(billing_id)
-    form = Form(request.form)
-    version = _version(form)
+    version = _version(VersionForm())
     back = redirect(url_for("admin.billing_review", billing_id=billing_id))
     if version is None or version != billing.version:
         flash(STALE_MESSAGE, "warning")
@@ -530,8 +531,9 @@ def billing_void(billing_id: int):  # noqa: ANN201
 def billing_comment(billing_id: int):  # noqa: ANN201
     """Add a billing-level (or line) comment; comments are kept forever."""
     billing = _load(billing_id)
-    form = Form(request.form)
-    line_id = form.identifier("line_id", required=False)
+    form = BillingCommentForm()
+    form.validate()
+    line_id = form.line_id.data
     line = next((bl for bl in billing.lines if bl.id == line_id), None)
     if line_id and line is None:
         flash("That line is not on this billing.", "danger")

@@ -42,13 +42,14 @@ from portal.admin.common import (
     page_arg,
     per_page,
 )
+from portal.admin.forms import AccountPasswordForm, AuditFilterForm, LoginForm
 from portal.billing import dashboard
 from portal.core.statuses import OutboxStatus
 from portal.extensions import db, limiter, login_manager
 from portal.mail.outbox import retry_message
 from portal.models import AuditEvent, OutboxMessage, User
 from portal.timeutil import utcnow
-from portal.validation import MAX_ID, FieldErrors, Form
+from portal.validation import MAX_ID, FieldErrors
 
 #: Endpoints reachable without a staff session.
 PUBLIC_ENDPOINTS = {"admin.login"}
@@ -130,13 +131,12 @@ def login():  # noqa: ANN201
     target = request.values.get("next")
     if current_user.is_authenticated and current_user.is_staff:
         return redirect(safe_next(target))
-    form = Form(request.form)
+    form = LoginForm()
     status = 200
     if request.method == "POST":
-        email = form.text("email", max_len=254, label="your email address")
-        password = form.raw("password")[:256]
-        if not password:
-            form.errors["password"] = "Enter your password."  # noqa: S105 - a message
+        form.validate()
+        email = form.email.data
+        password = form.password.data
         if form.ok:
             try:
                 user = users.authenticate(email, password, remote_addr())
@@ -156,8 +156,8 @@ def login():  # noqa: ANN201
     return (
         render_template(
             "admin/login.html",
-            email=form.raw("email")[:254],
-            errors=form.errors,
+            email=form.email.raw[:254],
+            errors=form.messages,
             next=target if target and safe_next(target) == target.strip() else "",
         ),
         status,
@@ -183,14 +183,15 @@ def account():  # noqa: ANN201
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
-        form = Form(request.form)
+        form = AccountPasswordForm()
+        form.validate()
         user = me()
         try:
             users.change_own_password(
                 user,
-                form.raw("current_password")[:256],
-                form.raw("new_password")[:300],
-                form.raw("confirm_password")[:300],
+                form.current_password.data,
+                form.new_password.data,
+                form.confirm_password.data,
             )
         except FieldErrors as exc:
             db.session.rollback()
@@ -262,8 +263,9 @@ def audit_query(
         stmt = stmt.where(AuditEvent.object_id == object_id)
     if actor_id:
         stmt = stmt.where(AuditEvent.actor_user_id == actor_id)
-    form = Form({"since": since, "until": until})
-    start, end = form.date("since", required=False), form.date("until", required=False)
+    form = AuditFilterForm(formdata={"since": since, "until": until})
+    form.validate()
+    start, end = form.since.data, form.until.data
     if start:
         stmt = stmt.where(AuditEvent.created_at >= _day_start(start))
     if end:

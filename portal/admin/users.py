@@ -18,10 +18,11 @@ from portal.admin.common import (
     page_arg,
     per_page,
 )
+from portal.admin.forms import NewUserForm, PasswordResetForm, UserForm
 from portal.core.statuses import Role
 from portal.extensions import db
 from portal.models import User
-from portal.validation import FieldErrors, Form, InputError
+from portal.validation import FieldErrors, InputError
 
 ROLE_CHOICES = [
     (Role.ADMIN.value, "Administrator: set-up, review, approve, users"),
@@ -49,17 +50,15 @@ def users():  # noqa: ANN201
     return render_template("admin/users.html", pagination=pagination, q=q)
 
 
-def _parse(form: Form, with_password: bool) -> accounts.UserInput:
+def _parse(form: UserForm) -> accounts.UserInput:
     data = accounts.UserInput(
-        email=form.email("email"),
-        name=form.text("name", max_len=120, label="a name"),
-        role=form.choice("role", [r.value for r in Role]),
-        active=form.flag("active"),
+        email=form.email.data,
+        name=form.name.data,
+        role=form.role.data,
+        active=form.active.data,
     )
-    if with_password:
-        data.password = form.raw("password")[:300]
-        if not data.password:
-            form.errors["password"] = "Enter a first password (they can change it)."  # noqa: S105 - a message
+    if isinstance(form, NewUserForm):
+        data.password = form.password.data
     return data
 
 
@@ -75,13 +74,13 @@ def user_new():  # noqa: ANN201
             errors={},
             roles=ROLE_CHOICES,
         )
-    form = Form(request.form)
-    data = _parse(form, with_password=True)
-    if form.ok:
+    form = NewUserForm()
+    if form.check():
+        data = _parse(form)
         try:
             user = accounts.create_user(me(), data)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         else:
             db.session.commit()
             flash(f"{user.name} can now sign in as {user.role}.", "success")
@@ -108,13 +107,13 @@ def user_edit(user_id: int):  # noqa: ANN201
             errors={},
             roles=ROLE_CHOICES,
         )
-    form = Form(request.form)
-    data = _parse(form, with_password=False)
-    if form.ok:
+    form = UserForm()
+    if form.check():
+        data = _parse(form)
         try:
             accounts.update_user(me(), user, data)
         except FieldErrors as exc:
-            form.errors.update(exc.errors)
+            form.add_errors(exc.errors)
         except InputError as exc:
             db.session.rollback()
             flash(str(exc), "danger")
@@ -131,9 +130,10 @@ def user_edit(user_id: int):  # noqa: ANN201
 def user_reset_password(user_id: int):  # noqa: ANN201
     """Set a new password for a user: it unlocks the account and ends its sessions."""
     user = db.get_or_404(User, user_id)
-    form = Form(request.form)
+    form = PasswordResetForm()
+    form.check()
     try:
-        accounts.reset_password(me(), user, form.raw("password")[:300])
+        accounts.reset_password(me(), user, form.password.data)
     except FieldErrors as exc:
         db.session.rollback()
         flash(f"Password not changed: {exc.errors.get('password')}", "danger")

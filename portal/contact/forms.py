@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from portal.billing import figures
 from portal.billing.billings import BillingInput
 from portal.models import Billing
+from portal.validation import parse_id
 
 MAX_EMAIL = 254
 # Deliberately loose: one @, something on each side, a dot in the domain, no spaces.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-MAX_INT = 2_147_483_647
 
 
 def parse_email(text: str | None) -> tuple[str, str | None]:
@@ -32,11 +32,7 @@ def parse_email(text: str | None) -> tuple[str, str | None]:
 
 def parse_int(text: str | None) -> int | None:
     """A positive database id from a form field, or None."""
-    raw = (text or "").strip()
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
-        return None
-    value = int(raw)
-    return value if 0 < value <= MAX_INT else None
+    return parse_id(text)
 
 
 def parse_version(form: Mapping[str, str]) -> int:

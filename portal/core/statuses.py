@@ -15,6 +15,19 @@ class Role(StrEnum):
     VIEWER = "viewer"  #: read-only
 
 
+# Role groups, defined once (SPEC §1): who may read the back office and the
+# finance pages, who may change set-up and billings, who may run exports, and
+# who sees the global audit log. Views, the navigation and tests use these.
+#: Every staff role: reads every back-office and finance page.
+READERS: tuple[str, ...] = (Role.ADMIN.value, Role.FINANCE.value, Role.VIEWER.value)
+#: Changes set-up, billings, periods, claims and users.
+ADMINS: tuple[str, ...] = (Role.ADMIN.value,)
+#: Creates and reverses export batches, edits ERP settings and API tokens.
+EXPORTERS: tuple[str, ...] = (Role.FINANCE.value, Role.ADMIN.value)
+#: The global audit log.
+AUDITORS: tuple[str, ...] = (Role.ADMIN.value, Role.VIEWER.value)
+
+
 class Currency(StrEnum):
     USD = "USD"
     CAD = "CAD"

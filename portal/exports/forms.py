@@ -1,7 +1,8 @@
 """Reading the finance pages' forms and filters (no logic, just parsing).
 
-Every POST form carries the CSRF token (CSRFProtect checks it app-wide); these
-helpers turn request values into plain Python values or ``None``.
+Every POST form carries the CSRF token (CSRFProtect checks it app-wide). The
+batch form is a :class:`StrictForm`; the ERP settings grids are still read by
+the plain functions below (their fields depend on the rows shown).
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ from werkzeug.datastructures import MultiDict
 
 from portal.finance.builders import FORMATS
 from portal.finance.erp import COST_CODE_FIELDS, SETTINGS_FIELDS
+from portal.validation import parse_id
+from portal.web.forms import (
+    FlagField,
+    IdField,
+    IdListField,
+    StrictChoiceField,
+    StrictForm,
+)
 
 
 def positive_int(raw: str | None) -> int | None:
-    """A positive whole number from a form or query value, else None."""
-    if raw is None:
-        return None
-    text = raw.strip()
-    if not text or not text.isascii() or not text.isdigit() or len(text) > 12:
-        return None
-    value = int(text)
-    # Beyond the database's integer range no row can match (and PostgreSQL
-    # would refuse the parameter): treat it as no filter.
-    return value if 0 < value <= 2**31 - 1 else None
+    """A positive id (or page number) from a form or query value, else None."""
+    return parse_id(raw)
 
 
 @dataclass(frozen=True)
@@ -62,27 +63,21 @@ def read_filters(args: Mapping[str, str], default_format: str) -> Filters:
     )
 
 
-@dataclass(frozen=True)
-class BatchForm:
-    """The "Create batch" form."""
+class BatchCreateForm(StrictForm):
+    """The "Create batch" form: format, selected billings, the IIF vendor list."""
 
-    fmt: str | None
-    billing_ids: list[int]
-    include_vendors: bool
-    bad_ids: bool
+    format = StrictChoiceField(choices=list(FORMATS))
+    billing_id = IdListField()
+    include_vendors = FlagField()
+    # The ready page's filters, to return to it.
+    f_project = IdField(required=False)
+    f_period = IdField(required=False)
+    f_vendor = IdField(required=False)
 
-
-def read_batch_form(form: MultiDict) -> BatchForm:
-    """Format, selected billing ids and the IIF vendor-list option."""
-    fmt = form.get("format")
-    raw_ids = form.getlist("billing_id")
-    ids = [positive_int(raw) for raw in raw_ids]
-    return BatchForm(
-        fmt=fmt if fmt in FORMATS else None,
-        billing_ids=[i for i in ids if i is not None],
-        include_vendors=form.get("include_vendors") in ("1", "on", "y"),
-        bad_ids=any(i is None for i in ids),
-    )
+    @property
+    def fmt(self) -> str | None:
+        """The chosen format, or None when none (or no known one) was chosen."""
+        return None if self.format.errors else self.format.data
 
 
 def read_settings_form(form: MultiDict) -> dict[str, str]:

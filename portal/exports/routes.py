@@ -23,10 +23,11 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts import api_tokens
 from portal.accounts.auth import role_required
+from portal.core.statuses import EXPORTERS, READERS
 from portal.exports import api, bp
 from portal.exports.forms import (
+    BatchCreateForm,
     positive_int,
-    read_batch_form,
     read_cost_code_form,
     read_filters,
     read_project_form,
@@ -39,8 +40,8 @@ from portal.finance import erp
 from portal.finance.builders import FORMATS, NO_DIRECT_EXPORT
 from portal.models import ApiToken, BillingPeriod, ExportBatch, Project, Vendor
 
-STAFF = ("finance", "admin", "viewer")
-WRITERS = ("finance", "admin")
+STAFF = READERS
+WRITERS = EXPORTERS
 READY_PAGE_SIZE = 50
 BATCH_PAGE_SIZE = 25
 SETTINGS_PAGE_SIZE = 25
@@ -119,15 +120,16 @@ def index():  # noqa: ANN201
 @role_required(*WRITERS)
 def batch_create():  # noqa: ANN201
     """Create a batch from the selected billings (all or nothing)."""
-    form = read_batch_form(request.form)
+    form = BatchCreateForm()
+    form.validate()
     back = url_for(
         "exports.index",
         **{
             key: value
             for key, value in {
-                "project": positive_int(request.form.get("f_project")),
-                "period": positive_int(request.form.get("f_period")),
-                "vendor": positive_int(request.form.get("f_vendor")),
+                "project": form.f_project.data,
+                "period": form.f_period.data,
+                "vendor": form.f_vendor.data,
                 "format": form.fmt,
             }.items()
             if value
@@ -136,15 +138,15 @@ def batch_create():  # noqa: ANN201
     if form.fmt is None:
         flash("Choose an export format.", "danger")
         return redirect(back)
-    if form.bad_ids or not form.billing_ids:
+    if form.billing_id.bad or not form.billing_id.data:
         flash("Select at least one billing to export.", "warning")
         return redirect(back)
     try:
         batch = export_batches.create_batch(
             current_user,
             form.fmt,
-            form.billing_ids,
-            include_vendors=form.include_vendors,
+            form.billing_id.data,
+            include_vendors=form.include_vendors.data,
         )
     except export_batches.NotReady as exc:
         db.session.rollback()

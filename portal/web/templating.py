@@ -10,7 +10,7 @@ from flask import Flask, current_app, g
 from markupsafe import Markup, escape
 
 from portal.core import terms
-from portal.core.statuses import BADGE_COLOURS
+from portal.core.statuses import ADMINS, AUDITORS, BADGE_COLOURS, READERS
 
 LOCALES = {"USD": "en_US", "CAD": "en_CA"}
 
@@ -124,16 +124,16 @@ def term(key: str, project: Any | None = None) -> str:
 #: does not exist (yet) are left out, so each area can grow on its own.
 NAV = {
     "staff": [
-        ("Dashboard", "admin.index", ("admin", "finance", "viewer")),
-        ("Projects", "admin.projects", ("admin", "finance", "viewer")),
-        ("Vendors", "admin.vendors", ("admin", "finance", "viewer")),
-        ("Periods", "admin.periods", ("admin", "finance", "viewer")),
-        ("Billings", "admin.billings", ("admin", "finance", "viewer")),
-        ("Client_claims", "admin.claims_index", ("admin", "finance", "viewer")),
-        ("Exports", "exports.index", ("finance", "admin", "viewer")),
-        ("Audit log", "admin.audit_log", ("admin", "viewer")),
-        ("Outbox", "admin.outbox", ("admin",)),
-        ("Users", "admin.users", ("admin",)),
+        ("Dashboard", "admin.index", READERS),
+        ("Projects", "admin.projects", READERS),
+        ("Vendors", "admin.vendors", READERS),
+        ("Periods", "admin.periods", READERS),
+        ("Billings", "admin.billings", READERS),
+        ("Client_claims", "admin.claims_index", READERS),
+        ("Exports", "exports.index", READERS),
+        ("Audit log", "admin.audit_log", AUDITORS),
+        ("Outbox", "admin.outbox", ADMINS),
+        ("Users", "admin.users", ADMINS),
     ],
     "contact": [
         ("My_billings", "contact.index", ("contact",)),

@@ -1,0 +1,161 @@
+"""Vendors: list, create, edit, view with their commitments and contacts."""
+
+import sqlalchemy as sa
+from flask import render_template, request
+from sqlalchemy.orm import joinedload, selectinload
+
+from portal import contracts as domain
+from portal.accounts.auth import role_required
+from portal.admin import bp
+from portal.admin.common import (
+    ADMINS,
+    READERS,
+    arg_text,
+    done,
+    form_page,
+    like,
+    me,
+    page_arg,
+    per_page,
+    scheduled_totals,
+)
+from portal.admin.forms import VendorForm
+from portal.extensions import db
+from portal.models import (
+    Commitment,
+    Contact,
+    Vendor,
+)
+from portal.validation import FieldErrors
+
+
+@bp.route("/vendors")
+@role_required(*READERS)
+def vendors():  # noqa: ANN201
+    """Every vendor, searchable by name, ERP code or contact; paginated."""
+    q = arg_text("q")
+    stmt = sa.select(Vendor).order_by(Vendor.name)
+    if q:
+        pattern = like(q)
+        contact_match = (
+            sa.select(Contact.id)
+            .where(
+                Contact.vendor_id == Vendor.id,
+                sa.or_(
+                    sa.func.lower(Contact.email).like(pattern, escape="\\"),
+                    sa.func.lower(Contact.name).like(pattern, escape="\\"),
+                ),
+            )
+            .exists()
+        )
+        stmt = stmt.where(
+            sa.or_(
+                sa.func.lower(Vendor.name).like(pattern, escape="\\"),
+                sa.func.lower(Vendor.erp_vendor_code).like(pattern, escape="\\"),
+                contact_match,
+            )
+        )
+    pagination = db.paginate(
+        stmt, page=page_arg(), per_page=per_page(), error_out=False
+    )
+    ids = [v.id for v in pagination.items]
+    contacts = dict(
+        db.session.execute(
+            sa.select(Contact.vendor_id, sa.func.count(Contact.id))
+            .where(Contact.vendor_id.in_(ids), Contact.active.is_(True))
+            .group_by(Contact.vendor_id)
+        ).all()
+    )
+    commitments = dict(
+        db.session.execute(
+            sa.select(Commitment.vendor_id, sa.func.count(Commitment.id))
+            .where(Commitment.vendor_id.in_(ids))
+            .group_by(Commitment.vendor_id)
+        ).all()
+    )
+    return render_template(
+        "admin/vendors.html",
+        pagination=pagination,
+        q=q,
+        contacts=contacts,
+        commitments=commitments,
+    )
+
+
+def _parse_vendor(form: VendorForm) -> domain.VendorInput:
+    form.validate()
+    return domain.VendorInput(
+        name=form.name.data,
+        address=form.address.data,
+        erp_vendor_code=form.erp_vendor_code.data or None,
+    )
+
+
+def _vendor_form(vendor: Vendor | None):  # noqa: ANN202
+    if request.method == "GET":
+        values = (
+            {
+                "name": vendor.name,
+                "address": vendor.address,
+                "erp_vendor_code": vendor.erp_vendor_code or "",
+            }
+            if vendor
+            else {}
+        )
+        return render_template(
+            "admin/vendor_form.html", vendor=vendor, values=values, errors={}
+        )
+    form = VendorForm()
+    data = _parse_vendor(form)
+    if form.ok:
+        try:
+            saved = domain.save_vendor(me(), vendor, data)
+        except FieldErrors as exc:
+            form.add_errors(exc.errors)
+        else:
+            return done(
+                f"Vendor {saved.name} saved.", "admin.vendor_view", vendor_id=saved.id
+            )
+    return form_page("admin/vendor_form.html", form, vendor=vendor)
+
+
+@bp.route("/vendors/new", methods=["GET", "POST"])
+@role_required(*ADMINS)
+def vendor_new():  # noqa: ANN201
+    """Create a vendor."""
+    return _vendor_form(None)
+
+
+@bp.route("/vendors/<int:vendor_id>/edit", methods=["GET", "POST"])
+@role_required(*ADMINS)
+def vendor_edit(vendor_id: int):  # noqa: ANN201
+    """Change a vendor."""
+    return _vendor_form(db.get_or_404(Vendor, vendor_id))
+
+
+@bp.route("/vendors/<int:vendor_id>")
+@role_required(*READERS)
+def vendor_view(vendor_id: int):  # noqa: ANN201
+    """A vendor: its contacts (add, edit, deactivate, revoke links) and commitments."""
+    vendor = db.get_or_404(Vendor, vendor_id)
+    contacts = db.session.scalars(
+        sa.select(Contact)
+        .options(selectinload(Contact.commitments))
+        .where(Contact.vendor_id == vendor.id)
+        .order_by(Contact.active.desc(), Contact.name)
+    ).all()
+    commitments = db.session.scalars(
+        sa.select(Commitment)
+        .options(joinedload(Commitment.project))
+        .where(Commitment.vendor_id == vendor.id)
+        .order_by(Commitment.project_id, Commitment.number)
+    ).all()
+    return render_template(
+        "admin/vendor_view.html",
+        vendor=vendor,
+        contacts=contacts,
+        commitments=commitments,
+        totals=scheduled_totals([c.id for c in commitments]),
+        values={},
+        errors={},
+    )
