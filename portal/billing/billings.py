@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import audit
 from portal.billing import figures
+from portal.concurrency import compare_and_set
 from portal.core.amounts import MAX_AMOUNT, AmountError, parse_amount
 from portal.core.statuses import (
     COUNTED_STATUSES,
@@ -29,6 +30,7 @@ from portal.core.statuses import (
     PeriodStatus,
     Role,
 )
+from portal.core.statuses import TRANSITIONS as STATUS_TRANSITIONS
 from portal.extensions import db
 from portal.mail.outbox import queue_mail
 from portal.models import (
@@ -50,23 +52,9 @@ ZERO = Decimal("0.00")
 S = BillingStatus
 Actor = User | Contact
 
-#: (from status, action) → to status. ``approve`` resolves to approved or
-#: approved_as_noted at run time; ``save`` keeps the status.
-TRANSITIONS: dict[tuple[BillingStatus, str], BillingStatus] = {
-    (S.DRAFT, "save"): S.DRAFT,
-    (S.DRAFT, "submit"): S.UNDER_REVIEW,
-    (S.UNDER_REVIEW, "review"): S.UNDER_REVIEW,
-    (S.UNDER_REVIEW, "approve"): S.APPROVED,
-    (S.UNDER_REVIEW, "hold_for_owner"): S.PENDING_OWNER_APPROVAL,
-    (S.PENDING_OWNER_APPROVAL, "approve"): S.APPROVED,
-    (S.UNDER_REVIEW, "send_back"): S.REVISE_AND_RESUBMIT,
-    (S.REVISE_AND_RESUBMIT, "save"): S.REVISE_AND_RESUBMIT,
-    (S.REVISE_AND_RESUBMIT, "resubmit"): S.UNDER_REVIEW,
-    (S.DRAFT, "void"): S.VOID,
-    (S.UNDER_REVIEW, "void"): S.VOID,
-    (S.REVISE_AND_RESUBMIT, "void"): S.VOID,
-    (S.PENDING_OWNER_APPROVAL, "void"): S.VOID,
-}
+#: (from status, action) → to status: the billing part of the one table in
+#: :mod:`portal.core.statuses`.
+TRANSITIONS = STATUS_TRANSITIONS["billing"]
 
 #: Who may take each action: "contact", "admin" (role admin).
 ACTORS: dict[str, frozenset[str]] = {
@@ -164,24 +152,19 @@ def _cas(
     billing: Billing, expected_version: int, to_status: str, **values: Any
 ) -> None:
     """Compare-and-set the status and bump the version, or raise StaleBilling."""
-    result = db.session.execute(
-        sa.update(Billing)
-        .where(
-            Billing.id == billing.id,
-            Billing.status == billing.status,
-            Billing.version == expected_version,
-        )
-        .values(
-            status=to_status, version=Billing.version + 1, updated_at=utcnow(), **values
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        raise StaleBilling(
+    compare_and_set(
+        Billing,
+        billing,
+        expected_version,
+        to_status,
+        stale=StaleBilling,
+        message=(
             "This billing was changed by someone else meanwhile. "
             "Reload the page to see the latest version, then try again."
-        )
-    db.session.refresh(billing)
+        ),
+        updated_at=utcnow(),
+        **values,
+    )
 
 
 def _actor_fields(actor: Actor) -> dict[str, int | None]:

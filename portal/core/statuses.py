@@ -126,6 +126,51 @@ class ActorType(StrEnum):
     SYSTEM = "system"
 
 
+#: The one transition table of the product: per kind of record, (from status,
+#: action) → to status. Billings (SPEC §3): ``approve`` resolves to approved or
+#: approved_as_noted at run time; ``save`` and ``review`` keep the status.
+#: Upstream claims (SPEC §9). Pure data: :func:`next_status` reads it, the
+#: workflow modules check moves against it, the tests enumerate it.
+TRANSITIONS: dict[str, dict[tuple[str, str], str]] = {
+    "billing": {
+        (BillingStatus.DRAFT, "save"): BillingStatus.DRAFT,
+        (BillingStatus.DRAFT, "submit"): BillingStatus.UNDER_REVIEW,
+        (BillingStatus.UNDER_REVIEW, "review"): BillingStatus.UNDER_REVIEW,
+        (BillingStatus.UNDER_REVIEW, "approve"): BillingStatus.APPROVED,
+        (
+            BillingStatus.UNDER_REVIEW,
+            "hold_for_owner",
+        ): BillingStatus.PENDING_OWNER_APPROVAL,
+        (BillingStatus.PENDING_OWNER_APPROVAL, "approve"): BillingStatus.APPROVED,
+        (BillingStatus.UNDER_REVIEW, "send_back"): BillingStatus.REVISE_AND_RESUBMIT,
+        (
+            BillingStatus.REVISE_AND_RESUBMIT,
+            "save",
+        ): BillingStatus.REVISE_AND_RESUBMIT,
+        (BillingStatus.REVISE_AND_RESUBMIT, "resubmit"): BillingStatus.UNDER_REVIEW,
+        (BillingStatus.DRAFT, "void"): BillingStatus.VOID,
+        (BillingStatus.UNDER_REVIEW, "void"): BillingStatus.VOID,
+        (BillingStatus.REVISE_AND_RESUBMIT, "void"): BillingStatus.VOID,
+        (BillingStatus.PENDING_OWNER_APPROVAL, "void"): BillingStatus.VOID,
+    },
+    "claim": {
+        (ClaimStatus.DRAFT, "regenerate"): ClaimStatus.DRAFT,
+        (ClaimStatus.DRAFT, "adjust"): ClaimStatus.DRAFT,
+        (ClaimStatus.DRAFT, "submit"): ClaimStatus.SUBMITTED,
+        (ClaimStatus.SUBMITTED, "approve"): ClaimStatus.APPROVED,
+        (ClaimStatus.SUBMITTED, "back_to_draft"): ClaimStatus.DRAFT,
+        (ClaimStatus.DRAFT, "void"): ClaimStatus.VOID,
+        (ClaimStatus.SUBMITTED, "void"): ClaimStatus.VOID,
+    },
+}
+
+
+def next_status(kind: str, status: str, action: str) -> str | None:
+    """The status ``action`` leads to from ``status`` for a ``kind`` of record
+    ("billing" or "claim"), or None when the move is not allowed."""
+    return TRANSITIONS[kind].get((status, action))
+
+
 def values(enum: type[StrEnum]) -> list[str]:
     """The enum's values, in declaration order."""
     return [member.value for member in enum]
