@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit
+from portal import audit, timeutil
 from portal.billing import figures
 from portal.core.amounts import MAX_AMOUNT, AmountError, parse_amount
 from portal.core.statuses import (
@@ -204,7 +204,7 @@ def period_closed_for_contacts(
     """After the due date or once closed, contacts can't create or submit (SPEC §2)."""
     if period.project.late_submissions_allowed:
         return False
-    today = today or utcnow().date()
+    today = today or timeutil.today()
     return period.status != PeriodStatus.OPEN or today > period.due_date
 
 
