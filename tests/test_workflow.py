@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -261,7 +262,12 @@ def test_worked_example_through_the_database(world) -> None:
     db.session.flush()
     from .factories import make_period
 
-    period2 = make_period(commitment.project, 2, start=period1.end_date.replace(day=28))
+    period2 = make_period(
+        commitment.project,
+        2,
+        start=period1.end_date.replace(day=28),
+        due=period1.due_date + timedelta(days=28),
+    )
     b2 = billings.create_billing(commitment, period2, contact)
     billings.save_billing(
         b2,
@@ -349,7 +355,12 @@ def test_cannot_approve_while_an_earlier_billing_is_undecided(world) -> None:
     period1.status = "closed"
     from .factories import make_period
 
-    period2 = make_period(commitment.project, 2, start=period1.end_date.replace(day=28))
+    period2 = make_period(
+        commitment.project,
+        2,
+        start=period1.end_date.replace(day=28),
+        due=period1.due_date + timedelta(days=28),
+    )
     b2 = billings.create_billing(commitment, period2, admin)
     billings.save_billing(
         b2, admin, BillingInput(lines=_lines(commitment, {3: ("100", "0")})), b2.version
