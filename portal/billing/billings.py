@@ -435,10 +435,23 @@ def _amounts(billing: Billing) -> dict[str, Any]:
 # ----------------------------------------------------------------- submit
 
 
-def submit_billing(billing: Billing, actor: Actor, expected_version: int) -> None:
-    """Submit a draft, or resubmit after revise & resubmit (SPEC §3)."""
+def submit_billing(
+    billing: Billing,
+    actor: Actor,
+    expected_version: int,
+    action: str | None = None,
+) -> None:
+    """Submit a draft, or resubmit after revise & resubmit (SPEC §3).
+
+    ``action`` is the verb the user chose ("submit" or "resubmit"); a verb the
+    billing's status does not allow is refused by the transition table. Without
+    it the verb follows the status.
+    """
     resubmit = billing.status == S.REVISE_AND_RESUBMIT
-    action = "resubmit" if resubmit else "submit"
+    if action is None:
+        action = "resubmit" if resubmit else "submit"
+    elif action not in ("submit", "resubmit"):
+        raise ValueError(f"not a submit verb: {action!r}")
     to_status = _check(billing, action, actor)
     _check_editor(billing, actor)
     if isinstance(actor, Contact) and period_closed_for_contacts(billing.period):
