@@ -27,7 +27,7 @@ from portal.models import (
 from .conftest import make_test_app
 
 D = Decimal
-pytestmark = pytest.mark.usefixtures("ctx")
+pytestmark = [pytest.mark.usefixtures("ctx"), pytest.mark.calendar]
 ACTIONS = sorted({action for _, action in TRANSITIONS} | {"approve"})
 
 
@@ -498,6 +498,7 @@ def test_concurrent_approvals_exactly_one_wins(app, database_url, tmp_path) -> N
     _check_race(app, billing_id, results)
 
 
+@pytest.mark.postgres
 def test_concurrent_approvals_on_postgresql(pg_url, tmp_path) -> None:  # noqa: ANN001
     app = make_test_app(pg_url, tmp_path)
     try:

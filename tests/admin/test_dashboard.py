@@ -6,6 +6,7 @@ import re
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from portal.billing import billings, invitations
@@ -25,6 +26,9 @@ from portal.timeutil import utcnow
 from .. import factories as f
 from ..clock import pinned_today
 from .conftest import audit_actions, count
+
+#: Dates matter here: .ci/run also runs these at pinned days (tests/clock.py).
+pytestmark = pytest.mark.calendar
 
 
 def _states(html: str) -> dict[int, str]:

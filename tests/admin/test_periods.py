@@ -16,6 +16,9 @@ from portal.models import BillingPeriod, Commitment, Project, User
 from .. import factories as f
 from .conftest import audit_actions, count, get
 
+#: Dates matter here: .ci/run also runs these at pinned days (tests/clock.py).
+pytestmark = pytest.mark.calendar
+
 
 @pytest.fixture
 def project_id(app, auth, staff):  # noqa: ANN001, ANN201

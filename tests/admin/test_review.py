@@ -27,6 +27,9 @@ from portal.models import (
 from ..clock import pinned_today
 from .conftest import audit_actions, count, get, make_everything
 
+#: Dates matter here: .ci/run also runs these at pinned days (tests/clock.py).
+pytestmark = pytest.mark.calendar
+
 D = Decimal
 
 

@@ -42,6 +42,9 @@ from .conftest import (
     version_of,
 )
 
+#: Dates matter here: .ci/run also runs these at pinned days (tests/clock.py).
+pytestmark = pytest.mark.calendar
+
 D = Decimal
 
 

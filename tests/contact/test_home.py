@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from portal.core.statuses import BillingStatus, InvitationStatus
@@ -12,6 +13,9 @@ from portal.models import AuditEvent, Billing, BillingPeriod, Invitation
 
 from ..clock import pinned_today
 from .conftest import count, form_for, text_of, version_of
+
+#: Dates matter here: .ci/run also runs these at pinned days (tests/clock.py).
+pytestmark = pytest.mark.calendar
 
 
 def _invite(app, w, contact_id=None, commitment_id=None) -> int:  # noqa: ANN001

@@ -45,7 +45,7 @@ from .. import factories as f
 from ..clock import pinned_today
 from .a11y import A11y
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.calendar]
 
 ADMIN_PASSWORD = "journey admin pass 2024"
 FINANCE_PASSWORD = "journey finance pass 2024"
