@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from portal import timeutil
 from portal.accounts import tokens
 from portal.accounts.passwords import hash_password
 from portal.billing import billings, invitations
@@ -163,7 +164,7 @@ def load_demo() -> dict[str, str]:
 
 
 def _build(admin: User) -> None:
-    today = utcnow().date()
+    today = timeutil.today()
     this_month = date(today.year, today.month, 1)
     prev_month = date(
         this_month.year - (this_month.month == 1), (this_month.month - 2) % 12 + 1, 1

@@ -4,6 +4,10 @@ database), migrated with Alembic once, emptied after every test.
 ``TEST_DATABASE_URL`` (a PostgreSQL URL) runs the whole suite on PostgreSQL in a
 database created for this run and dropped after it. Without it the suite runs
 on SQLite. Tests that need PostgreSQL whatever the engine use ``pg_url``.
+
+The clock is pinned for the whole run (tests/clock.py): noon UTC on
+``PB_TEST_TODAY`` (default ``clock.DEFAULT_TODAY``), ticking on from there.
+``today`` is that day, for building data; ``clock`` moves time within a test.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -20,9 +25,50 @@ from portal import create_app
 from portal.core.statuses import Role
 from portal.extensions import db
 
+from . import clock as test_clock
 from . import factories as f
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+_traveller = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Pin the clock before anything (collection, session fixtures) reads it."""
+    global _traveller
+    if _traveller is None:
+        _traveller = test_clock.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _traveller
+    if _traveller is not None:
+        _traveller.stop()
+        _traveller = None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (
+        f"clock: pinned to {test_clock.pinned_today().isoformat()} 12:00 UTC "
+        f"({test_clock.ENV_TODAY}), ticking"
+    )
+
+
+@pytest.fixture
+def today() -> date:
+    """The run's pinned day: build dated data from this, never from a clock."""
+    return test_clock.pinned_today()
+
+
+@pytest.fixture
+def clock():  # noqa: ANN201
+    """The test clock, to move within a test: ``clock.shift(timedelta(hours=25))``
+    or ``clock.move_to(datetime(...), tick=False)``. Back to the run's clock after."""
+    import time_machine
+
+    from portal.timeutil import utcnow
+
+    with time_machine.travel(utcnow(), tick=True) as coordinates:
+        yield coordinates
 
 
 def _is_pg(url: str | None) -> bool:

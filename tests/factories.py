@@ -25,6 +25,8 @@ from portal.models import (
 )
 from portal.timeutil import utcnow
 
+from .clock import pinned_today
+
 D = Decimal
 _seq = itertools.count(1)
 PASSWORD = "correct horse battery staple"
@@ -129,18 +131,19 @@ def make_commitment(
 def make_period(
     project: Project,
     sequence: int = 1,
-    start: date | None = None,
+    *,
+    start: date,
+    due: date,
     status: str = PeriodStatus.OPEN,
-    due_in_days: int = 10,
 ) -> BillingPeriod:
-    start = start or utcnow().date().replace(day=1)
+    """A 28-day period from ``start``; ``due`` is the contacts' due date."""
     end = start + timedelta(days=27)
     period = BillingPeriod(
         project=project,
         sequence=sequence,
         start_date=start,
         end_date=end,
-        due_date=utcnow().date() + timedelta(days=due_in_days),
+        due_date=due,
         billing_date=end,
         status=status,
     )
@@ -197,10 +200,15 @@ def make_client_contract(
     return contract
 
 
-def build_world() -> SimpleNamespace:
+def build_world(today: date | None = None) -> SimpleNamespace:
     """SPEC §4's worked example: L1 50,000; L2 30,000 (+CO-1 5,000); L3 20,000;
     10 % work / 5 % materials retainage; an admin, a contact, two periods
-    (period 1 open; create period 2 after closing it)."""
+    (period 1 open; create period 2 after closing it).
+
+    Period 1 starts on the 1st of ``today``'s month (the run's pinned day by
+    default) and is due ten days after ``today``, so contacts may still bill.
+    """
+    today = today or pinned_today()
     admin = make_user("admin")
     project = make_project(name="Worked Example")
     vendor = make_vendor(name="Example Electric")
@@ -228,7 +236,9 @@ def build_world() -> SimpleNamespace:
         number="SC-200",
     )
     approve_change_order(commitment, commitment.sov_lines[1], "5000.00", admin)
-    period1 = make_period(project, 1)
+    period1 = make_period(
+        project, 1, start=today.replace(day=1), due=today + timedelta(days=10)
+    )
     db.session.commit()
     return SimpleNamespace(
         admin_id=admin.id,

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import joinedload
 
+from portal import timeutil
 from portal.accounts.auth import role_required
 from portal.admin import bp
 from portal.admin.common import (
@@ -33,7 +34,6 @@ from portal.billing import periods as domain
 from portal.core.statuses import PeriodStatus
 from portal.extensions import db
 from portal.models import Billing, BillingPeriod, Commitment, Invitation, Project
-from portal.timeutil import utcnow
 from portal.validation import FieldErrors, InputError
 
 
@@ -81,7 +81,7 @@ def periods():  # noqa: ANN201
         status=status,
         billing_counts=billing_counts,
         invitation_counts=invitation_counts,
-        today=utcnow().date(),
+        today=timeutil.today(),
     )
 
 
@@ -105,7 +105,7 @@ def _project_from_form(form: NewPeriodForm | PeriodSeriesForm) -> Project | None
 
 def _suggest(project: Project | None) -> dict[str, str]:
     """Dates following the project's last period (or this month)."""
-    today = utcnow().date()
+    today = timeutil.today()
     start = today.replace(day=1)
     if project is not None:
         last = db.session.scalars(
@@ -346,7 +346,7 @@ def period_dashboard(period_id: int):  # noqa: ANN201
         state=state,
         states=STATE_FILTERS,
         siblings=siblings,
-        today=utcnow().date(),
+        today=timeutil.today(),
     )
 
 

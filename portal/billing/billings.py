@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit
+from portal import audit, timeutil
 from portal.billing import figures
 from portal.concurrency import compare_and_set
 from portal.core.amounts import MAX_AMOUNT, AmountError, parse_amount
@@ -187,7 +187,7 @@ def period_closed_for_contacts(
     """After the due date or once closed, contacts can't create or submit (SPEC §2)."""
     if period.project.late_submissions_allowed:
         return False
-    today = today or utcnow().date()
+    today = today or timeutil.today()
     return period.status != PeriodStatus.OPEN or today > period.due_date
 
 
@@ -418,10 +418,23 @@ def _amounts(billing: Billing) -> dict[str, Any]:
 # ----------------------------------------------------------------- submit
 
 
-def submit_billing(billing: Billing, actor: Actor, expected_version: int) -> None:
-    """Submit a draft, or resubmit after revise & resubmit (SPEC §3)."""
+def submit_billing(
+    billing: Billing,
+    actor: Actor,
+    expected_version: int,
+    action: str | None = None,
+) -> None:
+    """Submit a draft, or resubmit after revise & resubmit (SPEC §3).
+
+    ``action`` is the verb the user chose ("submit" or "resubmit"); a verb the
+    billing's status does not allow is refused by the transition table. Without
+    it the verb follows the status.
+    """
     resubmit = billing.status == S.REVISE_AND_RESUBMIT
-    action = "resubmit" if resubmit else "submit"
+    if action is None:
+        action = "resubmit" if resubmit else "submit"
+    elif action not in ("submit", "resubmit"):
+        raise ValueError(f"not a submit verb: {action!r}")
     to_status = _check(billing, action, actor)
     _check_editor(billing, actor)
     if isinstance(actor, Contact) and period_closed_for_contacts(billing.period):

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
+from portal import timeutil
 from portal.billing.figures import _cents
 from portal.core.statuses import (
     BillingStatus,
@@ -37,7 +38,6 @@ from portal.models import (
     Project,
     commitment_contacts,
 )
-from portal.timeutil import utcnow
 
 ZERO = Decimal("0.00")
 
@@ -115,7 +115,7 @@ def period_dashboard(
     period: BillingPeriod, today: date | None = None, state: str | None = None
 ) -> PeriodDashboard:
     """The period dashboard (SPEC §2's states), in six queries."""
-    today = today or utcnow().date()
+    today = today or timeutil.today()
     commitments = db.session.scalars(
         sa.select(Commitment)
         .options(joinedload(Commitment.vendor))
@@ -293,7 +293,7 @@ def overdue_query(today: date) -> sa.Select:
 
 def attention(today: date | None = None, limit: int = 8) -> Attention:
     """Counts and the first few items of each pile, in a fixed number of queries."""
-    today = today or utcnow().date()
+    today = today or timeutil.today()
     under_review, under_review_count = _billing_page(BillingStatus.UNDER_REVIEW, limit)
     revise, revise_count = _billing_page(BillingStatus.REVISE_AND_RESUBMIT, limit)
     owner = db.session.scalar(

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from portal import audit
+from portal import audit, timeutil
 from portal.accounts import tokens
 from portal.core.statuses import (
     BillingStatus,
@@ -205,7 +205,7 @@ def remind(
 
 def due_for_reminder(within_days: int, today: date | None = None) -> list[Invitation]:
     """Live invitations of open periods due within ``within_days`` days (or overdue)."""
-    today = today or utcnow().date()
+    today = today or timeutil.today()
     return list(
         db.session.scalars(
             sa.select(Invitation)

@@ -101,6 +101,9 @@ def make_everything(app) -> SimpleNamespace:  # noqa: ANN001
         period = commitment.project.periods[0]
         billing = billings.create_billing(commitment, period, admin)
         contract = f.make_client_contract(commitment.project, [("26-100", "90000")])
+        from portal import upstream
+
+        claim = upstream.generate_claim(contract, period, admin)
         co = ChangeOrder(commitment=commitment, number="CO-P", title="Pending")
         db.session.add(co)
         db.session.flush()
@@ -141,6 +144,8 @@ def make_everything(app) -> SimpleNamespace:  # noqa: ANN001
             billing_id=billing.id,
             contract_id=contract.id,
             client_line_id=contract.lines[0].id,
+            claim_id=claim.id,
+            claim_line_id=claim.lines[0].id,
             change_order_id=co.id,
             item_id=item.id,
             attachment_id=attachment.id,

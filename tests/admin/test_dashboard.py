@@ -6,6 +6,7 @@ import re
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from portal.billing import billings, invitations
@@ -23,7 +24,11 @@ from portal.models import (
 from portal.timeutil import utcnow
 
 from .. import factories as f
+from ..clock import pinned_today
 from .conftest import audit_actions, count
+
+#: Dates matter here: .ci/run also runs these at pinned days (tests/clock.py).
+pytestmark = pytest.mark.calendar
 
 
 def _states(html: str) -> dict[int, str]:
@@ -200,7 +205,7 @@ def test_dashboard_states_totals_and_overdue(app, client, auth, world_ids) -> No
     # After the due date, those still owing a billing are flagged overdue.
     with app.app_context():
         db.session.get(BillingPeriod, w.period1_id).due_date = (
-            utcnow().date() - timedelta(days=1)
+            pinned_today() - timedelta(days=1)
         )
         db.session.commit()
     html = client.get(f"/admin/periods/{w.period1_id}").get_data(as_text=True)

@@ -32,6 +32,7 @@ from portal.models import (
 from portal.timeutil import utcnow
 
 from .. import factories as f
+from ..clock import pinned_today
 from .conftest import (
     approve,
     count,
@@ -40,6 +41,9 @@ from .conftest import (
     text_of,
     version_of,
 )
+
+#: Dates matter here: .ci/run also runs these at pinned days (tests/clock.py).
+pytestmark = pytest.mark.calendar
 
 D = Decimal
 
@@ -192,7 +196,7 @@ def test_submit_with_nothing_entered_saves_nothing(app, client, w, draft):  # no
 def test_late_submission_is_refused_and_nothing_saved(app, client, w, draft, app_ctx):  # noqa: ANN001
     with app_ctx():
         db.session.get(BillingPeriod, w.period1_id).due_date = (
-            utcnow().date() - timedelta(days=1)
+            pinned_today() - timedelta(days=1)
         )
         db.session.commit()
     before = _state(app, draft)
@@ -214,7 +218,7 @@ def test_late_submission_is_refused_and_nothing_saved(app, client, w, draft, app
 def test_late_submission_allowed_by_the_project(app, client, w, draft, app_ctx):  # noqa: ANN001
     with app_ctx():
         db.session.get(BillingPeriod, w.period1_id).due_date = (
-            utcnow().date() - timedelta(days=1)
+            pinned_today() - timedelta(days=1)
         )
         db.session.get(Project, w.project_id).late_submissions_allowed = True
         db.session.commit()
@@ -521,7 +525,13 @@ def test_worked_example_figures_on_the_page(app, client, w, draft, app_ctx):  # 
     with app_ctx():
         db.session.get(BillingPeriod, w.period1_id).status = PeriodStatus.CLOSED
         db.session.flush()
-        period2 = f.make_period(db.session.get(Project, w.project_id), 2)
+        period1 = db.session.get(BillingPeriod, w.period1_id)
+        period2 = f.make_period(
+            db.session.get(Project, w.project_id),
+            2,
+            start=period1.end_date + timedelta(days=1),
+            due=period1.due_date + timedelta(days=28),
+        )
         db.session.commit()
         assert period2.id
     response = client.post(f"/portal/commitments/{w.commitment_id}/billings")

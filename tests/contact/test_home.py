@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from portal.core.statuses import BillingStatus, InvitationStatus
 from portal.extensions import db
 from portal.models import AuditEvent, Billing, BillingPeriod, Invitation
-from portal.timeutil import utcnow
 
+from ..clock import pinned_today
 from .conftest import count, form_for, text_of, version_of
+
+#: Dates matter here: .ci/run also runs these at pinned days (tests/clock.py).
+pytestmark = pytest.mark.calendar
 
 
 def _invite(app, w, contact_id=None, commitment_id=None) -> int:  # noqa: ANN001
@@ -144,7 +148,7 @@ def test_home_lists_billings_with_status_amounts_and_due_date(
 def test_start_billing_after_the_due_date_is_refused(app, client, auth, w, app_ctx):  # noqa: ANN001
     with app_ctx():
         period = db.session.get(BillingPeriod, w.period1_id)
-        period.due_date = utcnow().date() - timedelta(days=1)
+        period.due_date = pinned_today() - timedelta(days=1)
         db.session.commit()
     auth.login_contact(w.contact_id)
     page = text_of(client.get("/portal/").text)

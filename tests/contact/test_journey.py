@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from portal.billing import invitations
@@ -22,6 +23,9 @@ from portal.models import (
 )
 
 from .conftest import approve, count, form_for, review, send_back, text_of, version_of
+
+#: Dates matter here: .ci/run also runs these at pinned days (tests/clock.py).
+pytestmark = pytest.mark.calendar
 
 D = Decimal
 

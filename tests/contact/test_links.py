@@ -6,6 +6,7 @@ import logging
 import time
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
@@ -18,6 +19,9 @@ from portal.web import redact
 
 from .. import factories as f
 from .conftest import count, text_of
+
+#: Dates matter here: .ci/run also runs these at pinned days (tests/clock.py).
+pytestmark = pytest.mark.calendar
 
 
 def _link(token_id: int) -> LoginLink:

@@ -64,11 +64,43 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: A ceiling, not a wait: a server that has not answered by then is broken.
+SERVER_START_LIMIT = 180.0
+
+
+def _wait_until_it_answers(base: str, proc: subprocess.Popen, log: Path) -> None:
+    """Poll until the server answers (its own signal), or its process exits.
+
+    How long a start takes is the machine's business (a busy 2-core machine can
+    take many seconds to import the app), so there is no fixed number of tries.
+    """
+    deadline = time.monotonic() + SERVER_START_LIMIT
+    while True:
+        try:
+            urllib.request.urlopen(base + "/admin/login", timeout=5)  # noqa: S310
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(log.read_text()) from None
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the server did not answer in {SERVER_START_LIMIT:.0f} s:\n"
+                    + log.read_text()
+                ) from None
+            time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def live_server(
     database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """The app served by a separate process on 127.0.0.1; yields its base URL."""
+    """The app served by a separate process on 127.0.0.1; yields its base URL.
+
+    The process inherits ``PB_TEST_CLOCK_OFFSET`` (tests/clock.py) and so runs
+    on this run's pinned clock.
+    """
     port = _free_port()
     instance = tmp_path_factory.mktemp("e2e-instance")
     root = Path(__file__).resolve().parents[2]
@@ -88,16 +120,7 @@ def live_server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/admin/login", timeout=1)  # noqa: S310
-                break
-            except urllib.error.HTTPError:
-                break  # it answers
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError((instance / "server.log").read_text()) from None
-                time.sleep(0.1)
+        _wait_until_it_answers(base, proc, instance / "server.log")
         yield base
     finally:
         proc.terminate()

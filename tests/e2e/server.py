@@ -1,21 +1,47 @@
 """Serve the app for the browser tests: a real server process on 127.0.0.1.
 
 Usage: python -m tests.e2e.server <database-url> <port> <instance-dir>
+
+The server runs on the tests' clock (tests/clock.py; the offset comes from the
+parent's ``PB_TEST_CLOCK_OFFSET``), so the data the tests build, the links they
+sign and the pages the browser sees agree on the date and the second.
 """
 
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 
-from werkzeug.serving import run_simple
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
-from portal import create_app
+from tests import clock
 
 #: Shared with the tests' own app, so links they sign open on the server.
 SECRET_KEY = "e2e-secret-key-not-for-production"  # noqa: S105
 
 
+class BrowserClockCookies(SecureCookieSessionInterface):
+    """Cookie expiry on the browser's clock, which is not pinned.
+
+    Chromium drops a cookie whose ``Expires`` is past on the real clock: with a
+    pinned day earlier than today, every session cookie would be gone at once.
+    The session's own age is still checked on the pinned clock (the signed
+    timestamp and the app's ``started``), as in production.
+    """
+
+    def get_expiration_time(self, app: Flask, session: SessionMixin) -> datetime | None:
+        if session.permanent:
+            return clock.real_now() + app.permanent_session_lifetime
+        return None
+
+
 def main() -> None:
+    clock.start()
+    from werkzeug.serving import run_simple
+
+    from portal import create_app
+
     url, port, instance = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     app = create_app(
         {
@@ -27,6 +53,7 @@ def main() -> None:
             "MAIL_TRANSPORT": "console",
         }
     )
+    app.session_interface = BrowserClockCookies()
     run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
 
 

@@ -158,6 +158,8 @@ def test_readme_screenshots(app, live_server, new_context) -> None:  # noqa: ANN
     admin.get_by_label("Email").fill(data["admin_email"])
     admin.get_by_label("Password").fill(data["admin_password"])
     admin.get_by_role("button", name="Sign in").click()
+    # The signed-in page, not a race with the sign-in's own response.
+    expect(admin.locator(".alert-success")).to_contain_text("Welcome back")
     admin.goto(f"{base}/admin/billings/{data['billing_id']}")
     expect(admin.locator("#billing-status")).to_contain_text("Under review")
     admin.get_by_label("Approved work, line 4").fill("45,000.00")

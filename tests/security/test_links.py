@@ -23,6 +23,9 @@ from portal.timeutil import utcnow
 from ..conftest import Auth, make_test_app
 from . import fuzz
 
+#: Dates matter here: .ci/run also runs these at pinned days (tests/clock.py).
+pytestmark = pytest.mark.calendar
+
 CASEY = "casey@example-electric.example"
 
 

@@ -31,9 +31,21 @@ def test_refuses_to_start_with_default_secret_key(
         create_app({"SECRET_KEY": key, "SQLALCHEMY_DATABASE_URI": database_url})
 
 
-def test_starts_with_a_real_key_and_debug_default(database_url) -> None:  # noqa: ANN001
-    assert create_app({"SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": database_url})
-    assert create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url})
+def test_starts_with_a_real_key_and_debug_default(database_url, monkeypatch) -> None:  # noqa: ANN001
+    """A real key starts a production app (not in debug, not testing) that uses
+    that key; only a test (or debug) app may run on the development default."""
+    for name in ("SECRET_KEY", "PORTAL_SECRET_KEY", "PORTAL_DEBUG", "FLASK_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    key = "x" * 40
+    real = create_app({"SECRET_KEY": key, "SQLALCHEMY_DATABASE_URI": database_url})
+    assert real.secret_key == key
+    assert real.debug is False and real.testing is False
+    answer = real.test_client().get("/admin/login")
+    assert answer.status_code == 200  # it serves, signing its session with the key
+    assert "session=" in answer.headers.get("Set-Cookie", "")
+    dev = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url})
+    assert dev.secret_key == DEV_SECRET_KEY
+    assert dev.testing is True and dev.debug is False
 
 
 def test_secure_cookie_flags_outside_local_http(database_url, tmp_path) -> None:  # noqa: ANN001

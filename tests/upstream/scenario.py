@@ -3,7 +3,7 @@ billings in two periods, built through the real workflow (portal.billing.billing
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import Billing, Commitment, User
 
 from .. import factories as f
+from ..clock import pinned_today
 
 D = Decimal
 
@@ -105,9 +106,16 @@ def build(markup: str = "10") -> SimpleNamespace:
     # CO on electrical fixtures: 30,000 + 5,000 (the period-1 claim needs it).
     f.approve_change_order(electric, electric.sov_lines[1], "5000.00", admin)
     period1 = f.make_period(
-        project, 1, start=date(2025, 1, 1), status=PeriodStatus.CLOSED
+        project,
+        1,
+        start=date(2025, 1, 1),
+        due=date(2025, 2, 5),
+        status=PeriodStatus.CLOSED,
     )
-    period2 = f.make_period(project, 2, start=date(2025, 2, 1))
+    # Open, and due after the run's day: contacts may still bill it.
+    period2 = f.make_period(
+        project, 2, start=date(2025, 2, 1), due=pinned_today() + timedelta(days=10)
+    )
     db.session.flush()
     b_concrete = bill(
         concrete, period1, admin, {1: ("20000.00", "0"), 2: ("0", "6000.00")}

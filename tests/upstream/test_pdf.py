@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -158,7 +159,7 @@ def big(ctx):  # noqa: ANN001, ANN201
     codes = [(f"10-{n:03d}", "1000.00") for n in range(1, 81)]
     contract = f.make_client_contract(project, codes, markup="0")
     commitment = f.make_commitment(project, lines=codes, number="SC-080")
-    period = f.make_period(project, 1)
+    period = f.make_period(project, 1, start=date(2026, 1, 1), due=date(2026, 2, 5))
     billing = bill(
         commitment, period, admin, dict.fromkeys(range(1, 81), ("100.00", "0"))
     )
