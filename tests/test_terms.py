@@ -154,7 +154,8 @@ def test_admin_review_page(client, auth, world, submitted, dialect) -> None:  # 
     assert response.status_code == 200
     text = visible(response.text)
     assert_dialect(text, dialect, "admin review page")
-    assert f"5. {terms.lookup('Retainage', dialect)}" in text
+    assert f"5a {terms.lookup('Retainage', dialect)} on completed work" in text
+    assert f"5 Total {terms.lookup('retainage', dialect)} (5a + 5b − 5c)" in text
     assert f"Comment to the {terms.lookup('billing_contact', dialect)}" in text
     # The navigation names the upstream claims in the dialect too.
     assert terms.lookup("Client_claims", dialect) in text

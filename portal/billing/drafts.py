@@ -20,6 +20,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.billing import billings, figures, invitations
+from portal.core.billing_presentation import G703Totals, g703_totals
 from portal.core.statuses import (
     COUNTED_STATUSES,
     EDITABLE_STATUSES,
@@ -527,84 +528,6 @@ class RevisionEntry:
 
 
 @dataclass
-class SummaryRow:
-    """One G702 line: claimed and (once reviewed) approved."""
-
-    number: str
-    label: str
-    claimed: Decimal
-    approved: Decimal | None
-    key: str
-    strong: bool = False
-
-
-#: G703 columns summed in the table footer.
-COLUMNS = {
-    "c": "scheduled_value",
-    "d": "previous_work",
-    "e": "work_this_period",
-    "f": "materials_stored",
-    "g": "total_completed_and_stored",
-    "h": "balance_to_finish",
-    "i": "retainage",
-}
-
-
-def column_totals(sheet: figures.Sheet) -> dict[str, Decimal]:
-    """Σ of each G703 column over the rows (already-rounded line values)."""
-    return {
-        key: sum((getattr(r.figures, name) for r in sheet.rows), ZERO)
-        for key, name in COLUMNS.items()
-    }
-
-
-def summary_rows(
-    project: Project, claimed: figures.Sheet, approved: figures.Sheet | None
-) -> list[SummaryRow]:
-    """The nine G702 lines, labelled in the project's terminology."""
-    from portal.web.templating import term
-
-    retainage = term("Retainage", project)
-    spec = [
-        ("1", "Original contract sum", "original_contract_sum", False),
-        ("2", "Net change by change orders", "net_change_by_change_orders", False),
-        ("3", "Contract sum to date (1 + 2)", "contract_sum_to_date", False),
-        (
-            "4",
-            "Total completed and stored to date",
-            "total_completed_and_stored",
-            False,
-        ),
-        ("5", f"{retainage}", "retainage", False),
-        (
-            "6",
-            f"Total earned less {retainage.lower()} (4 − 5)",
-            "total_earned_less_retainage",
-            False,
-        ),
-        ("7", "Less previous certificates for payment", "previous_certificates", False),
-        ("8", "Current payment due (6 − 7)", "current_payment_due", True),
-        (
-            "9",
-            f"Balance to finish, including {retainage.lower()} (3 − 6)",
-            "balance_to_finish_including_retainage",
-            False,
-        ),
-    ]
-    return [
-        SummaryRow(
-            number=number,
-            label=label,
-            claimed=getattr(claimed.totals, attr),
-            approved=getattr(approved.totals, attr) if approved else None,
-            key=attr,
-            strong=strong,
-        )
-        for number, label, attr, strong in spec
-    ]
-
-
-@dataclass
 class BillingPage:
     """Everything the billing page shows."""
 
@@ -615,9 +538,8 @@ class BillingPage:
     lines: list[LineView]
     claimed: figures.Sheet
     approved: figures.Sheet | None
-    claimed_columns: dict[str, Decimal]
-    approved_columns: dict[str, Decimal] | None
-    summary: list[SummaryRow]
+    claimed_columns: G703Totals
+    approved_columns: G703Totals | None
     released_before: Decimal
     late: bool
     revisions: list[RevisionEntry]
@@ -647,9 +569,10 @@ def billing_page(billing: Billing, contact: Contact) -> BillingPage:
         lines=lines,
         claimed=claimed,
         approved=approved,
-        claimed_columns=column_totals(claimed),
-        approved_columns=column_totals(approved) if approved else None,
-        summary=summary_rows(billing.commitment.project, claimed, approved),
+        claimed_columns=g703_totals(r.figures for r in claimed.rows),
+        approved_columns=(
+            g703_totals(r.figures for r in approved.rows) if approved else None
+        ),
         released_before=totals.retainage_released_to_date - billing.retainage_released,
         late=billings.period_closed_for_contacts(billing.period),
         revisions=revision_history(billing),

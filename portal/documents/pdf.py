@@ -24,11 +24,12 @@ from fpdf.enums import XPos, YPos
 
 from portal import upstream
 from portal.billing import figures
+from portal.core.billing_presentation import g702_lines, g703_totals
 from portal.core.statuses import COUNTED_STATUSES, BillingStatus, ClaimStatus
 from portal.models import Billing, ClientClaim
 from portal.timeutil import utcnow
+from portal.web.templating import current_dialect, percent, status_label, term
 from portal.web.templating import money as format_money
-from portal.web.templating import percent, status_label, term
 
 FONT = "Helvetica"
 ROW_H = 5.0
@@ -295,81 +296,27 @@ def g703_columns(project: Any) -> tuple[Column, ...]:
     return G703_COLUMNS[:-1] + (Column(("I", word), G703_COLUMNS[-1].width),)
 
 
-def g702_rows(totals: Any, fmt: Callable[[Decimal | None], str]) -> list[list[str]]:
-    """SPEC §4 G702 lines 1-9 as label/value rows (value formatted)."""
-    return [
-        ["1. Original contract sum", fmt(totals.original_contract_sum)],
-        ["2. Net change by change orders", fmt(totals.net_change_by_change_orders)],
-        ["3. Contract sum to date (1 + 2)", fmt(totals.contract_sum_to_date)],
-        [
-            "4. Total completed and stored to date (column G)",
-            fmt(totals.total_completed_and_stored),
-        ],
-        ["   a. Retainage on completed work", fmt(totals.retainage_on_work)],
-        ["   b. Retainage on stored materials", fmt(totals.retainage_on_materials)],
-        [
-            "   c. Less retainage released to date",
-            fmt(totals.retainage_released_to_date),
-        ],
-        ["5. Total retainage (a + b - c)", fmt(totals.retainage)],
-        [
-            "6. Total earned less retainage (4 - 5)",
-            fmt(totals.total_earned_less_retainage),
-        ],
-        [
-            "7. Less previous certificates for payment",
-            fmt(totals.previous_certificates),
-        ],
-        ["8. Current payment due (6 - 7)", fmt(totals.current_payment_due)],
-        [
-            "9. Balance to finish, including retainage (3 - 6)",
-            fmt(totals.balance_to_finish_including_retainage),
-        ],
-    ]
-
-
 def _summary(
     doc: _Document,
     claimed: Any,
     approved: Any | None,
     fmt: Callable[[Decimal | None], str],
     approved_label: str,
-    retainage_word: str,
+    project: Any,
 ) -> None:
-    rows = g702_rows(claimed, fmt)
-    label_width = 110.0
-    columns = [Column(("Application summary",), label_width, "L")]
-    columns.append(Column(("Claimed",), 40))
+    """The G702 lines of :mod:`billing_presentation`, as the pages show them."""
+    lines = g702_lines(claimed, approved, dialect=current_dialect(project))
+    columns = [Column(("Application summary",), 110.0, "L"), Column(("Claimed",), 40)]
     if approved is not None:
-        approved_rows = g702_rows(approved, fmt)
-        columns.append(Column((approved_label,), 40))
-        columns.append(Column(("Difference",), 36))
-        for row, other, key in zip(rows, approved_rows, _TOTAL_KEYS, strict=True):
-            diff = getattr(approved, key) - getattr(claimed, key)
-            row.extend([other[1], fmt(diff) if diff else ""])
-    for row in rows:
-        row[0] = (
-            row[0]
-            .replace("Retainage", retainage_word)
-            .replace("retainage", retainage_word.lower())
-        )
+        columns += [Column((approved_label,), 40), Column(("Difference",), 36)]
+    rows = []
+    for line in lines:
+        indent = "   " if line.detail else ""
+        row = [f"{indent}{line.number}. {line.label}", fmt(line.claimed)]
+        if approved is not None:
+            row += [fmt(line.approved), fmt(line.difference) if line.difference else ""]
+        rows.append(row)
     doc.table(columns, rows, size=8)
-
-
-_TOTAL_KEYS = (
-    "original_contract_sum",
-    "net_change_by_change_orders",
-    "contract_sum_to_date",
-    "total_completed_and_stored",
-    "retainage_on_work",
-    "retainage_on_materials",
-    "retainage_released_to_date",
-    "retainage",
-    "total_earned_less_retainage",
-    "previous_certificates",
-    "current_payment_due",
-    "balance_to_finish_including_retainage",
-)
 
 
 def _g703_row(item: str, description: str, fig: Any, fmt: Any) -> list[str]:
@@ -387,21 +334,19 @@ def _g703_row(item: str, description: str, fig: Any, fmt: Any) -> list[str]:
     ]
 
 
-def _g703_footer(totals: Any, lines: Sequence[Any], fmt: Any) -> list[str]:
-    def col(name: str) -> str:
-        return fmt(sum((getattr(f, name) for f in lines), Decimal("0.00")))
-
+def _g703_footer(lines: Sequence[Any], fmt: Any) -> list[str]:
+    t = g703_totals(lines)
     return [
         "",
         "Grand total",
-        fmt(totals.contract_sum_to_date),
-        col("previous_work"),
-        col("work_this_period"),
-        col("materials_stored"),
-        fmt(totals.total_completed_and_stored),
-        percent(totals.percent_complete),
-        col("balance_to_finish"),
-        col("retainage"),
+        fmt(t.scheduled_value),
+        fmt(t.previous_work),
+        fmt(t.work_this_period),
+        fmt(t.materials_stored),
+        fmt(t.total_completed_and_stored),
+        percent(t.percent_complete),
+        fmt(t.balance_to_finish),
+        fmt(t.retainage),
     ]
 
 
@@ -483,7 +428,7 @@ def billing_pdf(billing: Billing) -> bytes:
         approved.totals if approved else None,
         fmt,
         "Approved",
-        term("Retainage", project),
+        project,
     )
     differences = [
         bl
@@ -562,7 +507,7 @@ def billing_pdf(billing: Billing) -> bytes:
                 )
                 for row in sheet.rows
             ],
-            footer=_g703_footer(sheet.totals, [r.figures for r in sheet.rows], fmt),
+            footer=_g703_footer([r.figures for r in sheet.rows], fmt),
         )
     return _output(doc)
 
@@ -626,7 +571,7 @@ def claim_pdf(claim: ClientClaim) -> bytes:
         approved.totals if approved else None,
         fmt,
         "Approved by client",
-        term("Retainage", project),
+        project,
     )
     if approved is not None:
         doc.subheading("Claimed and approved amounts: differences")
@@ -701,6 +646,6 @@ def claim_pdf(claim: ClientClaim) -> bytes:
                 )
                 for row in sheet.rows
             ],
-            footer=_g703_footer(sheet.totals, [r.figures for r in sheet.rows], fmt),
+            footer=_g703_footer([r.figures for r in sheet.rows], fmt),
         )
     return _output(doc)

@@ -9,7 +9,7 @@ from babel.numbers import format_currency, format_decimal
 from flask import Flask, current_app, g
 from markupsafe import Markup, escape
 
-from portal.core import terms
+from portal.core import billing_presentation, terms
 from portal.core.statuses import ADMINS, AUDITORS, BADGE_COLOURS, READERS
 
 LOCALES = {"USD": "en_US", "CAD": "en_CA"}
@@ -107,6 +107,20 @@ def badge(status: str | None) -> Markup:
     )
 
 
+def g702_lines(
+    claimed: Any, approved: Any | None = None, project: Any | None = None
+) -> list[billing_presentation.G702Line]:
+    """The G702 lines of ``claimed`` (and ``approved``) totals in the project's words."""
+    return billing_presentation.g702_lines(
+        claimed, approved, dialect=current_dialect(project)
+    )
+
+
+def g703_totals(rows: Any) -> billing_presentation.G703Totals:
+    """The G703 footer of sheet rows (or of line figures)."""
+    return billing_presentation.g703_totals(getattr(r, "figures", r) for r in rows)
+
+
 def current_dialect(project: Any | None = None) -> str:
     """The project's terminology, else the deployment's."""
     if project is not None and getattr(project, "terminology", None):
@@ -165,6 +179,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(badge, "badge")
     app.add_template_global(term, "term")
     app.add_template_global(nav_links, "nav_links")
+    app.add_template_global(g702_lines, "g702_lines")
+    app.add_template_global(g703_totals, "g703_totals")
     app.add_template_global(
         lambda: current_app.view_functions.keys(), "current_app_endpoints"
     )

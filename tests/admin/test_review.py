@@ -90,7 +90,9 @@ def g702_approved(html: str) -> dict[int, str]:
     """G702 line number → the approved column's text on the review page."""
     out = {}
     for n, cell in re.findall(
-        r'<tr id="g702-(\d)".*?<td class="num approved">(.*?)</td>', html, re.S
+        r'<tr[^>]*data-line="(\d)"[^>]*>.*?<td class="num approved">(.*?)</td>',
+        html,
+        re.S,
     ):
         out[int(n)] = cell.strip()
     return out

@@ -354,7 +354,9 @@ def test_retainage_release_only_where_the_project_allows(
     assert _state(app, draft)[4] == D("500.00")
     page = text_of(client.get(f"/portal/billings/{draft}").text)
     # 2,000 held on work less 500 released.
-    assert "less $500.00 released to date $1,500.00" in page
+    assert "5a Retainage on completed work $2,000.00" in page
+    assert "5c Less retainage released to date $500.00" in page
+    assert "5 Total retainage (5a + 5b − 5c) $1,500.00" in page
     assert "6 Total earned less retainage (4 − 5) $18,500.00" in page
 
 
@@ -515,10 +517,9 @@ def test_worked_example_figures_on_the_page(app, client, w, draft, app_ctx):  # 
     page = text_of(client.get(f"/portal/billings/{draft}").text)
     assert "Approved" in page
     assert "4 Total completed and stored to date $26,000.00 $26,000.00" in page
-    assert (
-        "5 Retainage $2,000.00 on work, $300.00 on materials $2,300.00 $2,300.00"
-        in page
-    )
+    assert "5a Retainage on completed work $2,000.00 $2,000.00" in page
+    assert "5b Retainage on stored materials $300.00 $300.00" in page
+    assert "5 Total retainage (5a + 5b − 5c) $2,300.00 $2,300.00" in page
     assert "8 Current payment due (6 − 7) $23,700.00 $23,700.00" in page
     assert "Current payment due: $23,700.00" in page
     # Billing 2 in the next period, approved as noted.
@@ -590,7 +591,8 @@ def test_worked_example_figures_on_the_page(app, client, w, draft, app_ctx):  # 
         "7 Less previous certificates for payment $23,700.00 $23,700.00",
         "$22,775.00",
         "$58,525.00",
-        "$4,900.00 on work, $125.00 on materials",
+        "5a Retainage on completed work $5,134.57 $4,900.00 -$234.57",
+        "5b Retainage on stored materials $125.00 $125.00",
     ):
         assert line in page
     home = text_of(client.get("/portal/").text)

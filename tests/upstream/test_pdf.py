@@ -109,7 +109,9 @@ def test_claim_pdf_matches_the_claim_page(app, client, auth):  # noqa: ANN001
     for key in G702_KEYS:
         row = re.search(rf'id="g702-{key}">(.*?)</tr>', page, re.S)
         assert row, key
-        shown[key] = re.search(r'<td class="num">([^<]+)</td>', row.group(1)).group(1)
+        shown[key] = re.search(
+            r'<td class="num claimed"[^>]*>([^<]+)</td>', row.group(1)
+        ).group(1)
     response = client.get(f"/admin/claims/{claim_id}/pdf")
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"

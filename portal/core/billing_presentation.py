@@ -1,0 +1,132 @@
+"""The one G702/G703 presentation: line numbers, labels and column totals.
+
+Every page that shows a G702 summary (the contact's billing page, the admin
+review, the upstream claim view) renders :func:`g702_lines` through the one
+``g702`` macro in ``templates/_g702.html``, and the PDFs print the same lines;
+G703 footers show :func:`g703_totals`. Pure: it knows the money engine's
+figures and the terminology dictionaries, neither Flask nor the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from portal.core import money, terms
+
+ZERO = Decimal("0.00")
+
+#: SPEC §4 G702: (line number, BillingTotals field, label, detail line).
+#: ``{Retainage}``/``{retainage}`` take the dialect's word (retention, holdback).
+_SPEC: tuple[tuple[str, str, str, bool], ...] = (
+    ("1", "original_contract_sum", "Original contract sum", False),
+    ("2", "net_change_by_change_orders", "Net change by change orders", False),
+    ("3", "contract_sum_to_date", "Contract sum to date (1 + 2)", False),
+    ("4", "total_completed_and_stored", "Total completed and stored to date", False),
+    ("5a", "retainage_on_work", "{Retainage} on completed work", True),
+    ("5b", "retainage_on_materials", "{Retainage} on stored materials", True),
+    ("5c", "retainage_released_to_date", "Less {retainage} released to date", True),
+    ("5", "retainage", "Total {retainage} (5a + 5b − 5c)", False),
+    (
+        "6",
+        "total_earned_less_retainage",
+        "Total earned less {retainage} (4 − 5)",
+        False,
+    ),
+    ("7", "previous_certificates", "Less previous certificates for payment", False),
+    ("8", "current_payment_due", "Current payment due (6 − 7)", False),
+    (
+        "9",
+        "balance_to_finish_including_retainage",
+        "Balance to finish, including {retainage} (3 − 6)",
+        False,
+    ),
+)
+
+#: The line a G702 stresses: what is to be paid.
+STRONG = "current_payment_due"
+
+
+@dataclass(frozen=True)
+class G702Line:
+    """One G702 line: claimed and, where there is one, approved value."""
+
+    number: str
+    key: str
+    label: str
+    claimed: Decimal
+    approved: Decimal | None = None
+    detail: bool = False  #: 5a-5c, the parts of line 5
+
+    @property
+    def strong(self) -> bool:
+        return self.key == STRONG
+
+    @property
+    def difference(self) -> Decimal | None:
+        """Approved − claimed, or None when nothing is approved yet."""
+        if self.approved is None:
+            return None
+        return self.approved - self.claimed
+
+
+def g702_lines(
+    claimed: money.BillingTotals,
+    approved: money.BillingTotals | None = None,
+    *,
+    dialect: str | None = None,
+) -> list[G702Line]:
+    """SPEC §4 G702 lines 1-9 (with 5a-5c) labelled in ``dialect``."""
+    word = terms.lookup("Retainage", dialect)
+    lower = terms.lookup("retainage", dialect)
+    return [
+        G702Line(
+            number=number,
+            key=key,
+            label=label.format(Retainage=word, retainage=lower),
+            claimed=getattr(claimed, key),
+            approved=getattr(approved, key) if approved is not None else None,
+            detail=detail,
+        )
+        for number, key, label, detail in _SPEC
+    ]
+
+
+@dataclass(frozen=True)
+class G703Totals:
+    """A G703 footer: columns C-I summed over the rows, % of G over C."""
+
+    scheduled_value: Decimal  # C
+    previous_work: Decimal  # D
+    work_this_period: Decimal  # E
+    materials_stored: Decimal  # F
+    total_completed_and_stored: Decimal  # G
+    percent_complete: Decimal  # G / C
+    balance_to_finish: Decimal  # H
+    retainage: Decimal  # I
+
+
+_COLUMNS = (
+    "scheduled_value",
+    "previous_work",
+    "work_this_period",
+    "materials_stored",
+    "total_completed_and_stored",
+    "balance_to_finish",
+    "retainage",
+)
+
+
+def g703_totals(lines: Iterable[money.LineFigures]) -> G703Totals:
+    """Σ of each G703 column over ``lines`` (already-rounded line values)."""
+    sums = dict.fromkeys(_COLUMNS, ZERO)
+    for line in lines:
+        for name in _COLUMNS:
+            sums[name] += getattr(line, name)
+    return G703Totals(
+        **sums,
+        percent_complete=money.percent_complete(
+            sums["total_completed_and_stored"], sums["scheduled_value"]
+        ),
+    )
