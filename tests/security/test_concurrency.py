@@ -645,13 +645,17 @@ def test_two_periods_opened_at_once(engine, tmp_path) -> None:  # noqa: ANN001
     url, app = engine
     w = _world(app, admins=2)
     with app.app_context():
-        from portal.timeutil import utcnow
+        from tests.clock import pinned_today
 
         project = db.session.get(BillingPeriod, w.period1_id).project
-        start = utcnow().date().replace(day=1)
+        start = pinned_today().replace(day=1)
         ids = [
             f.make_period(
-                project, n, start=start.replace(year=start.year + n), status="closed"
+                project,
+                n,
+                start=start.replace(year=start.year + n),
+                due=start.replace(year=start.year + n, day=28),
+                status="closed",
             ).id
             for n in (2, 3)
         ]
