@@ -10,30 +10,11 @@ sign and the pages the browser sees agree on the date and the second.
 from __future__ import annotations
 
 import sys
-from datetime import datetime
-
-from flask import Flask
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 from tests import clock
 
 #: Shared with the tests' own app, so links they sign open on the server.
 SECRET_KEY = "e2e-secret-key-not-for-production"  # noqa: S105
-
-
-class BrowserClockCookies(SecureCookieSessionInterface):
-    """Cookie expiry on the browser's clock, which is not pinned.
-
-    Chromium drops a cookie whose ``Expires`` is past on the real clock: with a
-    pinned day earlier than today, every session cookie would be gone at once.
-    The session's own age is still checked on the pinned clock (the signed
-    timestamp and the app's ``started``), as in production.
-    """
-
-    def get_expiration_time(self, app: Flask, session: SessionMixin) -> datetime | None:
-        if session.permanent:
-            return clock.real_now() + app.permanent_session_lifetime
-        return None
 
 
 def main() -> None:
@@ -53,7 +34,6 @@ def main() -> None:
             "MAIL_TRANSPORT": "console",
         }
     )
-    app.session_interface = BrowserClockCookies()
     run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
 
 
