@@ -23,8 +23,7 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +32,7 @@ from flask import Flask
 
 from portal import create_app
 from portal.extensions import db
+from tests.helpers import counting
 
 from . import generate as gen
 
@@ -73,20 +73,6 @@ class Result:
     def p95(self) -> float:
         ordered = sorted(self.times)
         return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-@contextmanager
-def counting(engine: sa.Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, *args) -> None:  # noqa: ANN001
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", before)
 
 
 def bench_app(url: str) -> Flask:

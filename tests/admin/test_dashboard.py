@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -25,6 +24,7 @@ from portal.timeutil import utcnow
 
 from .. import factories as f
 from ..clock import pinned_today
+from ..helpers import counting
 from .conftest import audit_actions, count
 
 #: Dates matter here: .ci/run also runs these at pinned days (tests/clock.py).
@@ -222,22 +222,6 @@ def test_dashboard_states_totals_and_overdue(app, client, auth, world_ids) -> No
     assert client.get(f"/admin/periods/{w.period1_id}?state=%27").status_code == 200
 
 
-@contextmanager
-def query_counter(app):  # noqa: ANN001, ANN201
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, *args):  # noqa: ANN001, ANN002, ANN202
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", before)
-
-
 def _grow(app, project_id: int, period_id: int, admin_id: int, n: int) -> None:  # noqa: ANN001
     """Add ``n`` invited commitments, half with a draft billing."""
     with app.app_context():
@@ -272,12 +256,12 @@ def test_pages_run_a_constant_number_of_queries(app, client, auth, world_ids) ->
     _grow(app, w.project_id, w.period1_id, w.admin_id, 2)
     before = {}
     for url in pages:
-        with query_counter(app) as statements:
+        with counting(app) as statements:
             assert client.get(url).status_code == 200
         before[url] = len(statements)
     _grow(app, w.project_id, w.period1_id, w.admin_id, 8)
     for url in pages:
-        with query_counter(app) as statements:
+        with counting(app) as statements:
             assert client.get(url).status_code == 200
         assert len(statements) == before[url], url
 

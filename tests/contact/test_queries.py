@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import sqlalchemy as sa
-
 from portal.billing import billings
 from portal.extensions import db
 from portal.models import BillingPeriod, Contact, Project, User, Vendor
 
 from .. import factories as f
-
-
-@contextmanager
-def counting(app) -> Iterator[list[str]]:  # noqa: ANN001
-    statements: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def before(conn, cursor, statement, *args) -> None:  # noqa: ANN001
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", before)
+from ..helpers import counting
 
 
 def _add_commitments(app, w, n: int, lines: int) -> list[int]:  # noqa: ANN001

@@ -24,6 +24,7 @@ from portal.models import (
     Vendor,
 )
 from tests import factories as f
+from tests.helpers import counting
 
 
 def _login(auth, data, role: str) -> None:  # noqa: ANN001
@@ -244,18 +245,8 @@ def _approved_billing(
 
 def test_index_query_count_does_not_grow_with_billings(app, client, auth, data) -> None:  # noqa: ANN001
     def count_queries() -> int:
-        statements: list[str] = []
-
-        def listen(conn, cursor, statement, *args) -> None:  # noqa: ANN001, ANN002
-            statements.append(statement)
-
-        with app.app_context():
-            engine = db.engine
-        sa.event.listen(engine, "before_cursor_execute", listen)
-        try:
+        with counting(app) as statements:
             assert client.get("/exports/?format=sage300").status_code == 200
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", listen)
         return len(statements)
 
     auth.login_user(data.finance_id)

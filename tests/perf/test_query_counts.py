@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -37,6 +36,7 @@ from portal.models import (
 )
 
 from ..conftest import _empty_all_tables, make_test_app
+from ..helpers import counting
 
 SMALL = gen.Size(commitments=11, lines=5, periods=2, contacts=24, big_lines=(6, 5))
 LARGE = gen.Size(commitments=44, lines=12, periods=7, contacts=120, big_lines=(60, 30))
@@ -57,21 +57,6 @@ class Call:
     data: Value | None = None
     json: Value | None = None
     ok: tuple[int, ...] = (200,)
-
-
-@contextmanager
-def counting(engine: sa.Engine) -> Iterator[list[str]]:
-    """Every SQL statement sent to the database inside the block."""
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, *args) -> None:  # noqa: ANN001
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", before)
 
 
 def _one(stmt: sa.Select) -> Any:

@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.models import BillingPeriod, ClientClaim, ClientContract, User
 
 from .. import factories as f
+from ..helpers import counting
 from .scenario import bill, build
 
 
@@ -35,18 +36,8 @@ def add_commitments(w, count: int) -> None:  # noqa: ANN001
 
 
 def count_queries(app, client, url: str) -> int:  # noqa: ANN001
-    statements: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-        def listen(conn, cursor, statement, *args):  # noqa: ANN001, ANN202
-            statements.append(statement)
-
-        sa.event.listen(engine, "before_cursor_execute", listen)
-        try:
-            assert client.get(url).status_code == 200
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", listen)
+    with counting(app) as statements:
+        assert client.get(url).status_code == 200
     return len(statements)
 
 
