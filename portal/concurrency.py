@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from portal.extensions import db
+from portal.extensions import db, rowcount
 
 
 class Stale(Exception):
@@ -22,7 +22,7 @@ class Stale(Exception):
 
 
 def compare_and_set(
-    model: type,
+    model: type[Any],
     row: Any,
     expected_version: int,
     to_status: str,
@@ -45,6 +45,6 @@ def compare_and_set(
         .values(status=to_status, version=model.version + 1, **values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise stale(message)
     db.session.refresh(row)

@@ -17,7 +17,7 @@ from sqlalchemy.types import TypeDecorator
 class _ScaledDecimal(TypeDecorator):
     """A Decimal stored as an integer count of 10**-places units."""
 
-    impl = BigInteger
+    impl: type[Integer] = BigInteger
     cache_ok = True
     places = 2
 

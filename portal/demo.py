@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from datetime import date
 from decimal import Decimal
+from typing import TypedDict
 
 import sqlalchemy as sa
 
@@ -51,7 +52,23 @@ CLIENT_LINES = [
     ("26-500", "Lighting", "98000.00"),
 ]
 
-COMMITMENTS = [
+
+class _CommitmentSpec(TypedDict):
+    """One demo commitment: its vendor, contacts, SOV and period-1 figures."""
+
+    vendor: tuple[str, str, str]  # name, code, address
+    contacts: list[tuple[str, str]]  # name, email
+    number: str
+    title: str
+    kind: str
+    work_pct: str
+    materials_pct: str
+    lines: list[tuple[str, str, str]]  # cost code, description, value
+    p1: dict[int, tuple[str, str]]  # line number -> (work, materials) billed
+    p1_approve: dict[int, tuple[str, str]]  # line number -> (work, materials) approved
+
+
+COMMITMENTS: list[_CommitmentSpec] = [
     {
         "vendor": ("Acme Concrete LLC", "ACME", "120 Quarry Rd, Springfield"),
         "contacts": [("Dana Whitfield", "dana@acme-concrete.example")],

@@ -95,7 +95,7 @@ class User(UserMixin, Model):
     api_tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return bool(self.active)
 
     def get_id(self) -> str:
@@ -244,7 +244,7 @@ class Contact(UserMixin, Model):
     )
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return bool(self.active)
 
     def get_id(self) -> str:
@@ -1039,7 +1039,7 @@ class OutboxMessage(Model):
     message_id: Mapped[str | None] = mapped_column(sa.String(250))
 
 
-class LinkRequest(db.Model):
+class LinkRequest(Model):
     """An address typed into "send me a link", waiting for the mail worker.
 
     The form only writes this row, for known and unknown addresses alike, so
@@ -1055,7 +1055,7 @@ class LinkRequest(db.Model):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
-class SignInFailure(db.Model):
+class SignInFailure(Model):
     """Failed staff sign-ins per typed address and client address (SPEC §6).
 
     Keyed by the email as typed (lower-cased), known or not, so a lock looks

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from portal import audit
-from portal.extensions import db
+from portal.extensions import db, rowcount
 from portal.models import ApiToken, User
 from portal.timeutil import aware, utcnow
 from portal.validation import clean_text
@@ -48,11 +48,11 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
         raise TokenInvalid({"name": "Name the token (e.g. the tool that uses it)."})
     if len(label) > NAME_LIMIT:
         raise TokenInvalid({"name": f"Use at most {NAME_LIMIT} characters."})
-    live = db.session.scalar(
+    live = db.session.execute(
         sa.select(sa.func.count(ApiToken.id)).where(
             ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)
         )
-    )
+    ).scalar_one()
     if live >= MAX_LIVE_TOKENS:
         raise TokenInvalid(
             {"name": f"You have {live} live tokens: revoke one you no longer use."}
@@ -87,7 +87,7 @@ def revoke_token(token: ApiToken, user: User) -> bool:
         .execution_options(synchronize_session=False)
     )
     db.session.refresh(token)
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         return False
     audit.record(
         user,

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from portal.extensions import db
+from portal.extensions import db, rowcount
 from portal.models import Contact, Invitation, LoginLink
 from portal.timeutil import utcnow
 
@@ -135,7 +135,7 @@ def exchange_link(token: str) -> Contact:
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise InvalidLink("used", link)
     db.session.refresh(link)
     return link.contact

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from portal import audit
 from portal.accounts.passwords import hash_password, password_problem, verify_password
 from portal.core.statuses import Role
-from portal.extensions import db
+from portal.extensions import db, rowcount
 from portal.locks import lock_rows
 from portal.models import ApiToken, SignInFailure, User
 from portal.timeutil import aware, utcnow
@@ -113,12 +113,14 @@ def _count_failure(
     where = (SignInFailure.email == key[0], SignInFailure.address == key[1])
 
     def bump() -> int:
-        return db.session.execute(
-            sa.update(SignInFailure)
-            .where(*where)
-            .values(failures=SignInFailure.failures + 1, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        return rowcount(
+            db.session.execute(
+                sa.update(SignInFailure)
+                .where(*where)
+                .values(failures=SignInFailure.failures + 1, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
 
     if bump() != 1:
         try:

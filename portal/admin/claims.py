@@ -49,7 +49,7 @@ ZERO = Decimal("0.00")
 
 
 def _me() -> Any:
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()
 
 
 def _int(raw: str | None) -> int | None:

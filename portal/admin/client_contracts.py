@@ -1,5 +1,7 @@
 """Client contracts and their SOV lines: create, edit, status, CSV import."""
 
+from typing import Any
+
 import sqlalchemy as sa
 from flask import flash, render_template, request, url_for
 
@@ -45,7 +47,7 @@ def _parse_contract(form: ClientContractForm) -> domain.ClientContractInput:
 
 
 def _contract_form(project: Project, contract: ClientContract | None):  # noqa: ANN202
-    context = {"project": project, "contract": contract}
+    context: dict[str, Any] = {"project": project, "contract": contract}
     if request.method == "GET":
         if contract is not None:
             values = {
@@ -192,7 +194,11 @@ def client_line_edit(line_id: int):  # noqa: ANN201
     """Change a client-contract SOV line."""
     line = db.get_or_404(ClientSovLine, line_id)
     contract = line.contract
-    context = {"line": line, "contract": contract, "project": contract.project}
+    context: dict[str, Any] = {
+        "line": line,
+        "contract": contract,
+        "project": contract.project,
+    }
     if request.method == "GET":
         values = {
             "line_number": str(line.line_number),
@@ -242,7 +248,7 @@ def client_line_delete(line_id: int):  # noqa: ANN201
 def client_import(contract_id: int):  # noqa: ANN201
     """Import client-contract SOV lines from CSV (all or none)."""
     contract = db.get_or_404(ClientContract, contract_id)
-    context = {
+    context: dict[str, Any] = {
         "contract": contract,
         "project": contract.project,
         "back": url_for("admin.client_contract_view", contract_id=contract.id),

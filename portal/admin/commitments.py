@@ -1,5 +1,7 @@
 """Commitments: create, edit, view, status, billing contacts."""
 
+from typing import Any
+
 import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import joinedload, selectinload
@@ -50,7 +52,7 @@ def _parse_commitment(form: CommitmentForm) -> domain.CommitmentInput:
 
 def _commitment_form(project: Project, commitment: Commitment | None):  # noqa: ANN202
     vendors_list = db.session.scalars(sa.select(Vendor).order_by(Vendor.name)).all()
-    context = {
+    context: dict[str, Any] = {
         "project": project,
         "commitment": commitment,
         "vendors": [(v.id, v.name) for v in vendors_list],

@@ -21,7 +21,7 @@ __all__ = ["ADMINS", "AUDITORS", "READERS"]
 
 def me() -> User:
     """The signed-in staff user (views behind role_required only)."""
-    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+    return current_user._get_current_object()
 
 
 def page_arg() -> int:
@@ -61,6 +61,7 @@ def form_state(form: StrictForm | None) -> tuple[Any, dict[str, str]]:
 def form_page(
     template: str,
     form: StrictForm | None = None,
+    *,
     status: int = 200,
     **context: Any,
 ):  # noqa: ANN201
@@ -83,13 +84,13 @@ def pct_text(value) -> str:  # noqa: ANN001
     return f"{value.normalize():f}" if value is not None else ""
 
 
-def done(message: str, endpoint: str, **values: object):  # noqa: ANN202
+def done(message: str, endpoint: str, **values: Any):  # noqa: ANN202
     db.session.commit()
     flash(message, "success")
     return redirect(url_for(endpoint, **values))
 
 
-def refused(exc: Exception, endpoint: str, **values: object):  # noqa: ANN202
+def refused(exc: Exception, endpoint: str, **values: Any):  # noqa: ANN202
     db.session.rollback()
     flash(str(exc), "danger")
     return redirect(url_for(endpoint, **values))
@@ -123,7 +124,7 @@ def scheduled_totals(commitment_ids: list[int]) -> dict[int, object]:
     }
 
 
-def back_url(default: str, **values: object) -> str:
+def back_url(default: str, **values: Any) -> str:
     """Where to return after a small POST: a local ``back`` field, else ``default``."""
     from portal.accounts.auth import safe_next
 

@@ -4,6 +4,7 @@ the period dashboard with bulk Invite to Bill and reminders."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
@@ -171,7 +172,10 @@ def period_new():  # noqa: ANN201
 @role_required(*ADMINS)
 def period_generate():  # noqa: ANN201
     """Generate a monthly, weekly or custom-length series of periods."""
-    context = {"projects": dashboard.project_options(), "kinds": SERIES_KINDS}
+    context = {
+        "projects": dashboard.project_options(),
+        "kinds": SERIES_KINDS,
+    }
     if request.method == "GET":
         project_id = arg_id("project_id")
         project = db.session.get(Project, project_id) if project_id else None
@@ -220,7 +224,10 @@ def period_generate():  # noqa: ANN201
 def period_edit(period_id: int):  # noqa: ANN201
     """Change a period's dates (never into an overlap)."""
     period = db.get_or_404(BillingPeriod, period_id)
-    context = {"period": period, "projects": dashboard.project_options()}
+    context: dict[str, Any] = {
+        "period": period,
+        "projects": dashboard.project_options(),
+    }
     if request.method == "GET":
         values = {
             "project_id": str(period.project_id),

@@ -1,5 +1,7 @@
 """Projects: list, create, edit, view (SPEC §2)."""
 
+from typing import Any
+
 import sqlalchemy as sa
 from flask import render_template, request
 from sqlalchemy.orm import joinedload
@@ -123,7 +125,7 @@ def _project_values(project: Project) -> dict[str, str]:
 
 
 def _project_form(project: Project | None):  # noqa: ANN202
-    context = {
+    context: dict[str, Any] = {
         "project": project,
         "terminologies": TERMINOLOGY_CHOICES,
         "currencies": CURRENCY_CHOICES,
@@ -198,7 +200,7 @@ def project_view(project_id: int):  # noqa: ANN201
         stmt, page=page_arg(), per_page=per_page(), error_out=False
     )
     ids = [c.id for c in pagination.items]
-    contact_counts = dict(
+    contact_counts: dict[int, int] = dict(
         db.session.execute(
             sa.select(commitment_contacts.c.commitment_id, sa.func.count())
             .where(commitment_contacts.c.commitment_id.in_(ids))

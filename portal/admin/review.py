@@ -57,6 +57,7 @@ from portal.models import (
     Comment,
     Commitment,
     RevisionSnapshot,
+    SovLine,
     Vendor,
 )
 from portal.web.templating import term
@@ -305,7 +306,10 @@ class RevisionChange:
     revision: int
     submitted_at: Any
     first: bool
-    lines: list[tuple[Any, str, str, str, str]] = field(default_factory=list)
+    # (SOV line or None if gone, old work, new work, old materials, new materials)
+    lines: list[tuple[SovLine | None, Decimal, Decimal, Decimal, Decimal]] = field(
+        default_factory=list
+    )
     other: list[tuple[str, str, str]] = field(default_factory=list)
     total: Decimal = Decimal("0.00")
 

@@ -8,6 +8,7 @@ live in their own modules on the same blueprint.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import (
@@ -104,7 +105,8 @@ def audit_link(event: AuditEvent) -> str | None:
     endpoint, arg = target
     if endpoint not in current_app.view_functions:
         return None
-    return url_for(endpoint, **{arg: event.object_id})
+    values: dict[str, Any] = {arg: event.object_id}
+    return url_for(endpoint, **values)
 
 
 @bp.app_template_global("utc_now")

@@ -1,5 +1,7 @@
 """A commitment's schedule of values: add, edit, delete lines, CSV import."""
 
+from typing import Any
+
 from flask import flash, render_template, request, url_for
 
 from portal import contracts as domain
@@ -57,7 +59,11 @@ def sov_line_edit(line_id: int):  # noqa: ANN201
     """Change a SOV line (amounts only while the commitment is a draft)."""
     line = db.get_or_404(SovLine, line_id)
     commitment = line.commitment
-    context = {"line": line, "commitment": commitment, "project": commitment.project}
+    context: dict[str, Any] = {
+        "line": line,
+        "commitment": commitment,
+        "project": commitment.project,
+    }
     if request.method == "GET":
         values = {
             "line_number": str(line.line_number),
@@ -107,7 +113,7 @@ def sov_line_delete(line_id: int):  # noqa: ANN201
 def sov_import(commitment_id: int):  # noqa: ANN201
     """Import SOV lines from a CSV file: all lines or, with any error, none."""
     commitment = db.get_or_404(Commitment, commitment_id)
-    context = {
+    context: dict[str, Any] = {
         "commitment": commitment,
         "project": commitment.project,
         "back": url_for("admin.commitment_view", commitment_id=commitment.id),

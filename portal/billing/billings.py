@@ -106,7 +106,7 @@ def allowed(billing: Billing, action: str, actor: Actor | None = None) -> bool:
     return actor is None or actor_kind(actor) in ACTORS[action]
 
 
-def _check(billing: Billing, action: str, actor: Actor) -> BillingStatus:
+def _check(billing: Billing, action: str, actor: Actor) -> str:
     if actor_kind(actor) not in ACTORS[action]:
         raise BillingError("You are not allowed to do that.")
     key = (S(billing.status), action)

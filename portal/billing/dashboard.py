@@ -125,7 +125,7 @@ def period_dashboard(
         )
         .order_by(Commitment.number)
     ).all()
-    contact_counts = dict(
+    contact_counts: dict[int, int] = dict(
         db.session.execute(
             sa.select(commitment_contacts.c.commitment_id, sa.func.count())
             .join(Contact, Contact.id == commitment_contacts.c.contact_id)

@@ -29,7 +29,7 @@ from portal.core.statuses import (
     InvitationStatus,
     PeriodStatus,
 )
-from portal.extensions import db
+from portal.extensions import db, rowcount
 from portal.locks import lock_rows
 from portal.models import (
     Attachment,
@@ -231,7 +231,7 @@ def expand_link_requests(limit: int = 200) -> int:
             .values(done_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:
+        if rowcount(claimed) != 1:
             db.session.rollback()
             continue
         email = db.session.scalar(
@@ -298,7 +298,7 @@ class Home:
     needs_action: list[Billing]
 
 
-def _sum(raw: object) -> Decimal:
+def _sum(raw: int | Decimal | None) -> Decimal:
     if raw is None:
         return ZERO
     if isinstance(raw, Decimal):

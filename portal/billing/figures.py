@@ -75,7 +75,7 @@ def billable_sov_lines(commitment: Commitment) -> list[SovInfo]:
     return out
 
 
-def _cents(raw: object) -> Decimal:
+def _cents(raw: int | Decimal | None) -> Decimal:
     """A SUM over a Money column comes back as raw integer cents."""
     if raw is None:
         return ZERO
@@ -95,8 +95,9 @@ class History:
 
 def _earned_less_retainage(billing: Billing) -> Decimal:
     """G702 line 6 of a counted billing; reads only its frozen totals, not its lines."""
-    if _frozen_data(billing) is not None:
-        stored = {"lines": [], "totals": billing.approved_figures["figures"]["totals"]}
+    data = _frozen_data(billing)
+    if data is not None:
+        stored = {"lines": [], "totals": data["figures"]["totals"]}
         return money.figures_from_dict(stored).totals.total_earned_less_retainage
     return billing_figures(billing).totals.total_earned_less_retainage
 

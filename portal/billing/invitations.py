@@ -19,7 +19,7 @@ from portal.core.statuses import (
     InvitationStatus,
     PeriodStatus,
 )
-from portal.extensions import db
+from portal.extensions import db, rowcount
 from portal.locks import lock_rows
 from portal.mail.outbox import queue_mail
 from portal.models import Billing, BillingPeriod, Commitment, Contact, Invitation, User
@@ -193,7 +193,7 @@ def remind(
             .values(last_reminded_at=now)
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:
+        if rowcount(claimed) != 1:
             continue
         db.session.refresh(invitation)
         _mail_link(invitation, "reminder")

@@ -88,9 +88,10 @@ def add_change_order_item(
         db.session.add(line)
         db.session.flush()
     else:
-        line = db.session.get(SovLine, sov_line_id) if sov_line_id else None
-        if line is None or line.commitment_id != commitment.id:
+        found = db.session.get(SovLine, sov_line_id) if sov_line_id else None
+        if found is None or found.commitment_id != commitment.id:
             raise FieldErrors({"sov_line_id": "Choose a line of this commitment."})
+        line = found
     item = ChangeOrderItem(change_order_id=co.id, sov_line_id=line.id, amount=amount)
     db.session.add(item)
     db.session.flush()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 from fpdf import FPDF
@@ -179,7 +179,8 @@ class _Document(FPDF):
             value = value[:-1]
         return value + "..."
 
-    def table(
+    # Not named ``table``: fpdf2's own FPDF.table() is a different API.
+    def grid(
         self,
         columns: Sequence[Column],
         rows: Sequence[Sequence[str]],
@@ -219,12 +220,17 @@ class _Document(FPDF):
             height = ROW_H
             wrapped: list[str] = []
             if wrap is not None:
-                wrapped = self.multi_cell(
-                    columns[wrap].width,
-                    LINE_H,
-                    safe(values[wrap]),
-                    dry_run=True,
-                    output="LINES",
+                # output="LINES" returns the lines; the stub's return type is
+                # the union over every ``output`` choice.
+                wrapped = cast(
+                    list[str],
+                    self.multi_cell(
+                        columns[wrap].width,
+                        LINE_H,
+                        safe(values[wrap]),
+                        dry_run=True,
+                        output="LINES",
+                    ),
                 )
                 height = max(ROW_H, len(wrapped) * LINE_H + 1.4)
             if self.will_page_break(height):
@@ -316,7 +322,7 @@ def _summary(
         if approved is not None:
             row += [fmt(line.approved), fmt(line.difference) if line.difference else ""]
         rows.append(row)
-    doc.table(columns, rows, size=8)
+    doc.grid(columns, rows, size=8)
 
 
 def _g703_row(item: str, description: str, fig: Any, fmt: Any) -> list[str]:
@@ -443,7 +449,7 @@ def billing_pdf(billing: Billing) -> bytes:
     if decided:
         doc.subheading("Claimed and approved amounts: differences and reasons")
         if differences:
-            doc.table(
+            doc.grid(
                 [
                     Column(("Item",), 12, "C"),
                     Column(("Description",), 55, "L"),
@@ -496,7 +502,7 @@ def billing_pdf(billing: Billing) -> bytes:
             f"{billing.application_number} - period #{period.sequence}. "
             f"Column I: {term('retainage', project)}."
         )
-        doc.table(
+        doc.grid(
             g703_columns(project),
             [
                 _g703_row(
@@ -582,7 +588,7 @@ def claim_pdf(claim: ClientClaim) -> bytes:
             or row.figures.materials_stored != other.figures.materials_stored
         ]
         if diff_rows:
-            doc.table(
+            doc.grid(
                 [
                     Column(("Item",), 12, "C"),
                     Column(("Description",), 75, "L"),
@@ -635,7 +641,7 @@ def claim_pdf(claim: ClientClaim) -> bytes:
             f"{claim.claim_number} - period #{period.sequence}. "
             f"Column I: {term('retainage', project)}."
         )
-        doc.table(
+        doc.grid(
             g703_columns(project),
             [
                 _g703_row(

@@ -18,14 +18,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm.identity import _WeakInstanceDict
 
 from portal import audit
 from portal.billing import figures
 from portal.core.statuses import COUNTED_STATUSES, FINAL_STATUSES, Role
-from portal.extensions import db
+from portal.extensions import db, rowcount
 from portal.finance.builders import (
     FORMATS,
     BatchInfo,
@@ -202,7 +204,7 @@ def _previous_billings(billings: Sequence[Billing]) -> dict[int, Billing | None]
             ),
         )
     ).all()
-    found = dict(rows)
+    found: dict[int, Billing] = dict(rows)
     return {billing.id: found.get(billing.id) for billing in billings}
 
 
@@ -659,7 +661,10 @@ def _stream_rows(ids: list[int], settings: ErpSettings) -> Iterator[BillingRow]:
         held = set(db.session.identity_map.keys())
         billings = load_billings(chunk, lines=False)  # lines come as plain rows
         rows = export_rows(billings, settings, codes, _plain_lines(chunk))
-        for key, obj in list(db.session.identity_map.items()):
+        # Session.identity_map is a _WeakInstanceDict at runtime; the annotation
+        # names its base class, which lacks the dict methods.
+        identity_map = cast(_WeakInstanceDict, db.session.identity_map)
+        for key, obj in list(identity_map.items()):
             if key not in held and isinstance(obj, Billing):
                 db.session.expunge(obj)
         for billing_id in chunk:
@@ -706,7 +711,7 @@ def _claim(batch: ExportBatch, ids: list[int]) -> None:
         )
         .values(export_batch_id=batch.id)
     )
-    if result.rowcount != len(ids):
+    if rowcount(result) != len(ids):
         raise ExportConflict(
             "Some of these billings were exported or changed by someone else "
             "meanwhile. Nothing was exported: reload the page and try again."
@@ -728,7 +733,7 @@ def reverse_batch(batch: ExportBatch, user: User, reason: str) -> list[int]:
         .values(reversed_at=now, reversed_by_id=user.id, reverse_reason=text)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise ExportConflict("This batch has already been reversed.")
     freed = list(
         db.session.scalars(

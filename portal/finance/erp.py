@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import sqlalchemy as sa
 
@@ -220,8 +221,12 @@ def save_vendor_codes(user: User, codes: Mapping[int, str]) -> int:
                 Vendor.id.notin_(list(cleaned)),
             )
         ).all()
-        for _, name, code in taken:
-            errors[f"vendor-{seen[code.lower()]}"] = f"{name} already has code {code}."
+        # The IN over lower(code) only matches vendors that have a code.
+        for _, name, taken_code in taken:
+            taken_code = cast(str, taken_code)
+            errors[f"vendor-{seen[taken_code.lower()]}"] = (
+                f"{name} already has code {taken_code}."
+            )
     if errors:
         raise SettingsInvalid(errors)
     changed = 0

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import make_msgid
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -26,7 +26,7 @@ from flask import current_app, render_template
 from flask_mail import Message
 
 from portal.core.statuses import OutboxStatus
-from portal.extensions import db, mail
+from portal.extensions import db, mail, rowcount
 from portal.models import OutboxMessage
 from portal.timeutil import utcnow
 
@@ -120,7 +120,7 @@ def _send_smtp(message: _Claimed) -> None:
     mail.send(mail_message)
 
 
-def _claim(now, max_attempts: int) -> _Claimed | None | bool:  # noqa: ANN001
+def _claim(now, max_attempts: int) -> _Claimed | None | Literal[False]:  # noqa: ANN001
     """Claim the next due message and commit; False: lost a race, try again."""
     stmt = (
         sa.select(OutboxMessage)
@@ -156,7 +156,7 @@ def _claim(now, max_attempts: int) -> _Claimed | None | bool:  # noqa: ANN001
         )
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:
+    if rowcount(claimed) != 1:
         db.session.rollback()
         return False
     db.session.refresh(message)
@@ -194,7 +194,9 @@ def deliver_pending(limit: int = 50) -> tuple[int, int]:
         try:
             _send(claimed)
         except Exception as exc:  # noqa: BLE001 - any transport failure is retried
-            values = {"last_error": header_safe(f"{type(exc).__name__}: {exc}", 1000)}
+            values: dict[str, object] = {
+                "last_error": header_safe(f"{type(exc).__name__}: {exc}", 1000)
+            }
             if claimed.attempts >= max_attempts:
                 values["status"] = OutboxStatus.FAILED
             failed += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -370,7 +371,7 @@ def submit_claim(
             "does not allow. Adjust those lines first."
         )
     sources = trace_sources(claim)
-    frozen = {
+    frozen: dict[str, Any] = {
         "figures": money.figures_to_dict(sheet.figures),
         "client_sov_line_ids": [r.sov.id for r in sheet.rows],
         "trace": [s.to_dict() for s in sources],

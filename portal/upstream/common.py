@@ -55,7 +55,7 @@ def allowed(claim: ClientClaim, action: str) -> bool:
     return (C(claim.status), action) in TRANSITIONS
 
 
-def _check(claim: ClientClaim, action: str, user: User) -> ClaimStatus:
+def _check(claim: ClientClaim, action: str, user: User) -> str:
     if not isinstance(user, User) or user.role != Role.ADMIN:
         raise ClaimError("You are not allowed to do that.")
     key = (C(claim.status), action)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 from portal import audit
 from portal.core import money
 from portal.core.statuses import ContractStatus
-from portal.extensions import db
+from portal.extensions import db, rowcount
 from portal.models import (
     Billing,
     BillingLine,
@@ -313,7 +313,7 @@ def _take_billings(claim: ClientClaim, billings: list[Billing]) -> None:
         .values(client_claim_id=claim.id)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != len(ids):
+    if rowcount(result) != len(ids):
         raise StaleClaim(
             "A downstream billing was changed or included in another claim "
             "meanwhile. Reload the page and try again."

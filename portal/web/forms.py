@@ -88,7 +88,7 @@ class StrictField(Field):
 
     def validate(self, form: Any, extra_validators: Iterable[Any] = ()) -> bool:
         if self.skipped:
-            self.errors = []
+            self.errors: list[str] = []
             return True
         return super().validate(form, extra_validators)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Flask
+from flask.sansio.app import App
 
 TOKEN_PATH = re.compile(r"(/portal/link/)[^\s/?#\"']+")
 REDACTED = r"\1[redacted]"
@@ -44,7 +44,7 @@ class RedactTokens(logging.Filter):
 _FILTER = RedactTokens()
 
 
-def install(app: Flask) -> None:
+def install(app: App) -> None:
     """Attach the filter (once) to the request and error loggers."""
     for logger in (*(logging.getLogger(n) for n in LOGGERS), app.logger):
         if _FILTER not in logger.filters:

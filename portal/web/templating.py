@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
@@ -136,7 +137,7 @@ def term(key: str, project: Any | None = None) -> str:
 
 #: Navigation per area: (label key or text, endpoint, roles). Links whose endpoint
 #: does not exist (yet) are left out, so each area can grow on its own.
-NAV = {
+NAV: dict[str, list[tuple[str, str, Collection[str]]]] = {
     "staff": [
         ("Dashboard", "admin.index", READERS),
         ("Projects", "admin.projects", READERS),
