@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from babel.numbers import format_currency, format_decimal
 from flask import Flask, current_app, g
 from markupsafe import Markup, escape
 
-from portal.core import billing_presentation, terms
+from portal.core import billing_presentation, statuses, terms
 from portal.core.statuses import ADMINS, AUDITORS, BADGE_COLOURS, READERS
 
 LOCALES = {"USD": "en_US", "CAD": "en_CA"}
@@ -171,8 +172,19 @@ def nav_links() -> list[tuple[str, str]]:
     return links
 
 
+#: Every StrEnum of :mod:`portal.core.statuses`, by class name: templates compare
+#: with ``BillingStatus.APPROVED`` rather than ``'approved'`` so a renamed or
+#: removed status fails loudly instead of silently never matching.
+STATUS_ENUMS: dict[str, type[StrEnum]] = {
+    name: value
+    for name, value in vars(statuses).items()
+    if isinstance(value, type) and issubclass(value, StrEnum) and value is not StrEnum
+}
+
+
 def register(app: Flask) -> None:
     """Install the filters and globals."""
+    app.jinja_env.globals.update(STATUS_ENUMS)
     app.add_template_filter(money, "money")
     app.add_template_filter(plain_amount, "amount")
     app.add_template_filter(percent, "pct")
