@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime
 
 import time_machine
 
-from portal import invitations, tokens
+from portal.accounts import tokens
+from portal.billing import invitations
 from portal.extensions import db
 from portal.models import LoginLink
 from portal.timeutil import aware
@@ -23,8 +24,7 @@ def test_invite_link_outlives_the_due_date(app) -> None:  # noqa: ANN001
         vendor = f.make_vendor()
         contact = f.make_contact(vendor)
         commitment = f.make_commitment(project, vendor, contacts=[contact])
-        period = f.make_period(project, start=date(2026, 12, 1))
-        period.due_date = date(2026, 12, 31)
+        period = f.make_period(project, start=date(2026, 12, 1), due=date(2026, 12, 31))
         admin = f.make_user(role="admin")
         db.session.flush()
         invitations.invite(period, [commitment], admin)
