@@ -70,13 +70,30 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
 def check_secret_key(app: Flask) -> None:
     """Refuse to start with the default secret key outside debug and tests."""
     key = app.config.get("SECRET_KEY")
-    if (not key or key == config_module.DEV_SECRET_KEY) and not (
-        app.debug or app.testing or app.config.get("ALLOW_DEV_SECRET_KEY")
-    ):
-        raise RuntimeError(
-            "SECRET_KEY is unset or the development default: set SECRET_KEY "
-            "(or PORTAL_SECRET_KEY) to a long random value."
-        )
+    if key and key != config_module.DEV_SECRET_KEY:
+        return
+    if app.debug or app.testing or app.config.get("ALLOW_DEV_SECRET_KEY"):
+        return
+    import click
+
+    if click.get_current_context(silent=True) is not None:
+        import sys
+
+        from .cli import dev_key_allowed
+
+        if dev_key_allowed(sys.argv[1:]):
+            return  # `portal demo`, or help only
+        # One line on the command line, not a traceback.
+        raise click.ClickException(KEY_REQUIRED_MESSAGE)
+    raise RuntimeError(KEY_REQUIRED_MESSAGE)
+
+
+KEY_REQUIRED_MESSAGE = (
+    "SECRET_KEY is not set (or is the development default). Set SECRET_KEY "
+    "(or PORTAL_SECRET_KEY) to a long random value, e.g. "
+    "export SECRET_KEY=\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')\" "
+    "- only `portal demo` runs without one."
+)
 
 
 def register_extensions(app: Flask) -> None:

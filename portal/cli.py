@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from portal.accounts.passwords import hash_password, password_problem
+from portal.config import Config
 from portal.core.statuses import Role
 from portal.extensions import db
 from portal.models import User
@@ -32,7 +33,12 @@ def register_commands(app: Flask) -> None:
 @click.command("create-user")
 @click.option("--email", prompt=True)
 @click.option("--name", prompt=True)
-@click.option("--role", type=click.Choice([r.value for r in Role]), default="admin")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default="admin",
+    show_default=True,
+)
 @click.password_option()
 @with_appcontext
 def create_user_command(email: str, name: str, role: str, password: str) -> None:
@@ -105,25 +111,46 @@ def remind_command(days: int) -> None:
 
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-serve", is_flag=True, help="Load the demo and exit.")
+@click.option(
+    "--mail-interval",
+    default=2.0,
+    show_default=True,
+    help="Seconds between outbox deliveries while serving.",
+)
 @with_appcontext
-def demo_command(host: str, port: int, no_serve: bool) -> None:
-    """Create the SQLite database, load the demo, print logins and serve."""
+def demo_command(host: str, port: int, no_serve: bool, mail_interval: float) -> None:
+    """Create the SQLite database, load the demo, print logins and serve.
+
+    Links and mails use http://HOST:PORT unless PUBLIC_BASE_URL is configured.
+    While it serves, queued mail is delivered every few seconds (to the console
+    unless MAIL_SERVER is set).
+    """
     from flask_migrate import upgrade
 
     from portal.demo import load_demo
 
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config["PUBLIC_BASE_URL"] == Config.PUBLIC_BASE_URL:
+        link_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        app.config["PUBLIC_BASE_URL"] = f"http://{link_host}:{port}"
+    if (
+        app.config["MAIL_TRANSPORT"] == "smtp"
+        and app.config["MAIL_SERVER"] == Config.MAIL_SERVER
+    ):
+        app.config["MAIL_TRANSPORT"] = "console"  # no mail server configured
     upgrade(revision="heads")
     info = load_demo()
     db.session.commit()
     from portal.mail.outbox import deliver_pending
 
     deliver_pending(500)
+    base = app.config["PUBLIC_BASE_URL"]
     click.echo("")
     click.echo("=" * 72)
     click.echo("Progress Billings demo is ready.")
-    click.echo(f"  Back office:  {current_app.config['PUBLIC_BASE_URL']}/admin/")
+    click.echo(f"  Back office:  {base}/admin/")
     click.echo(
         f"  Admin login:  {info['admin_email']}  password: {info['admin_password']}"
     )
@@ -134,30 +161,88 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     click.echo(
         f"                (for {info['contact_email']}; single use, run the demo again for another)"
     )
-    click.echo("=" * 72)
+    if not no_serve:
+        click.echo(f"  Serving on {base}/  (Ctrl+C stops; mail is printed below)")
+    click.echo("=" * 72, nl=True)
     if no_serve:
         return
-    current_app.run(host=host, port=port, debug=False, use_reloader=False)
+    db.session.remove()
+    serve(app, host, port, mail_interval)
+
+
+def serve(app: Flask, host: str, port: int, mail_interval: float) -> None:
+    """Serve ``app`` with Werkzeug and deliver the outbox in a thread until stopped.
+
+    ``app.run`` refuses to start inside the ``flask``/``portal`` CLI, so the
+    demo calls Werkzeug's server itself (threaded, no reloader, no debugger).
+    """
+    import threading
+
+    from werkzeug.serving import run_simple
+
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=_mail_worker,
+        args=(app, stop, mail_interval),
+        name="demo-outbox",
+        daemon=True,
+    )
+    worker.start()
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        stop.set()
+        worker.join(timeout=mail_interval + 5)
+
+
+def _mail_worker(app: Flask, stop, interval: float) -> None:  # noqa: ANN001
+    """Deliver pending outbox mail every ``interval`` seconds (the demo's worker)."""
+    from portal.mail.outbox import deliver_pending
+
+    while not stop.wait(interval):
+        with app.app_context():
+            try:
+                deliver_pending(100)
+            except Exception as exc:  # noqa: BLE001 - keep serving; say what failed
+                click.echo(f"outbox delivery failed: {exc}", err=True)
+            finally:
+                db.session.remove()
+
+
+def _cli_subcommand(argv: list[str]) -> str | None:
+    """The subcommand named on a ``portal``/``flask`` command line, if any."""
+    takes_value = {"--app", "-A", "--env-file", "-e"}
+    args = iter(argv)
+    for arg in args:
+        if arg in takes_value:
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def dev_key_allowed(argv: list[str]) -> bool:
+    """May this command line run without a real SECRET_KEY?
+
+    The demo may (it says so), and so may anything that only prints help: the
+    app is loaded to list its commands, but nothing runs.
+    """
+    return "--help" in argv or _cli_subcommand(argv) in (None, "demo")
 
 
 def _create_app_for_cli() -> Flask:
-    import os
-    import sys
-
     from portal import create_app
 
-    overrides: dict[str, object] = {}
-    # Only the demo may run with the development key; it prints mail to the console.
-    if sys.argv[1:2] == ["demo"]:
-        if not os.environ.get("SECRET_KEY") and not os.environ.get("PORTAL_SECRET_KEY"):
-            overrides["ALLOW_DEV_SECRET_KEY"] = True
-        if not os.environ.get("MAIL_SERVER") and not os.environ.get(
-            "PORTAL_MAIL_SERVER"
-        ):
-            overrides["MAIL_TRANSPORT"] = "console"
-    return create_app(overrides)
+    return create_app()
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app_for_cli)
 def main() -> None:
-    """Progress Billings management commands."""
+    """Progress Billings management commands.
+
+    \b
+    Start with `portal demo` (no configuration needed). For a real instance set
+    SECRET_KEY (and DATABASE_URL, MAIL_SERVER, PUBLIC_BASE_URL), then
+    `portal db upgrade`, `portal create-user`, and serve it with
+    `gunicorn 'portal:create_app()'` plus `portal send-mail --loop` for mail.
+    """

@@ -197,3 +197,54 @@ def test_console_script_db_upgrade_needs_a_secret_key(tmp_path) -> None:  # noqa
         tables = set(sa.inspect(conn).get_table_names())
     engine.dispose()
     assert {"billings", "billing_lines", "outbox_messages", "alembic_version"} <= tables
+
+
+def _run_script(args: list[str], tmp_path, script: str = "portal"):  # noqa: ANN001, ANN202
+    env = _clean_env() | {"DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"}
+    return subprocess.run(  # noqa: S603 - our own console scripts
+        [os.path.join(os.path.dirname(sys.executable), script), *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_every_help_works_without_configuration(tmp_path) -> None:  # noqa: ANN001
+    """Issue 14 item 2: no SECRET_KEY, no traceback, our commands listed."""
+    top = _run_script(["--help"], tmp_path)
+    assert top.returncode == 0, top.stderr[-2000:]
+    assert "Traceback" not in top.stdout + top.stderr
+    for name in ("demo", "create-user", "db", "send-mail", "remind", "run"):
+        assert re.search(rf"^\s+{name}\s", top.stdout, re.M), name
+    assert "gunicorn" in top.stdout  # how to run it for real
+    for args in (["create-user", "--help"], ["remind", "--help"], ["demo", "--help"]):
+        done = _run_script(args, tmp_path)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, args
+        assert "Usage:" in done.stdout
+    user_help = " ".join(
+        _run_script(["create-user", "--help"], tmp_path).stdout.split()
+    )
+    assert "[default: admin]" in user_help
+    demo_help = " ".join(_run_script(["demo", "--help"], tmp_path).stdout.split())
+    assert "[default: 5000" in demo_help
+    flask = _run_script(["--app", "portal", "demo", "--help"], tmp_path, "flask")
+    assert flask.returncode == 0 and "--no-serve" in flask.stdout, flask.stderr
+
+
+def test_a_missing_secret_key_is_one_clear_line(tmp_path) -> None:  # noqa: ANN001
+    for args in (["send-mail"], ["remind"], ["create-user", "--email", "a@b.c"]):
+        done = _run_script(args, tmp_path)
+        assert done.returncode != 0, args
+        assert "Traceback" not in done.stderr, done.stderr[-2000:]
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "SECRET_KEY" in lines[0], lines
+        assert "set SECRET_KEY" in lines[0].replace("Set", "set")
+
+
+def test_flask_app_portal_demo_loads_without_a_key(tmp_path) -> None:  # noqa: ANN001
+    done = _run_script(["--app", "portal", "demo", "--no-serve"], tmp_path, "flask")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Admin login:" in done.stdout

@@ -8,7 +8,7 @@ The emailed token is an itsdangerous-signed, timestamped payload naming a
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -16,7 +16,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from portal.extensions import db, rowcount
 from portal.models import Contact, Invitation, LoginLink
-from portal.timeutil import utcnow
+from portal.timeutil import aware, utcnow
 
 LINK_SALT = "contact-login-link"
 
@@ -43,21 +43,60 @@ def max_age() -> timedelta:
     return timedelta(days=current_app.config["LINK_MAX_AGE_DAYS"])
 
 
+#: No link lives longer than this, whatever the billing's due date.
+LINK_LONGEST_DAYS = 92
+
+
+def expiry(now: datetime, valid_through: date | None = None) -> datetime:
+    """When a link made ``now`` expires: after ``LINK_MAX_AGE_DAYS``, and never
+    before the end of ``valid_through`` (a billing's due date) in any time zone,
+    but at most ``LINK_LONGEST_DAYS`` after it was made."""
+    expires = now + max_age()
+    if valid_through is not None:
+        # Midnight UTC two days on is past the end of that day everywhere.
+        end = datetime.combine(valid_through + timedelta(days=2), time(), now.tzinfo)
+        expires = max(expires, end)
+    return min(expires, now + timedelta(days=LINK_LONGEST_DAYS))
+
+
 def issue_link(
-    contact: Contact, invitation: Invitation | None = None
+    contact: Contact,
+    invitation: Invitation | None = None,
+    *,
+    billing_id: int | None = None,
+    valid_through: date | None = None,
 ) -> tuple[LoginLink, str]:
-    """Create a link row for ``contact`` and return it with its signed token (no commit)."""
+    """Create a link row for ``contact`` and return it with its signed token (no commit).
+
+    ``billing_id`` is signed into the token: the link lands on that billing.
+    ``valid_through`` (a due date) keeps the link usable until that day is over.
+    """
     now = utcnow()
+    if valid_through is None and invitation is not None:
+        valid_through = invitation.period.due_date
     link = LoginLink(
         contact_id=contact.id,
         invitation_id=invitation.id if invitation is not None else None,
         token_version=contact.token_version,
         created_at=now,
-        expires_at=now + max_age(),
+        expires_at=expiry(now, valid_through),
     )
     db.session.add(link)
     db.session.flush()
-    return link, serializer().dumps({"l": link.id})
+    payload: dict[str, int] = {"l": link.id}
+    if billing_id is not None:
+        payload["b"] = billing_id
+    return link, serializer().dumps(payload)
+
+
+def billing_of(token: str) -> int | None:
+    """The billing a (valid) token was made for, if any."""
+    try:
+        payload = serializer().loads(token)
+    except BadSignature:
+        return None
+    value = payload.get("b") if isinstance(payload, dict) else None
+    return value if isinstance(value, int) else None
 
 
 def link_url(token: str) -> str:
@@ -66,10 +105,21 @@ def link_url(token: str) -> str:
 
 
 def _load_payload(token: str, *, check_age: bool = True) -> int:
+    link_id, _ = _load_signed(token, check_age=check_age)
+    return link_id
+
+
+def _load_signed(token: str, *, check_age: bool = True) -> tuple[int, datetime]:
+    """The link id a token names and when it was signed."""
     s = serializer()
     try:
-        payload = s.loads(
-            token, max_age=int(max_age().total_seconds()) if check_age else None
+        payload, signed_at = s.loads(
+            token,
+            # The signature caps the age; resolve_link holds it to its row's lifetime.
+            max_age=int(timedelta(days=LINK_LONGEST_DAYS + 1).total_seconds())
+            if check_age
+            else None,
+            return_timestamp=True,
         )
     except SignatureExpired as exc:
         link_id = _link_id(exc.payload)
@@ -80,7 +130,7 @@ def _load_payload(token: str, *, check_age: bool = True) -> int:
     link_id = _link_id(payload)
     if link_id is None:
         raise InvalidLink("invalid")
-    return link_id
+    return link_id, signed_at
 
 
 def _link_id(payload: object) -> int | None:
@@ -95,10 +145,13 @@ def resolve_link(token: str) -> LoginLink:
 
     :raise InvalidLink: invalid, expired, used or revoked.
     """
-    link_id = _load_payload(token)
+    link_id, signed_at = _load_signed(token)
     link = db.session.get(LoginLink, link_id)
     if link is None:
         raise InvalidLink("invalid")
+    lifetime = aware(link.expires_at) - aware(link.created_at)
+    if signed_at + lifetime <= utcnow():
+        raise InvalidLink("expired", link)  # signed long before its row was made
     contact = link.contact
     if not contact.active or link.token_version != contact.token_version:
         raise InvalidLink("revoked", link)

@@ -525,8 +525,15 @@ def _contact_url(billing: Billing) -> str:
 
 
 def _notify_contacts(billing: Billing, name: str, subject: str, **context: Any) -> None:
+    from portal.accounts import tokens
+
     for contact in billing.commitment.contacts:
         if contact.active:
+            # Each mail carries its own single-use link landing on this billing:
+            # the contact's session may be long gone when they open it (SPEC §6).
+            link, token = tokens.issue_link(
+                contact, billing_id=billing.id, valid_through=billing.period.due_date
+            )
             queue_mail(
                 name,
                 contact.email,
@@ -534,7 +541,8 @@ def _notify_contacts(billing: Billing, name: str, subject: str, **context: Any) 
                 obj=billing,
                 billing=billing,
                 contact=contact,
-                url=_contact_url(billing),
+                url=tokens.link_url(token),
+                expires=link.expires_at,
                 **context,
             )
 

@@ -242,10 +242,15 @@ def expand_link_requests(limit: int = 200) -> int:
     return queued
 
 
-def landing_url(link: LoginLink) -> str:
-    """Where a link leads: the invitation's billing or commitment, else home."""
+def landing_url(link: LoginLink, billing_id: int | None = None) -> str:
+    """Where a link leads: the billing it was mailed about, the invitation's
+    billing or commitment, else home."""
     invitation = link.invitation
     home = url_for("contact.index")
+    if billing_id is not None:
+        billing = db.session.get(Billing, billing_id)
+        if billing is not None and billing.commitment in link.contact.commitments:
+            return url_for("contact.billing_view", billing_id=billing.id)
     if invitation is None or invitation.revoked_at is not None:
         return home
     commitment = invitation.commitment

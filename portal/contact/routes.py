@@ -148,7 +148,7 @@ def _exchange(token: str):  # noqa: ANN202
             # A double click: the first click already signed this contact in.
             return redirect(url_for("contact.index"))
         return _bad_link(token, exc.reason)
-    target = drafts.landing_url(login_link)
+    target = drafts.landing_url(login_link, tokens.billing_of(token))
     audit.record(contact, "contact.sign_in", contact, after={"link_id": login_link.id})
     db.session.commit()
     session.clear()

@@ -303,6 +303,20 @@ def test_send_back_mails_every_reason(app, client, world_ids, submitted) -> None
         assert [m.recipient for m in mail] == ["casey@example-electric.example"]
         assert "Photos of the rough-in are missing" in mail[0].body_text
         assert "Please attach the conditional lien waiver." in mail[0].body_text
+        body = mail[0].body_text
+    # Issue 14 item 4: the mail's button is its own single-use link that lands on
+    # this billing, even with no session (another device, or hours later).
+    link = re.search(r"Revise and resubmit: (\S+)", body).group(1)
+    assert "/portal/link/" in link
+    path = link.split("portal.test", 1)[1]
+    phone = app.test_client()
+    assert phone.get(path).status_code == 200
+    landed = phone.post(path, data={"action": "continue"})
+    assert landed.status_code == 302
+    assert landed.headers["Location"].endswith(f"/portal/billings/{submitted}")
+    assert phone.get(f"/portal/billings/{submitted}").status_code == 200
+    assert phone.post(path, data={"action": "continue"}).status_code in (302, 410)
+    assert app.test_client().post(path, data={"action": "continue"}).status_code == 410
     assert "billing.send_back" in audit_actions(
         app, object_type="billing", object_id=submitted
     )
