@@ -8,6 +8,7 @@ tests can pin both with one frozen clock (tests/clock.py).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import overload
 
 
 def utcnow() -> datetime:
@@ -18,6 +19,12 @@ def utcnow() -> datetime:
 def today() -> date:
     """Today's date on the app's calendar (UTC), for due dates and periods."""
     return utcnow().date()
+
+
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
 
 
 def aware(value: datetime | None) -> datetime | None:
