@@ -10,7 +10,7 @@ from gunicorn.http import wsgi as _wsgi
 _default_headers = _wsgi.Response.default_headers
 
 
-def _without_server(self):  # noqa: ANN001, ANN202
+def _without_server(self):
     return [h for h in _default_headers(self) if not h.lower().startswith("server:")]
 
 

@@ -273,7 +273,7 @@ def prepare(url: str, secret: str, contacts: int) -> dict[str, Any]:
 # ------------------------------------------------------------------ server
 
 
-def start_server(url: str, secret: str, port: int, workers: int, threads: int):  # noqa: ANN201
+def start_server(url: str, secret: str, port: int, workers: int, threads: int):
     """gunicorn on 127.0.0.1; returns the process once it answers."""
     uploads = tempfile.mkdtemp(prefix="pb-load-uploads-")
     env = {

@@ -141,7 +141,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(exports_bp)
 
     @app.route("/")
-    def root():  # noqa: ANN202
+    def root():
         """Send each visitor to their own area."""
         from flask import redirect, url_for
         from flask_login import current_user

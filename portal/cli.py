@@ -133,7 +133,9 @@ def demo_command(host: str, port: int, no_serve: bool, mail_interval: float) -> 
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config["PUBLIC_BASE_URL"] == Config.PUBLIC_BASE_URL:
-        link_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        # A wildcard bind is not an address a browser can open: links use loopback.
+        wildcard = host in ("0.0.0.0", "::", "")  # noqa: S104  # nosec B104
+        link_host = "127.0.0.1" if wildcard else host
         app.config["PUBLIC_BASE_URL"] = f"http://{link_host}:{port}"
     if (
         app.config["MAIL_TRANSPORT"] == "smtp"
@@ -195,7 +197,7 @@ def serve(app: Flask, host: str, port: int, mail_interval: float) -> None:
         worker.join(timeout=mail_interval + 5)
 
 
-def _mail_worker(app: Flask, stop, interval: float) -> None:  # noqa: ANN001
+def _mail_worker(app: Flask, stop, interval: float) -> None:
     """Deliver pending outbox mail every ``interval`` seconds (the demo's worker)."""
     from portal.mail.outbox import deliver_pending
 
@@ -203,7 +205,7 @@ def _mail_worker(app: Flask, stop, interval: float) -> None:  # noqa: ANN001
         with app.app_context():
             try:
                 deliver_pending(100)
-            except Exception as exc:  # noqa: BLE001 - keep serving; say what failed
+            except Exception as exc:
                 click.echo(f"outbox delivery failed: {exc}", err=True)
             finally:
                 db.session.remove()

@@ -41,7 +41,7 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ANN001
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     """Enforce foreign keys and wait on locks instead of failing, on SQLite only."""
     module = type(dbapi_connection).__module__
     if module.startswith("sqlite3"):
@@ -52,7 +52,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ANN00
 
 
 @event.listens_for(Engine, "savepoint")
-def _sqlite_begin_before_savepoint(conn, name) -> None:  # noqa: ANN001
+def _sqlite_begin_before_savepoint(conn, name) -> None:
     """Open the transaction before a first SAVEPOINT, on SQLite only.
 
     pysqlite starts a transaction only before INSERT/UPDATE/DELETE, so a

@@ -60,7 +60,7 @@ def today() -> date:
 
 
 @pytest.fixture
-def clock():  # noqa: ANN201
+def clock():
     """The test clock, to move within a test: ``clock.shift(timedelta(hours=25))``
     or ``clock.move_to(datetime(...), tick=False)``. Back to the run's clock after."""
     import time_machine
@@ -193,7 +193,7 @@ def _has_sequence() -> bool:
     )
 
 
-def make_test_app(url: str, tmp_path, **overrides):  # noqa: ANN001, ANN201
+def make_test_app(url: str, tmp_path, **overrides):
     """An app on ``url`` with test settings (and ``overrides``)."""
     config = _config(url, str(tmp_path))
     config.update(overrides)
@@ -207,7 +207,7 @@ def app_config() -> dict:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path, app_config: dict):  # noqa: ANN001, ANN201
+def app(database_url: str, tmp_path, app_config: dict):
     """The app on the run's database; tables are emptied after the test."""
     application = make_test_app(database_url, tmp_path, **app_config)
     yield application
@@ -219,24 +219,24 @@ def app(database_url: str, tmp_path, app_config: dict):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def ctx(app):  # noqa: ANN001, ANN201
+def ctx(app):
     """An app context, for tests that use the models directly."""
     with app.app_context():
         yield app
 
 
 @pytest.fixture
-def client(app):  # noqa: ANN001, ANN201
+def client(app):
     return app.test_client()
 
 
 @pytest.fixture
-def runner(app):  # noqa: ANN001, ANN201
+def runner(app):
     return app.test_cli_runner()
 
 
 @pytest.fixture
-def world(app):  # noqa: ANN001, ANN201
+def world(app):
     """SPEC §4's worked example set up in the database (see factories.build_world).
 
     Built in a short-lived app context: a context left pushed would be reused by
@@ -252,7 +252,7 @@ def world(app):  # noqa: ANN001, ANN201
 class Auth:
     """Sign in helpers for the test client."""
 
-    def __init__(self, app, client) -> None:  # noqa: ANN001
+    def __init__(self, app, client) -> None:
         self.app = app
         self.client = client
 
@@ -284,12 +284,12 @@ class Auth:
 
 
 @pytest.fixture
-def auth(app, client):  # noqa: ANN001, ANN201
+def auth(app, client):
     return Auth(app, client)
 
 
 @pytest.fixture
-def users(app):  # noqa: ANN001, ANN201
+def users(app):
     """One active user per role: {"admin": id, "finance": id, "viewer": id}."""
     with app.app_context():
         out = {role.value: f.make_user(role=role.value).id for role in Role}

@@ -54,7 +54,7 @@ def make_user(
     return user
 
 
-def make_project(**kw) -> Project:  # noqa: ANN003
+def make_project(**kw) -> Project:
     n = _n()
     project = Project(
         number=kw.pop("number", f"P-{n}"), name=kw.pop("name", f"Project {n}"), **kw
@@ -64,7 +64,7 @@ def make_project(**kw) -> Project:  # noqa: ANN003
     return project
 
 
-def make_vendor(**kw) -> Vendor:  # noqa: ANN003
+def make_vendor(**kw) -> Vendor:
     n = _n()
     vendor = Vendor(
         name=kw.pop("name", f"Vendor {n}"),
@@ -76,7 +76,7 @@ def make_vendor(**kw) -> Vendor:  # noqa: ANN003
     return vendor
 
 
-def make_contact(vendor: Vendor, **kw) -> Contact:  # noqa: ANN003
+def make_contact(vendor: Vendor, **kw) -> Contact:
     n = _n()
     contact = Contact(
         vendor=vendor,
@@ -97,7 +97,7 @@ def make_commitment(
     work_pct: str = "10",
     materials_pct: str = "5",
     status: str = CommitmentStatus.APPROVED,
-    **kw,  # noqa: ANN003
+    **kw,
 ) -> Commitment:
     """A commitment with SOV lines given as (cost code, value)."""
     vendor = vendor or make_vendor()

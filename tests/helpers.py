@@ -31,7 +31,7 @@ def counting(target: Flask | sa.Engine) -> Iterator[list[str]]:
         engine = target
     statements: list[str] = []
 
-    def before(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+    def before(conn, cursor, statement, *args) -> None:
         statements.append(statement)
 
     sa.event.listen(engine, "before_cursor_execute", before)

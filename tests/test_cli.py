@@ -39,7 +39,7 @@ def _counts() -> dict[str, int]:
     }
 
 
-def test_demo_loads_a_realistic_project_once(app, runner) -> None:  # noqa: ANN001
+def test_demo_loads_a_realistic_project_once(app, runner) -> None:
     first = runner.invoke(args=["demo", "--no-serve"])
     assert first.exit_code == 0, first.output
     with app.app_context():
@@ -73,7 +73,7 @@ def test_demo_loads_a_realistic_project_once(app, runner) -> None:  # noqa: ANN0
         assert tokens.resolve_link(token).contact.email == "dana@acme-concrete.example"
 
 
-def test_console_script_demo_on_a_fresh_sqlite_file(tmp_path) -> None:  # noqa: ANN001
+def test_console_script_demo_on_a_fresh_sqlite_file(tmp_path) -> None:
     """What the README's quick start runs: `portal demo` (here without serving)."""
     env = {
         k: v
@@ -95,7 +95,7 @@ def test_console_script_demo_on_a_fresh_sqlite_file(tmp_path) -> None:  # noqa: 
         assert "Admin login:" in done.stdout and "/portal/link/" in done.stdout
 
 
-def test_create_user(app, runner) -> None:  # noqa: ANN001
+def test_create_user(app, runner) -> None:
     result = runner.invoke(
         args=[
             "create-user",
@@ -122,7 +122,7 @@ def test_create_user(app, runner) -> None:  # noqa: ANN001
     assert weak.exit_code != 0 and "at least 12" in weak.output
 
 
-def test_send_mail_delivers_and_survives_a_down_server(app, runner) -> None:  # noqa: ANN001
+def test_send_mail_delivers_and_survives_a_down_server(app, runner) -> None:
     from portal.extensions import mail
     from portal.mail.outbox import queue_mail
 
@@ -167,7 +167,7 @@ def _clean_env() -> dict[str, str]:
     }
 
 
-def test_console_script_db_upgrade_needs_a_secret_key(tmp_path) -> None:  # noqa: ANN001
+def test_console_script_db_upgrade_needs_a_secret_key(tmp_path) -> None:
     """`portal db upgrade` migrates a fresh database, and refuses the dev key."""
     script = os.path.join(os.path.dirname(sys.executable), "portal")
     db_file = tmp_path / "prod.db"
@@ -199,9 +199,9 @@ def test_console_script_db_upgrade_needs_a_secret_key(tmp_path) -> None:  # noqa
     assert {"billings", "billing_lines", "outbox_messages", "alembic_version"} <= tables
 
 
-def _run_script(args: list[str], tmp_path, script: str = "portal"):  # noqa: ANN001, ANN202
+def _run_script(args: list[str], tmp_path, script: str = "portal"):
     env = _clean_env() | {"DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"}
-    return subprocess.run(  # noqa: S603 - our own console scripts
+    return subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), script), *args],
         env=env,
         cwd=tmp_path,
@@ -212,7 +212,7 @@ def _run_script(args: list[str], tmp_path, script: str = "portal"):  # noqa: ANN
     )
 
 
-def test_every_help_works_without_configuration(tmp_path) -> None:  # noqa: ANN001
+def test_every_help_works_without_configuration(tmp_path) -> None:
     """Issue 14 item 2: no SECRET_KEY, no traceback, our commands listed."""
     top = _run_script(["--help"], tmp_path)
     assert top.returncode == 0, top.stderr[-2000:]
@@ -234,7 +234,7 @@ def test_every_help_works_without_configuration(tmp_path) -> None:  # noqa: ANN0
     assert flask.returncode == 0 and "--no-serve" in flask.stdout, flask.stderr
 
 
-def test_a_missing_secret_key_is_one_clear_line(tmp_path) -> None:  # noqa: ANN001
+def test_a_missing_secret_key_is_one_clear_line(tmp_path) -> None:
     for args in (["send-mail"], ["remind"], ["create-user", "--email", "a@b.c"]):
         done = _run_script(args, tmp_path)
         assert done.returncode != 0, args
@@ -244,7 +244,7 @@ def test_a_missing_secret_key_is_one_clear_line(tmp_path) -> None:  # noqa: ANN0
         assert "set SECRET_KEY" in lines[0].replace("Set", "set")
 
 
-def test_flask_app_portal_demo_loads_without_a_key(tmp_path) -> None:  # noqa: ANN001
+def test_flask_app_portal_demo_loads_without_a_key(tmp_path) -> None:
     done = _run_script(["--app", "portal", "demo", "--no-serve"], tmp_path, "flask")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Admin login:" in done.stdout

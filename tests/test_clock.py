@@ -31,7 +31,7 @@ def test_the_pinned_clock_ticks() -> None:
     assert timeutil.utcnow() > before
 
 
-def test_clock_fixture_moves_time_and_puts_it_back(clock, today: date) -> None:  # noqa: ANN001
+def test_clock_fixture_moves_time_and_puts_it_back(clock, today: date) -> None:
     clock.shift(timedelta(days=40))
     assert timeutil.today() == today + timedelta(days=40)
 
@@ -40,7 +40,7 @@ def test_after_the_clock_fixture_the_run_clock_is_back(today: date) -> None:
     assert timeutil.today() == today
 
 
-def test_pinned_today_reads_the_environment(monkeypatch) -> None:  # noqa: ANN001
+def test_pinned_today_reads_the_environment(monkeypatch) -> None:
     monkeypatch.setenv(test_clock.ENV_TODAY, "2028-02-29")
     assert test_clock.pinned_today() == date(2028, 2, 29)
     monkeypatch.setenv(test_clock.ENV_TODAY, "29/02/2028")

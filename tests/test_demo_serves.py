@@ -29,7 +29,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN202
+def _wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -50,7 +50,7 @@ def _csrf(html: str) -> str:
 
 
 @pytest.fixture
-def served_demo(tmp_path: Path):  # noqa: ANN201
+def served_demo(tmp_path: Path):
     port = _free_port()
     env = {
         k: v
@@ -64,7 +64,7 @@ def served_demo(tmp_path: Path):  # noqa: ANN201
     script = os.path.join(os.path.dirname(sys.executable), "portal")
     out_path = tmp_path / "stdout.txt"
     with out_path.open("w") as out, (tmp_path / "stderr.txt").open("w") as err:
-        proc = subprocess.Popen(  # noqa: S603 - our own console script
+        proc = subprocess.Popen(
             [script, "demo", "--port", str(port), "--mail-interval", "0.5"],
             cwd=tmp_path,
             env=env,
@@ -85,7 +85,7 @@ def served_demo(tmp_path: Path):  # noqa: ANN201
             proc.wait(timeout=10)
 
 
-def test_portal_demo_serves_on_the_given_port(served_demo) -> None:  # noqa: ANN001
+def test_portal_demo_serves_on_the_given_port(served_demo) -> None:
     port, out_path = served_demo
     banner = out_path.read_text()
     base = f"http://127.0.0.1:{port}"

@@ -27,7 +27,7 @@ def flask_app() -> Flask:
     return app
 
 
-def read(flask_app: Flask, field, data) -> tuple[object, str | None]:  # noqa: ANN001
+def read(flask_app: Flask, field, data) -> tuple[object, str | None]:
     """(value, message) of one field named ``x`` given the posted ``data``."""
 
     class One(f.StrictForm):
@@ -49,12 +49,12 @@ def read(flask_app: Flask, field, data) -> tuple[object, str | None]:  # noqa: A
         ("abcdef", "", "Use at most 5 characters."),
     ],
 )
-def test_clean_text(flask_app, raw, value, message) -> None:  # noqa: ANN001
+def test_clean_text(flask_app, raw, value, message) -> None:
     field = f.CleanTextField(max_len=5, noun="a name")
     assert read(flask_app, field, {"x": raw}) == (value, message)
 
 
-def test_clean_text_optional_and_multiline(flask_app) -> None:  # noqa: ANN001
+def test_clean_text_optional_and_multiline(flask_app) -> None:
     assert read(flask_app, f.CleanTextField(max_len=9, required=False), {}) == (
         "",
         None,
@@ -79,7 +79,7 @@ def test_clean_text_optional_and_multiline(flask_app) -> None:  # noqa: ANN001
         ("1.005", Decimal("0.00"), "Use at most 2 decimal places."),
     ],
 )
-def test_strict_amount(flask_app, raw, value, message) -> None:  # noqa: ANN001
+def test_strict_amount(flask_app, raw, value, message) -> None:
     got = read(flask_app, f.StrictAmountField(), {"x": raw})
     assert got[0] == value
     assert (got[1] is None) == (message is None)
@@ -87,7 +87,7 @@ def test_strict_amount(flask_app, raw, value, message) -> None:  # noqa: ANN001
         assert got[1] == message
 
 
-def test_strict_amount_negative_and_blank(flask_app) -> None:  # noqa: ANN001
+def test_strict_amount_negative_and_blank(flask_app) -> None:
     field = f.StrictAmountField(allow_negative=True, required=False)
     assert read(flask_app, field, {"x": "-5"}) == (Decimal("-5.00"), None)
     assert read(flask_app, field, {"x": ""}) == (Decimal("0.00"), None)
@@ -97,7 +97,7 @@ def test_strict_amount_negative_and_blank(flask_app) -> None:  # noqa: ANN001
     ("raw", "ok"),
     [("10", True), ("12.3456", True), ("100", True), ("100.01", False), ("x", False)],
 )
-def test_percent(flask_app, raw, ok) -> None:  # noqa: ANN001
+def test_percent(flask_app, raw, ok) -> None:
     value, message = read(flask_app, f.PercentField(), {"x": raw})
     assert (message is None) == ok
     if ok:
@@ -115,11 +115,11 @@ def test_percent(flask_app, raw, ok) -> None:  # noqa: ANN001
         ("", None, "Enter a date."),
     ],
 )
-def test_strict_date(flask_app, raw, value, message) -> None:  # noqa: ANN001
+def test_strict_date(flask_app, raw, value, message) -> None:
     assert read(flask_app, f.StrictDateField(), {"x": raw}) == (value, message)
 
 
-def test_optional_date(flask_app) -> None:  # noqa: ANN001
+def test_optional_date(flask_app) -> None:
     assert read(flask_app, f.StrictDateField(required=False), {"x": " "}) == (
         None,
         None,
@@ -139,11 +139,11 @@ def test_optional_date(flask_app) -> None:  # noqa: ANN001
         ("١", None, "Choose one of the options."),
     ],
 )
-def test_id_select(flask_app, raw, value, message) -> None:  # noqa: ANN001
+def test_id_select(flask_app, raw, value, message) -> None:
     assert read(flask_app, f.IdField(), {"x": raw}) == (value, message)
 
 
-def test_id_list(flask_app) -> None:  # noqa: ANN001
+def test_id_list(flask_app) -> None:
     class Ids(f.StrictForm):
         x = f.IdListField()
 
@@ -171,12 +171,12 @@ def test_parse_id_is_the_one_limit() -> None:
         ("z", "a", "Choose one of the options."),
     ],
 )
-def test_choice(flask_app, raw, value, message) -> None:  # noqa: ANN001
+def test_choice(flask_app, raw, value, message) -> None:
     field = f.StrictChoiceField(choices=["a", "b"], default="a")
     assert read(flask_app, field, {"x": raw}) == (value, message)
 
 
-def test_choice_without_default_refuses_blank(flask_app) -> None:  # noqa: ANN001
+def test_choice_without_default_refuses_blank(flask_app) -> None:
     field = f.StrictChoiceField(choices=lambda: ["a", "b"])
     assert read(flask_app, field, {"x": ""}) == ("a", "Choose one of the options.")
 
@@ -185,7 +185,7 @@ def test_choice_without_default_refuses_blank(flask_app) -> None:  # noqa: ANN00
     ("data", "value"),
     [({"x": "1"}, True), ({"x": "on"}, True), ({"x": "off"}, False), ({}, False)],
 )
-def test_flag(flask_app, data, value) -> None:  # noqa: ANN001
+def test_flag(flask_app, data, value) -> None:
     assert read(flask_app, f.FlagField(), data) == (value, None)
 
 
@@ -198,7 +198,7 @@ def test_flag(flask_app, data, value) -> None:  # noqa: ANN001
         ("99", None, "Enter a number from 1 to 60."),
     ],
 )
-def test_integer(flask_app, raw, value, message) -> None:  # noqa: ANN001
+def test_integer(flask_app, raw, value, message) -> None:
     field = f.StrictIntegerField(minimum=1, maximum=60)
     assert read(flask_app, field, {"x": raw}) == (value, message)
 
@@ -212,22 +212,22 @@ def test_integer(flask_app, raw, value, message) -> None:  # noqa: ANN001
         ("a@" + "b" * 260 + ".de", "", "Use at most 254 characters."),
     ],
 )
-def test_email(flask_app, raw, value, message) -> None:  # noqa: ANN001
+def test_email(flask_app, raw, value, message) -> None:
     assert read(flask_app, f.StrictEmailField(), {"x": raw}) == (value, message)
 
 
-def test_raw_text_keeps_spaces_and_cuts(flask_app) -> None:  # noqa: ANN001
+def test_raw_text_keeps_spaces_and_cuts(flask_app) -> None:
     field = f.RawTextField(max_len=4, required_message="Enter it.")
     assert read(flask_app, field, {"x": " ab cd"}) == (" ab ", None)
     assert read(flask_app, field, {"x": ""}) == ("", "Enter it.")
 
 
-def test_domain_errors_go_beside_fields_and_skipped_fields_pass(flask_app) -> None:  # noqa: ANN001
+def test_domain_errors_go_beside_fields_and_skipped_fields_pass(flask_app) -> None:
     class Two(f.StrictForm):
         a = f.StrictIntegerField(minimum=1, maximum=2)
         b = f.StrictIntegerField(minimum=1, maximum=2)
 
-        def validate(self, extra_validators=None) -> bool:  # noqa: ANN001
+        def validate(self, extra_validators=None) -> bool:
             self.b.skipped = True
             return super().validate(extra_validators)
 
@@ -240,7 +240,7 @@ def test_domain_errors_go_beside_fields_and_skipped_fields_pass(flask_app) -> No
         assert form.values["b"] == "x"
 
 
-def test_a_form_reads_a_plain_mapping(flask_app) -> None:  # noqa: ANN001
+def test_a_form_reads_a_plain_mapping(flask_app) -> None:
     class Dates(f.StrictForm):
         since = f.StrictDateField(required=False)
 

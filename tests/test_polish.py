@@ -86,9 +86,9 @@ def app_config() -> dict:
     return {"PROPAGATE_EXCEPTIONS": False}
 
 
-def test_error_pages_are_friendly(app, client, auth, users) -> None:  # noqa: ANN001
+def test_error_pages_are_friendly(app, client, auth, users) -> None:
     @app.route("/boom")
-    def boom():  # noqa: ANN202
+    def boom():
         raise RuntimeError("kaboom")
 
     response = client.get("/no-such-page")
@@ -114,7 +114,7 @@ def test_error_pages_are_friendly(app, client, auth, users) -> None:  # noqa: AN
     assert "Method Not Allowed" in response.text
 
 
-def test_invitation_mail_renders_as_text_and_html(app, world) -> None:  # noqa: ANN001
+def test_invitation_mail_renders_as_text_and_html(app, world) -> None:
     """Both bodies carry the link; the HTML is table-based with inline styles."""
     with app.app_context():
         period = db.session.get(BillingPeriod, world.period1_id)

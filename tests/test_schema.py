@@ -28,7 +28,7 @@ D = Decimal
 pytestmark = pytest.mark.usefixtures("ctx")
 
 
-def _diff(connection) -> list:  # noqa: ANN001
+def _diff(connection) -> list:
     with warnings.catch_warnings():
         # SQLite reflection can't see expression indexes (lower(email)); alembic
         # warns and skips them on both sides, which is what we want here.
@@ -108,7 +108,7 @@ def test_money_refuses_floats_and_fractions_of_cents(ctx) -> None:
         db.session.rollback()
 
 
-def _billing(world, status: str = "draft", application_number: int = 1) -> Billing:  # noqa: ANN001
+def _billing(world, status: str = "draft", application_number: int = 1) -> Billing:
     return Billing(
         commitment_id=world.commitment_id,
         period_id=world.period1_id,
@@ -191,7 +191,7 @@ def test_one_open_period_per_project(world) -> None:
         ),
     ],
 )
-def test_check_constraints(world, model, values) -> None:  # noqa: ANN001
+def test_check_constraints(world, model, values) -> None:
     if model is BillingPeriod:
         values = values | {"project_id": world.project_id}
     db.session.add(model(**values))

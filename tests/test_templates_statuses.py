@@ -104,7 +104,7 @@ def test_no_template_compares_with_a_status_literal() -> None:
     )
 
 
-def test_templates_render_with_the_enums(app) -> None:  # noqa: ANN001
+def test_templates_render_with_the_enums(app) -> None:
     """Database values are plain strings: they equal the enum members, look
     up dicts keyed by them, and the members render as their values."""
     source = (

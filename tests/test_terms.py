@@ -52,7 +52,7 @@ class _Text(HTMLParser):
         self.parts: list[str] = []
         self._skip = 0
 
-    def handle_starttag(self, tag: str, attrs) -> None:  # noqa: ANN001
+    def handle_starttag(self, tag: str, attrs) -> None:
         if tag in ("script", "style"):
             self._skip += 1
 
@@ -90,7 +90,7 @@ def assert_dialect(text: str, dialect: str, where: str) -> None:
 
 
 @pytest.fixture(params=DIALECTS)
-def dialect(request) -> str:  # noqa: ANN001
+def dialect(request) -> str:
     return request.param
 
 
@@ -101,7 +101,7 @@ def app_config(dialect: str) -> dict:
 
 
 @pytest.fixture
-def submitted(app, world) -> int:  # noqa: ANN001
+def submitted(app, world) -> int:
     """World billing 1 (work and materials) submitted by the contact."""
     with app.app_context():
         from portal.models import Contact
@@ -135,7 +135,7 @@ def test_dictionaries_have_the_same_keys() -> None:
     assert terms.lookup("Retainage", "xx") == "Retainage"  # unknown: US
 
 
-def test_contact_billing_page(client, auth, world, submitted, dialect) -> None:  # noqa: ANN001
+def test_contact_billing_page(client, auth, world, submitted, dialect) -> None:
     auth.login_contact(world.contact_id)
     response = client.get(f"/portal/billings/{submitted}")
     assert response.status_code == 200
@@ -148,7 +148,7 @@ def test_contact_billing_page(client, auth, world, submitted, dialect) -> None: 
     assert terms.lookup("My_billings", dialect) in home  # the navigation
 
 
-def test_admin_review_page(client, auth, world, submitted, dialect) -> None:  # noqa: ANN001
+def test_admin_review_page(client, auth, world, submitted, dialect) -> None:
     auth.login_user(world.admin_id)
     response = client.get(f"/admin/billings/{submitted}")
     assert response.status_code == 200
@@ -165,7 +165,7 @@ def test_admin_review_page(client, auth, world, submitted, dialect) -> None:  # 
         assert "Owner invoice" not in claims and "Prime contract" not in claims
 
 
-def test_invitation_mail(app, world, dialect) -> None:  # noqa: ANN001
+def test_invitation_mail(app, world, dialect) -> None:
     with app.app_context():
         from portal.models import User
 
@@ -194,7 +194,7 @@ def test_invitation_mail(app, world, dialect) -> None:  # noqa: ANN001
             assert other.lower() not in text.replace("Progress Billings", "").lower()
 
 
-def test_billing_pdf(app, world, submitted, dialect) -> None:  # noqa: ANN001
+def test_billing_pdf(app, world, submitted, dialect) -> None:
     with app.app_context():
         data = pdf.billing_pdf(db.session.get(Billing, submitted))
         db.session.remove()
@@ -209,7 +209,7 @@ def test_billing_pdf(app, world, submitted, dialect) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("dialect", ["us"])
-def test_project_overrides_the_deployment(app, client, auth, world, submitted) -> None:  # noqa: ANN001
+def test_project_overrides_the_deployment(app, client, auth, world, submitted) -> None:
     """A project set to AU speaks AU on its pages, mails and PDFs in a US deployment."""
     with app.app_context():
         project = db.session.get(Project, world.project_id)

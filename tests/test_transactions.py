@@ -17,7 +17,7 @@ def _users() -> int:
     return db.session.scalar(sa.select(sa.func.count(User.id)))
 
 
-def test_a_released_savepoint_is_undone_by_the_rollback(ctx) -> None:  # noqa: ANN001
+def test_a_released_savepoint_is_undone_by_the_rollback(ctx) -> None:
     db.session.close()  # a fresh transaction: the savepoint is its first statement
     with db.session.begin_nested():
         f.make_user("admin", email="nested@example.com")
@@ -26,10 +26,10 @@ def test_a_released_savepoint_is_undone_by_the_rollback(ctx) -> None:  # noqa: A
     assert _users() == 0
 
 
-def test_a_request_that_fails_after_a_savepoint_keeps_nothing(app) -> None:  # noqa: ANN001
+def test_a_request_that_fails_after_a_savepoint_keeps_nothing(app) -> None:
     """A view writes in a released savepoint, then fails: the 500 keeps nothing."""
 
-    def write_then_fail():  # noqa: ANN202
+    def write_then_fail():
         with db.session.begin_nested():
             f.make_user("admin", email="nested@example.com")
         assert _users() == 1  # released, and visible inside the request
@@ -44,7 +44,7 @@ def test_a_request_that_fails_after_a_savepoint_keeps_nothing(app) -> None:  # n
         db.session.remove()
 
 
-def test_a_committed_savepoint_is_kept(ctx) -> None:  # noqa: ANN001
+def test_a_committed_savepoint_is_kept(ctx) -> None:
     db.session.close()
     with db.session.begin_nested():
         f.make_user("admin", email="kept@example.com")

@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.usefixtures("ctx"), pytest.mark.calendar]
 ACTIONS = sorted({action for _, action in TRANSITIONS} | {"approve"})
 
 
-def _objs(world):  # noqa: ANN001, ANN202
+def _objs(world):
     return (
         db.session.get(Commitment, world.commitment_id),
         db.session.get(BillingPeriod, world.period1_id),
@@ -47,7 +47,7 @@ def _lines(commitment: Commitment, amounts: dict[int, tuple[str, str]]) -> dict:
     }
 
 
-def billing_in(world, status: S) -> Billing:  # noqa: ANN001
+def billing_in(world, status: S) -> Billing:
     """A billing of the worked example's commitment brought to ``status``."""
     commitment, period, admin, contact = _objs(world)
     billing = billings.create_billing(commitment, period, contact)
@@ -85,7 +85,7 @@ def billing_in(world, status: S) -> Billing:  # noqa: ANN001
     return billing
 
 
-def do(action: str, billing: Billing, world) -> None:  # noqa: ANN001
+def do(action: str, billing: Billing, world) -> None:
     _, _, admin, contact = _objs(world)
     v = billing.version
     if action == "save":
@@ -382,7 +382,7 @@ def test_cannot_approve_while_an_earlier_billing_is_undecided(world) -> None:
         ({1: ("50000.01", "0")}, "work", "overbilling"),
     ],
 )
-def test_bad_amounts_refused_nothing_saved(world, amounts, field, message) -> None:  # noqa: ANN001
+def test_bad_amounts_refused_nothing_saved(world, amounts, field, message) -> None:
     commitment, period, _, contact = _objs(world)
     billing = billings.create_billing(commitment, period, contact)
     db.session.commit()
@@ -416,7 +416,7 @@ def test_overbilling_allowed_by_project_is_flagged(world) -> None:
 
 def _race(
     url: str, tmp_path, billing_id: int, admin_id: int, version: int, n: int = 4
-) -> list[str]:  # noqa: ANN001
+) -> list[str]:
     """n admins approve the same billing at once, each on its own connection."""
     barrier = threading.Barrier(n)
     results: list[str] = []
@@ -443,13 +443,13 @@ def _race(
                 except BillingError:
                     db.session.rollback()
                     outcome = "lost"
-                except Exception as exc:  # noqa: BLE001 - reported in the result
+                except Exception as exc:
                     db.session.rollback()
                     outcome = f"error {type(exc).__name__}: {exc}"
                 finally:
                     db.session.remove()
                     db.engine.dispose()
-        except Exception as exc:  # noqa: BLE001 - reported in the result
+        except Exception as exc:
             outcome = f"error {type(exc).__name__}: {exc}"
         with lock:
             results.append(outcome)
@@ -462,7 +462,7 @@ def _race(
     return results
 
 
-def _prepare_race(app) -> tuple[int, int, int]:  # noqa: ANN001
+def _prepare_race(app) -> tuple[int, int, int]:
     from .factories import build_world
 
     with app.app_context():
@@ -474,7 +474,7 @@ def _prepare_race(app) -> tuple[int, int, int]:  # noqa: ANN001
     return out
 
 
-def _check_race(app, billing_id: int, results: list[str]) -> None:  # noqa: ANN001
+def _check_race(app, billing_id: int, results: list[str]) -> None:
     assert sorted(results) == ["lost"] * (len(results) - 1) + ["won"], results
     with app.app_context():
         approvals = db.session.scalar(
@@ -492,14 +492,14 @@ def _check_race(app, billing_id: int, results: list[str]) -> None:  # noqa: ANN0
         assert mails == 1  # one contact, one mail: the losers wrote nothing
 
 
-def test_concurrent_approvals_exactly_one_wins(app, database_url, tmp_path) -> None:  # noqa: ANN001
+def test_concurrent_approvals_exactly_one_wins(app, database_url, tmp_path) -> None:
     billing_id, admin_id, version = _prepare_race(app)
     results = _race(database_url, tmp_path, billing_id, admin_id, version)
     _check_race(app, billing_id, results)
 
 
 @pytest.mark.postgres
-def test_concurrent_approvals_on_postgresql(pg_url, tmp_path) -> None:  # noqa: ANN001
+def test_concurrent_approvals_on_postgresql(pg_url, tmp_path) -> None:
     app = make_test_app(pg_url, tmp_path)
     try:
         billing_id, admin_id, version = _prepare_race(app)

@@ -23,7 +23,7 @@ from portal.web.forms import StrictForm
 
 @bp.route("/commitments/<int:commitment_id>/change-orders", methods=["POST"])
 @role_required(*ADMINS)
-def change_order_new(commitment_id: int):  # noqa: ANN201
+def change_order_new(commitment_id: int):
     """Start a pending change order."""
     commitment = db.get_or_404(Commitment, commitment_id)
     form = ChangeOrderForm()
@@ -47,7 +47,7 @@ def change_order_new(commitment_id: int):  # noqa: ANN201
     return commitment_page(commitment, form)
 
 
-def _change_order_page(co: ChangeOrder, form: StrictForm | None = None):  # noqa: ANN202
+def _change_order_page(co: ChangeOrder, form: StrictForm | None = None):
     if form is not None:
         db.session.rollback()
     commitment = co.commitment
@@ -80,14 +80,14 @@ def _change_order_page(co: ChangeOrder, form: StrictForm | None = None):  # noqa
 
 @bp.route("/change-orders/<int:change_order_id>")
 @role_required(*READERS)
-def change_order_view(change_order_id: int):  # noqa: ANN201
+def change_order_view(change_order_id: int):
     """A change order and its changes."""
     return _change_order_page(db.get_or_404(ChangeOrder, change_order_id))
 
 
 @bp.route("/change-orders/<int:change_order_id>/items", methods=["POST"])
 @role_required(*ADMINS)
-def change_order_item_add(change_order_id: int):  # noqa: ANN201
+def change_order_item_add(change_order_id: int):
     """Add a change: an amount on an existing line, or a new line."""
     co = db.get_or_404(ChangeOrder, change_order_id)
     form = ChangeOrderItemForm()
@@ -118,7 +118,7 @@ def change_order_item_add(change_order_id: int):  # noqa: ANN201
 
 @bp.route("/change-order-items/<int:item_id>/remove", methods=["POST"])
 @role_required(*ADMINS)
-def change_order_item_remove(item_id: int):  # noqa: ANN201
+def change_order_item_remove(item_id: int):
     """Remove a change from a pending change order."""
     item = db.get_or_404(ChangeOrderItem, item_id)
     co_id = item.change_order_id
@@ -131,7 +131,7 @@ def change_order_item_remove(item_id: int):  # noqa: ANN201
 
 @bp.route("/change-orders/<int:change_order_id>/approve", methods=["POST"])
 @role_required(*ADMINS)
-def change_order_approve(change_order_id: int):  # noqa: ANN201
+def change_order_approve(change_order_id: int):
     """Approve a change order: its amounts now count."""
     co = db.get_or_404(ChangeOrder, change_order_id)
     try:
@@ -147,7 +147,7 @@ def change_order_approve(change_order_id: int):  # noqa: ANN201
 
 @bp.route("/change-orders/<int:change_order_id>/void", methods=["POST"])
 @role_required(*ADMINS)
-def change_order_void(change_order_id: int):  # noqa: ANN201
+def change_order_void(change_order_id: int):
     """Void a pending change order."""
     co = db.get_or_404(ChangeOrder, change_order_id)
     try:

@@ -90,7 +90,7 @@ def _label() -> str:
 
 @bp.route("/claims")
 @role_required(*READERS)
-def claims_index():  # noqa: ANN201
+def claims_index():
     """Every client contract with its upstream claims, and the generate form."""
     return _index_page(
         {
@@ -185,7 +185,7 @@ def _generate_options() -> dict[str, Any]:
 
 @bp.route("/claims/generate", methods=["POST"])
 @role_required(*ADMINS)
-def claims_generate():  # noqa: ANN201
+def claims_generate():
     """Generate a draft claim for a client contract and a billing period."""
     contract = db.session.get(
         ClientContract, _int(request.form.get("contract_id")) or 0
@@ -310,7 +310,7 @@ def _claim_context(claim: ClientClaim, **extra: Any) -> dict[str, Any]:
 
 @bp.route("/claims/<int:claim_id>")
 @role_required(*READERS)
-def claim_view(claim_id: int):  # noqa: ANN201
+def claim_view(claim_id: int):
     """The claim in a G703 layout with its summary, unmapped amounts and actions."""
     claim = _claim_or_404(claim_id)
     return render_template("admin/claims_view.html", **_claim_context(claim))
@@ -318,7 +318,7 @@ def claim_view(claim_id: int):  # noqa: ANN201
 
 @bp.route("/claims/<int:claim_id>/regenerate", methods=["POST"])
 @role_required(*ADMINS)
-def claim_regenerate(claim_id: int):  # noqa: ANN201
+def claim_regenerate(claim_id: int):
     """Rebuild a draft from the period's billings (keeps hand adjustments)."""
     claim = _claim_or_404(claim_id)
     try:
@@ -337,7 +337,7 @@ def claim_regenerate(claim_id: int):  # noqa: ANN201
 
 @bp.route("/claims/<int:claim_id>/map", methods=["POST"])
 @role_required(*ADMINS)
-def claim_map(claim_id: int):  # noqa: ANN201
+def claim_map(claim_id: int):
     """Map an unmapped cost code to a client-contract line, then regenerate."""
     claim = _claim_or_404(claim_id)
     # No silent cut: upstream refuses an over-long code with a field error.
@@ -361,7 +361,7 @@ def claim_map(claim_id: int):  # noqa: ANN201
 
 @bp.route("/claims/<int:claim_id>/add-line", methods=["POST"])
 @role_required(*ADMINS)
-def claim_add_line(claim_id: int):  # noqa: ANN201
+def claim_add_line(claim_id: int):
     """Add a client-contract SOV line for an unmapped cost code, then regenerate."""
     claim = _claim_or_404(claim_id)
     code = (request.form.get("cost_code") or "").strip()
@@ -410,7 +410,7 @@ def _map_errors(
 
 @bp.route("/claims/<int:claim_id>/lines/<int:line_id>")
 @role_required(*READERS)
-def claim_line(claim_id: int, line_id: int):  # noqa: ANN201
+def claim_line(claim_id: int, line_id: int):
     """One upstream line: the downstream lines behind it and its hand adjustment."""
     claim = _claim_or_404(claim_id)
     line = db.get_or_404(ClientClaimLine, line_id)
@@ -458,7 +458,7 @@ def _line_page(
 
 @bp.route("/claims/<int:claim_id>/lines/<int:line_id>/adjust", methods=["POST"])
 @role_required(*ADMINS)
-def claim_line_adjust(claim_id: int, line_id: int):  # noqa: ANN201
+def claim_line_adjust(claim_id: int, line_id: int):
     """Save a line's hand adjustment (with its reason) on a draft claim."""
     claim = _claim_or_404(claim_id)
     line = db.get_or_404(ClientClaimLine, line_id)
@@ -498,7 +498,7 @@ def claim_line_adjust(claim_id: int, line_id: int):  # noqa: ANN201
 
 @bp.route("/claims/<int:claim_id>/retainage-released", methods=["POST"])
 @role_required(*ADMINS)
-def claim_retainage_released(claim_id: int):  # noqa: ANN201
+def claim_retainage_released(claim_id: int):
     """Set the retainage a draft claim asks the client to release."""
     claim = _claim_or_404(claim_id)
     raw = request.form.get("retainage_released", "")
@@ -530,7 +530,7 @@ def claim_retainage_released(claim_id: int):  # noqa: ANN201
 
 @bp.route("/claims/<int:claim_id>/trace")
 @role_required(*READERS)
-def claim_trace(claim_id: int):  # noqa: ANN201
+def claim_trace(claim_id: int):
     """Every upstream line with the downstream lines and billings that make it up."""
     claim = _claim_or_404(claim_id)
     lines, unmapped = upstream.trace(claim)
@@ -552,7 +552,7 @@ def claim_trace(claim_id: int):  # noqa: ANN201
 
 @bp.route("/claims/<int:claim_id>/submit", methods=["POST"])
 @role_required(*ADMINS)
-def claim_submit(claim_id: int):  # noqa: ANN201
+def claim_submit(claim_id: int):
     """Draft → submitted: the figures are frozen as sent to the client."""
     claim = _claim_or_404(claim_id)
     try:
@@ -575,7 +575,7 @@ def claim_submit(claim_id: int):  # noqa: ANN201
 
 @bp.route("/claims/<int:claim_id>/back-to-draft", methods=["POST"])
 @role_required(*ADMINS)
-def claim_back_to_draft(claim_id: int):  # noqa: ANN201
+def claim_back_to_draft(claim_id: int):
     """Submitted → draft, when the client asked for changes."""
     claim = _claim_or_404(claim_id)
     try:
@@ -591,7 +591,7 @@ def claim_back_to_draft(claim_id: int):  # noqa: ANN201
 
 @bp.route("/claims/<int:claim_id>/void", methods=["POST"])
 @role_required(*ADMINS)
-def claim_void(claim_id: int):  # noqa: ANN201
+def claim_void(claim_id: int):
     """Void the claim with a reason; its downstream billings are freed."""
     claim = _claim_or_404(claim_id)
     try:
@@ -658,7 +658,7 @@ def _approve_page(
 
 @bp.route("/claims/<int:claim_id>/approve", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def claim_approve(claim_id: int):  # noqa: ANN201
+def claim_approve(claim_id: int):
     """Record the client's approval with its amounts per line (both are kept)."""
     claim = _claim_or_404(claim_id)
     if request.method == "GET":
@@ -715,7 +715,7 @@ def claim_approve(claim_id: int):  # noqa: ANN201
 
 @bp.route("/claims/periods/<int:period_id>")
 @role_required(*READERS)
-def claims_period(period_id: int):  # noqa: ANN201
+def claims_period(period_id: int):
     """A period's downstream billings tied to its upstream claims (reconciliation)."""
     period = db.get_or_404(BillingPeriod, period_id)
     project = period.project
@@ -775,7 +775,7 @@ def _pdf_response(data: bytes, name: str) -> Response:
 
 @bp.route("/claims/<int:claim_id>/pdf")
 @role_required(*READERS)
-def claim_pdf(claim_id: int):  # noqa: ANN201
+def claim_pdf(claim_id: int):
     """The claim as an AIA-style PDF (G702 summary and G703 continuation sheet)."""
     claim = _claim_or_404(claim_id)
     data = pdf.claim_pdf(claim)
@@ -787,7 +787,7 @@ def claim_pdf(claim_id: int):  # noqa: ANN201
 
 @bp.route("/billings/<int:billing_id>/pdf")
 @role_required(*READERS)
-def billing_pdf(billing_id: int):  # noqa: ANN201
+def billing_pdf(billing_id: int):
     """A downstream billing as an AIA-style PDF, claimed and approved side by side."""
     billing = db.get_or_404(Billing, billing_id)
     data = pdf.billing_pdf(billing)

@@ -46,7 +46,7 @@ def _parse_contract(form: ClientContractForm) -> domain.ClientContractInput:
     )
 
 
-def _contract_form(project: Project, contract: ClientContract | None):  # noqa: ANN202
+def _contract_form(project: Project, contract: ClientContract | None):
     context: dict[str, Any] = {"project": project, "contract": contract}
     if request.method == "GET":
         if contract is not None:
@@ -89,20 +89,20 @@ def _contract_form(project: Project, contract: ClientContract | None):  # noqa: 
 
 @bp.route("/projects/<int:project_id>/client-contracts/new", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def client_contract_new(project_id: int):  # noqa: ANN201
+def client_contract_new(project_id: int):
     """Create a draft client (head) contract."""
     return _contract_form(db.get_or_404(Project, project_id), None)
 
 
 @bp.route("/client-contracts/<int:contract_id>/edit", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def client_contract_edit(contract_id: int):  # noqa: ANN201
+def client_contract_edit(contract_id: int):
     """Change a client contract's header."""
     contract = db.get_or_404(ClientContract, contract_id)
     return _contract_form(contract.project, contract)
 
 
-def _contract_page(contract: ClientContract, form: StrictForm | None = None):  # noqa: ANN202
+def _contract_page(contract: ClientContract, form: StrictForm | None = None):
     if form is not None:
         db.session.rollback()
     lines = db.session.scalars(
@@ -130,14 +130,14 @@ def _contract_page(contract: ClientContract, form: StrictForm | None = None):  #
 
 @bp.route("/client-contracts/<int:contract_id>")
 @role_required(*READERS)
-def client_contract_view(contract_id: int):  # noqa: ANN201
+def client_contract_view(contract_id: int):
     """A client contract and its SOV lines."""
     return _contract_page(db.get_or_404(ClientContract, contract_id))
 
 
 @bp.route("/client-contracts/<int:contract_id>/status", methods=["POST"])
 @role_required(*ADMINS)
-def client_contract_status(contract_id: int):  # noqa: ANN201
+def client_contract_status(contract_id: int):
     """Approve a client contract, or return it to draft."""
     contract = db.get_or_404(ClientContract, contract_id)
     form = StatusForm([s.value for s in ContractStatus])
@@ -166,7 +166,7 @@ def _parse_client_line(form: ClientLineForm) -> domain.ClientLineInput:
 
 @bp.route("/client-contracts/<int:contract_id>/lines", methods=["POST"])
 @role_required(*ADMINS)
-def client_line_new(contract_id: int):  # noqa: ANN201
+def client_line_new(contract_id: int):
     """Add a SOV line to a draft client contract."""
     contract = db.get_or_404(ClientContract, contract_id)
     form = ClientLineForm()
@@ -190,7 +190,7 @@ def client_line_new(contract_id: int):  # noqa: ANN201
 
 @bp.route("/client-lines/<int:line_id>", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def client_line_edit(line_id: int):  # noqa: ANN201
+def client_line_edit(line_id: int):
     """Change a client-contract SOV line."""
     line = db.get_or_404(ClientSovLine, line_id)
     contract = line.contract
@@ -229,7 +229,7 @@ def client_line_edit(line_id: int):  # noqa: ANN201
 
 @bp.route("/client-lines/<int:line_id>/delete", methods=["POST"])
 @role_required(*ADMINS)
-def client_line_delete(line_id: int):  # noqa: ANN201
+def client_line_delete(line_id: int):
     """Delete a line of a draft client contract."""
     line = db.get_or_404(ClientSovLine, line_id)
     contract_id = line.client_contract_id
@@ -245,7 +245,7 @@ def client_line_delete(line_id: int):  # noqa: ANN201
 
 @bp.route("/client-contracts/<int:contract_id>/import", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def client_import(contract_id: int):  # noqa: ANN201
+def client_import(contract_id: int):
     """Import client-contract SOV lines from CSV (all or none)."""
     contract = db.get_or_404(ClientContract, contract_id)
     context: dict[str, Any] = {

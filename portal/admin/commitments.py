@@ -50,7 +50,7 @@ def _parse_commitment(form: CommitmentForm) -> domain.CommitmentInput:
     )
 
 
-def _commitment_form(project: Project, commitment: Commitment | None):  # noqa: ANN202
+def _commitment_form(project: Project, commitment: Commitment | None):
     vendors_list = db.session.scalars(sa.select(Vendor).order_by(Vendor.name)).all()
     context: dict[str, Any] = {
         "project": project,
@@ -98,20 +98,20 @@ def _commitment_form(project: Project, commitment: Commitment | None):  # noqa: 
 
 @bp.route("/projects/<int:project_id>/commitments/new", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def commitment_new(project_id: int):  # noqa: ANN201
+def commitment_new(project_id: int):
     """Create a draft commitment (subcontract or purchase order)."""
     return _commitment_form(db.get_or_404(Project, project_id), None)
 
 
 @bp.route("/commitments/<int:commitment_id>/edit", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def commitment_edit(commitment_id: int):  # noqa: ANN201
+def commitment_edit(commitment_id: int):
     """Change a commitment's header."""
     commitment = db.get_or_404(Commitment, commitment_id)
     return _commitment_form(commitment.project, commitment)
 
 
-def commitment_page(commitment: Commitment, form: StrictForm | None = None, status=200):  # noqa: ANN001, ANN202
+def commitment_page(commitment: Commitment, form: StrictForm | None = None, status=200):
     from portal.billing.figures import billable_sov_lines
 
     if form is not None:
@@ -166,14 +166,14 @@ def commitment_page(commitment: Commitment, form: StrictForm | None = None, stat
 
 @bp.route("/commitments/<int:commitment_id>")
 @role_required(*READERS)
-def commitment_view(commitment_id: int):  # noqa: ANN201
+def commitment_view(commitment_id: int):
     """A commitment: SOV lines, change orders, billing contacts and billings."""
     return commitment_page(db.get_or_404(Commitment, commitment_id))
 
 
 @bp.route("/commitments/<int:commitment_id>/status", methods=["POST"])
 @role_required(*ADMINS)
-def commitment_status(commitment_id: int):  # noqa: ANN201
+def commitment_status(commitment_id: int):
     """Approve, return to draft or void a commitment."""
     commitment = db.get_or_404(Commitment, commitment_id)
     form = StatusForm([s.value for s in CommitmentStatus])
@@ -192,7 +192,7 @@ def commitment_status(commitment_id: int):  # noqa: ANN201
 
 @bp.route("/commitments/<int:commitment_id>/contacts", methods=["POST"])
 @role_required(*ADMINS)
-def commitment_contact_add(commitment_id: int):  # noqa: ANN201
+def commitment_contact_add(commitment_id: int):
     """Make a contact of the vendor a billing contact on the commitment."""
     commitment = db.get_or_404(Commitment, commitment_id)
     form = ContactPickForm()
@@ -218,7 +218,7 @@ def commitment_contact_add(commitment_id: int):  # noqa: ANN201
     methods=["POST"],
 )
 @role_required(*ADMINS)
-def commitment_contact_remove(commitment_id: int, contact_id: int):  # noqa: ANN201
+def commitment_contact_remove(commitment_id: int, contact_id: int):
     """Remove a billing contact: their links and sessions end."""
     commitment = db.get_or_404(Commitment, commitment_id)
     contact = db.get_or_404(Contact, contact_id)

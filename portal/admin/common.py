@@ -64,7 +64,7 @@ def form_page(
     *,
     status: int = 200,
     **context: Any,
-):  # noqa: ANN201
+):
     """Render a form page with the posted values and errors (400 when invalid)."""
     db.session.rollback()
     values, errors = form_state(form)
@@ -80,17 +80,17 @@ def form_page(
 # ------------------------------------------------- set-up pages
 
 
-def pct_text(value) -> str:  # noqa: ANN001
+def pct_text(value) -> str:
     return f"{value.normalize():f}" if value is not None else ""
 
 
-def done(message: str, endpoint: str, **values: Any):  # noqa: ANN202
+def done(message: str, endpoint: str, **values: Any):
     db.session.commit()
     flash(message, "success")
     return redirect(url_for(endpoint, **values))
 
 
-def refused(exc: Exception, endpoint: str, **values: Any):  # noqa: ANN202
+def refused(exc: Exception, endpoint: str, **values: Any):
     db.session.rollback()
     flash(str(exc), "danger")
     return redirect(url_for(endpoint, **values))

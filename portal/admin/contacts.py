@@ -24,7 +24,7 @@ def _parse_contact(form: ContactForm) -> domain.ContactInput:
 
 @bp.route("/vendors/<int:vendor_id>/contacts/new", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def contact_new(vendor_id: int):  # noqa: ANN201
+def contact_new(vendor_id: int):
     """Add a contact to a vendor (email unique per vendor)."""
     vendor = db.get_or_404(Vendor, vendor_id)
     if request.method == "GET":
@@ -49,7 +49,7 @@ def contact_new(vendor_id: int):  # noqa: ANN201
 
 @bp.route("/contacts/<int:contact_id>", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def contact_edit(contact_id: int):  # noqa: ANN201
+def contact_edit(contact_id: int):
     """Change a contact (a new email address revokes their links)."""
     contact = db.get_or_404(Contact, contact_id)
     vendor = contact.vendor
@@ -80,7 +80,7 @@ def contact_edit(contact_id: int):  # noqa: ANN201
 
 @bp.route("/contacts/<int:contact_id>/active", methods=["POST"])
 @role_required(*ADMINS)
-def contact_active(contact_id: int):  # noqa: ANN201
+def contact_active(contact_id: int):
     """Deactivate (ending every link and session) or reactivate a contact."""
     contact = db.get_or_404(Contact, contact_id)
     form = ActiveForm()
@@ -99,7 +99,7 @@ def contact_active(contact_id: int):  # noqa: ANN201
 
 @bp.route("/contacts/<int:contact_id>/revoke-links", methods=["POST"])
 @role_required(*ADMINS)
-def contact_revoke(contact_id: int):  # noqa: ANN201
+def contact_revoke(contact_id: int):
     """Revoke every link and session of a contact at once."""
     contact = db.get_or_404(Contact, contact_id)
     domain.revoke_links(me(), contact)

@@ -75,7 +75,7 @@ class NewUserForm(UserForm):
 
     password = RawTextField(
         max_len=300,
-        required_message="Enter a first password (they can change it).",  # noqa: S106 - a message
+        required_message="Enter a first password (they can change it).",
     )
 
 
@@ -115,7 +115,7 @@ class PeriodSeriesForm(StrictForm):
     due_days_before_end = StrictIntegerField(minimum=0, maximum=365, default=0)
     open_now = FlagField()
 
-    def validate(self, extra_validators=None) -> bool:  # noqa: ANN001
+    def validate(self, extra_validators=None) -> bool:
         # The length only counts for a custom series.
         self.length_days.skipped = self.kind.data != "custom"
         return super().validate(extra_validators)
@@ -231,7 +231,7 @@ class ChangeOrderItemForm(StrictForm):
     cost_code = CleanTextField(max_len=40, noun="a cost code")
     description = CleanTextField(max_len=300, noun="a description")
 
-    def validate(self, extra_validators=None) -> bool:  # noqa: ANN001
+    def validate(self, extra_validators=None) -> bool:
         new = self.mode.data == "new"
         self.sov_line_id.skipped = new
         self.cost_code.skipped = self.description.skipped = not new
@@ -301,7 +301,7 @@ class LoginForm(StrictForm):
     """Email and password (the password is kept exactly as typed)."""
 
     email = CleanTextField(max_len=254, noun="your email address")
-    password = RawTextField(max_len=256, required_message="Enter your password.")  # noqa: S106 - a message
+    password = RawTextField(max_len=256, required_message="Enter your password.")
 
 
 class AccountPasswordForm(StrictForm):

@@ -40,7 +40,7 @@ from portal.validation import FieldErrors, InputError
 
 @bp.route("/periods")
 @role_required(*READERS)
-def periods():  # noqa: ANN201
+def periods():
     """Every billing period, by project; paginated."""
     project_id = arg_id("project_id")
     stmt = (
@@ -134,7 +134,7 @@ def _suggest(project: Project | None) -> dict[str, str]:
 
 @bp.route("/periods/new", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def period_new():  # noqa: ANN201
+def period_new():
     """Add one billing period (opening it closes the open one)."""
     context = {"projects": dashboard.project_options()}
     if request.method == "GET":
@@ -170,7 +170,7 @@ def period_new():  # noqa: ANN201
 
 @bp.route("/periods/generate", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def period_generate():  # noqa: ANN201
+def period_generate():
     """Generate a monthly, weekly or custom-length series of periods."""
     context = {
         "projects": dashboard.project_options(),
@@ -221,7 +221,7 @@ def period_generate():  # noqa: ANN201
 
 @bp.route("/periods/<int:period_id>/edit", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def period_edit(period_id: int):  # noqa: ANN201
+def period_edit(period_id: int):
     """Change a period's dates (never into an overlap)."""
     period = db.get_or_404(BillingPeriod, period_id)
     context: dict[str, Any] = {
@@ -254,7 +254,7 @@ def period_edit(period_id: int):  # noqa: ANN201
     return form_page("admin/period_form.html", form, **context)
 
 
-def _period_action(period_id: int, action: str):  # noqa: ANN202
+def _period_action(period_id: int, action: str):
     period = db.get_or_404(BillingPeriod, period_id)
     project_id = period.project_id
     sequence = period.sequence
@@ -284,21 +284,21 @@ def _period_action(period_id: int, action: str):  # noqa: ANN202
 
 @bp.route("/periods/<int:period_id>/open", methods=["POST"])
 @role_required(*ADMINS)
-def period_open(period_id: int):  # noqa: ANN201
+def period_open(period_id: int):
     """Open a period; the project's open period closes."""
     return _period_action(period_id, "open")
 
 
 @bp.route("/periods/<int:period_id>/close", methods=["POST"])
 @role_required(*ADMINS)
-def period_close(period_id: int):  # noqa: ANN201
+def period_close(period_id: int):
     """Close a period."""
     return _period_action(period_id, "close")
 
 
 @bp.route("/periods/<int:period_id>/delete", methods=["POST"])
 @role_required(*ADMINS)
-def period_delete(period_id: int):  # noqa: ANN201
+def period_delete(period_id: int):
     """Delete a period without billings, invitations or claims."""
     return _period_action(period_id, "delete")
 
@@ -325,7 +325,7 @@ STATE_FILTERS = [
 
 @bp.route("/periods/<int:period_id>")
 @role_required(*READERS)
-def period_dashboard(period_id: int):  # noqa: ANN201
+def period_dashboard(period_id: int):
     """Every commitment's state for the period, with bulk invite and remind."""
     period = db.session.scalars(
         sa.select(BillingPeriod)
@@ -359,7 +359,7 @@ def period_dashboard(period_id: int):  # noqa: ANN201
 
 @bp.route("/periods/<int:period_id>/bulk", methods=["POST"])
 @role_required(*ADMINS)
-def period_bulk(period_id: int):  # noqa: ANN201
+def period_bulk(period_id: int):
     """Send Invite to Bill or a reminder for the selected commitments."""
     period = db.get_or_404(BillingPeriod, period_id)
     form = BulkForm()

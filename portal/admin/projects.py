@@ -45,7 +45,7 @@ from portal.validation import FieldErrors
 
 @bp.route("/projects")
 @role_required(*READERS)
-def projects():  # noqa: ANN201
+def projects():
     """Every project, searchable and paginated."""
     q = arg_text("q")
     stmt = sa.select(Project).order_by(Project.number)
@@ -124,7 +124,7 @@ def _project_values(project: Project) -> dict[str, str]:
     }
 
 
-def _project_form(project: Project | None):  # noqa: ANN202
+def _project_form(project: Project | None):
     context: dict[str, Any] = {
         "project": project,
         "terminologies": TERMINOLOGY_CHOICES,
@@ -163,21 +163,21 @@ def _project_form(project: Project | None):  # noqa: ANN202
 
 @bp.route("/projects/new", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def project_new():  # noqa: ANN201
+def project_new():
     """Create a project."""
     return _project_form(None)
 
 
 @bp.route("/projects/<int:project_id>/edit", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def project_edit(project_id: int):  # noqa: ANN201
+def project_edit(project_id: int):
     """Change a project's settings (audited)."""
     return _project_form(db.get_or_404(Project, project_id))
 
 
 @bp.route("/projects/<int:project_id>")
 @role_required(*READERS)
-def project_view(project_id: int):  # noqa: ANN201
+def project_view(project_id: int):
     """A project: its commitments (searchable), periods and client contracts."""
     project = db.get_or_404(Project, project_id)
     q = arg_text("q")

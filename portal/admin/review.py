@@ -74,7 +74,7 @@ STATUS_CHOICES = [(s.value, s.value) for s in BillingStatus]
 
 @bp.route("/billings", endpoint="billings")
 @role_required(*READERS)
-def billings_list():  # noqa: ANN201
+def billings_list():
     """Every billing, filtered by project, period, status or vendor; paginated."""
     filters = {
         "project_id": arg_id("project_id"),
@@ -172,7 +172,7 @@ def _version(form: VersionForm) -> int | None:
 
 @bp.route("/billings/new", methods=["POST"])
 @role_required(*ADMINS)
-def billing_new():  # noqa: ANN201
+def billing_new():
     """Start a billing on a contact's behalf (allowed after the due date)."""
     form = BillingNewForm()
     form.validate()
@@ -220,7 +220,7 @@ def _posted_lines() -> dict[int, tuple[str | None, str | None]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def _edit_page(billing: Billing, errors: dict[str, str], posted: Any, status: int):  # noqa: ANN202
+def _edit_page(billing: Billing, errors: dict[str, str], posted: Any, status: int):
     sheet = figures.sheet(billing, "claimed")
     return (
         render_template(
@@ -239,7 +239,7 @@ def _edit_page(billing: Billing, errors: dict[str, str], posted: Any, status: in
 
 @bp.route("/billings/<int:billing_id>/edit", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def billing_edit(billing_id: int):  # noqa: ANN201
+def billing_edit(billing_id: int):
     """The G703 entry form on a contact's behalf: save, or save and submit."""
     billing = _load(billing_id)
     if billing.status not in EDITABLE_STATUSES:
@@ -371,7 +371,7 @@ def revision_history(billing: Billing) -> list[RevisionChange]:
     return list(reversed(out))
 
 
-def _review_page(billing: Billing, errors: dict[str, str], posted: Any, status: int):  # noqa: ANN202
+def _review_page(billing: Billing, errors: dict[str, str], posted: Any, status: int):
     claimed = figures.sheet(billing, "claimed")
     approved = figures.sheet(billing, "approved")
     rows = list(zip(claimed.rows, approved.rows, strict=True))
@@ -413,7 +413,7 @@ def _review_page(billing: Billing, errors: dict[str, str], posted: Any, status: 
 
 @bp.route("/billings/<int:billing_id>")
 @role_required(*READERS)
-def billing_review(billing_id: int):  # noqa: ANN201
+def billing_review(billing_id: int):
     """Review a billing: G702/G703 claimed vs approved, lines, comments, history."""
     return _review_page(_load(billing_id), {}, None, 200)
 
@@ -438,7 +438,7 @@ DECISIONS = REVIEW_DECISIONS
 
 @bp.route("/billings/<int:billing_id>/decide", methods=["POST"])
 @role_required(*ADMINS)
-def billing_decide(billing_id: int):  # noqa: ANN201
+def billing_decide(billing_id: int):
     """Save the line review, then approve, hold for the owner or send back."""
     billing = _load(billing_id)
     form = DecisionForm()
@@ -503,7 +503,7 @@ def billing_decide(billing_id: int):  # noqa: ANN201
 
 @bp.route("/billings/<int:billing_id>/void", methods=["POST"])
 @role_required(*ADMINS)
-def billing_void(billing_id: int):  # noqa: ANN201
+def billing_void(billing_id: int):
     """Void a billing with a reason."""
     billing = _load(billing_id)
     version = _version(VersionForm())
@@ -532,7 +532,7 @@ def billing_void(billing_id: int):  # noqa: ANN201
 
 @bp.route("/billings/<int:billing_id>/comments", methods=["POST"])
 @role_required(*ADMINS)
-def billing_comment(billing_id: int):  # noqa: ANN201
+def billing_comment(billing_id: int):
     """Add a billing-level (or line) comment; comments are kept forever."""
     billing = _load(billing_id)
     form = BillingCommentForm()
@@ -560,7 +560,7 @@ def billing_comment(billing_id: int):  # noqa: ANN201
 
 @bp.route("/billings/<int:billing_id>/audit")
 @role_required(*READERS)
-def billing_audit(billing_id: int):  # noqa: ANN201
+def billing_audit(billing_id: int):
     """Every audit event of one billing, newest first."""
     billing = _load(billing_id)
     stmt = (
@@ -588,7 +588,7 @@ def billing_audit(billing_id: int):  # noqa: ANN201
 
 @bp.route("/attachments/<int:attachment_id>")
 @role_required(*READERS)
-def attachment_download(attachment_id: int):  # noqa: ANN201
+def attachment_download(attachment_id: int):
     """Download a billing's attachment (always as a download, never inline)."""
     attachment = db.get_or_404(Attachment, attachment_id)
     return send_attachment(attachment)

@@ -57,7 +57,7 @@ PUBLIC_ENDPOINTS = {"admin.login"}
 
 
 @bp.before_request
-def require_staff():  # noqa: ANN201
+def require_staff():
     """Fail closed: only signed-in staff reach any admin view but the login page."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
@@ -77,7 +77,7 @@ def ids_in_range(endpoint: str | None, values: dict | None) -> None:
 
 
 @bp.after_request
-def no_store(response):  # noqa: ANN001, ANN201
+def no_store(response):
     """Back-office pages hold business data: never cache them in shared caches."""
     response.headers.setdefault("Cache-Control", "no-store")
     return response
@@ -110,7 +110,7 @@ def audit_link(event: AuditEvent) -> str | None:
 
 
 @bp.app_template_global("utc_now")
-def utc_now():  # noqa: ANN201
+def utc_now():
     """The current time (UTC), for templates comparing lock and due times."""
     return utcnow()
 
@@ -128,7 +128,7 @@ def _login_limit() -> str:
     methods=["POST"],
     error_message="Too many sign-in attempts from your address. Wait a minute, then try again.",
 )
-def login():  # noqa: ANN201
+def login():
     """Sign in with email and password (throttled per address, locked per account)."""
     target = request.values.get("next")
     if current_user.is_authenticated and current_user.is_staff:
@@ -168,7 +168,7 @@ def login():  # noqa: ANN201
 
 @bp.route("/logout", methods=["POST"])
 @role_required(*READERS)
-def logout():  # noqa: ANN201
+def logout():
     """Sign out: every copy of this user's session ends (the version is bumped)."""
     users.logout(me())
     db.session.commit()
@@ -180,7 +180,7 @@ def logout():  # noqa: ANN201
 
 @bp.route("/account", methods=["GET", "POST"])
 @role_required(*READERS)
-def account():  # noqa: ANN201
+def account():
     """Your account: change your password (other sessions end)."""
     errors: dict[str, str] = {}
     status = 200
@@ -217,7 +217,7 @@ def account():  # noqa: ANN201
 
 @bp.route("/")
 @role_required(*READERS)
-def index():  # noqa: ANN201
+def index():
     """Home: what needs attention now, with counts and links."""
     return render_template("admin/index.html", a=dashboard.attention())
 
@@ -275,7 +275,7 @@ def audit_query(
     return stmt.order_by(AuditEvent.id.desc())
 
 
-def _day_start(day):  # noqa: ANN001, ANN202
+def _day_start(day):
     from datetime import UTC, datetime
 
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -283,7 +283,7 @@ def _day_start(day):  # noqa: ANN001, ANN202
 
 @bp.route("/audit")
 @role_required(*AUDITORS)
-def audit_log():  # noqa: ANN201
+def audit_log():
     """The global audit trail, filterable and paginated."""
     filters = {
         "action": arg_text("action", 60),
@@ -313,7 +313,7 @@ def audit_log():  # noqa: ANN201
 
 @bp.route("/outbox")
 @role_required(*ADMINS)
-def outbox():  # noqa: ANN201
+def outbox():
     """Mail waiting, sent and failed; failed ones can be retried."""
     status = arg_text("status", 16)
     stmt = sa.select(OutboxMessage).order_by(OutboxMessage.id.desc())
@@ -353,7 +353,7 @@ def outbox():  # noqa: ANN201
 
 @bp.route("/outbox/<int:message_id>/retry", methods=["POST"])
 @role_required(*ADMINS)
-def outbox_retry(message_id: int):  # noqa: ANN201
+def outbox_retry(message_id: int):
     """Queue a failed (or waiting) message for delivery now."""
     message = db.get_or_404(OutboxMessage, message_id)
     if message.status == OutboxStatus.SENT:
@@ -374,7 +374,7 @@ def outbox_retry(message_id: int):  # noqa: ANN201
 
 @bp.route("/outbox/retry-failed", methods=["POST"])
 @role_required(*ADMINS)
-def outbox_retry_failed():  # noqa: ANN201
+def outbox_retry_failed():
     """Queue every failed message again."""
     failed = db.session.scalars(
         sa.select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED)

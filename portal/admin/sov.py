@@ -31,7 +31,7 @@ def _parse_sov_line(form: SovLineForm) -> domain.SovLineInput:
 
 @bp.route("/commitments/<int:commitment_id>/lines", methods=["POST"])
 @role_required(*ADMINS)
-def sov_line_new(commitment_id: int):  # noqa: ANN201
+def sov_line_new(commitment_id: int):
     """Add a SOV line by hand to a draft commitment."""
     commitment = db.get_or_404(Commitment, commitment_id)
     form = SovLineForm()
@@ -55,7 +55,7 @@ def sov_line_new(commitment_id: int):  # noqa: ANN201
 
 @bp.route("/sov-lines/<int:line_id>", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def sov_line_edit(line_id: int):  # noqa: ANN201
+def sov_line_edit(line_id: int):
     """Change a SOV line (amounts only while the commitment is a draft)."""
     line = db.get_or_404(SovLine, line_id)
     commitment = line.commitment
@@ -94,7 +94,7 @@ def sov_line_edit(line_id: int):  # noqa: ANN201
 
 @bp.route("/sov-lines/<int:line_id>/delete", methods=["POST"])
 @role_required(*ADMINS)
-def sov_line_delete(line_id: int):  # noqa: ANN201
+def sov_line_delete(line_id: int):
     """Delete an unused SOV line of a draft commitment."""
     line = db.get_or_404(SovLine, line_id)
     commitment_id = line.commitment_id
@@ -110,7 +110,7 @@ def sov_line_delete(line_id: int):  # noqa: ANN201
 
 @bp.route("/commitments/<int:commitment_id>/import", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def sov_import(commitment_id: int):  # noqa: ANN201
+def sov_import(commitment_id: int):
     """Import SOV lines from a CSV file: all lines or, with any error, none."""
     commitment = db.get_or_404(Commitment, commitment_id)
     context: dict[str, Any] = {

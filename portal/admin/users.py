@@ -33,7 +33,7 @@ ROLE_CHOICES = [
 
 @bp.route("/users")
 @role_required(*ADMINS)
-def users():  # noqa: ANN201
+def users():
     """Every back-office user, searchable and paginated."""
     q = arg_text("q")
     stmt = sa.select(User).order_by(User.active.desc(), User.name)
@@ -64,7 +64,7 @@ def _parse(form: UserForm) -> accounts.UserInput:
 
 @bp.route("/users/new", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def user_new():  # noqa: ANN201
+def user_new():
     """Create a back-office user."""
     if request.method == "GET":
         return render_template(
@@ -90,7 +90,7 @@ def user_new():  # noqa: ANN201
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def user_edit(user_id: int):  # noqa: ANN201
+def user_edit(user_id: int):
     """Change a user's name, email, role or active flag."""
     user = db.get_or_404(User, user_id)
     if request.method == "GET":
@@ -127,7 +127,7 @@ def user_edit(user_id: int):  # noqa: ANN201
 
 @bp.route("/users/<int:user_id>/password", methods=["POST"])
 @role_required(*ADMINS)
-def user_reset_password(user_id: int):  # noqa: ANN201
+def user_reset_password(user_id: int):
     """Set a new password for a user: it unlocks the account and ends its sessions."""
     user = db.get_or_404(User, user_id)
     form = PasswordResetForm()

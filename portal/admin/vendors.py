@@ -31,7 +31,7 @@ from portal.validation import FieldErrors
 
 @bp.route("/vendors")
 @role_required(*READERS)
-def vendors():  # noqa: ANN201
+def vendors():
     """Every vendor, searchable by name, ERP code or contact; paginated."""
     q = arg_text("q")
     stmt = sa.select(Vendor).order_by(Vendor.name)
@@ -91,7 +91,7 @@ def _parse_vendor(form: VendorForm) -> domain.VendorInput:
     )
 
 
-def _vendor_form(vendor: Vendor | None):  # noqa: ANN202
+def _vendor_form(vendor: Vendor | None):
     if request.method == "GET":
         values = (
             {
@@ -121,21 +121,21 @@ def _vendor_form(vendor: Vendor | None):  # noqa: ANN202
 
 @bp.route("/vendors/new", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def vendor_new():  # noqa: ANN201
+def vendor_new():
     """Create a vendor."""
     return _vendor_form(None)
 
 
 @bp.route("/vendors/<int:vendor_id>/edit", methods=["GET", "POST"])
 @role_required(*ADMINS)
-def vendor_edit(vendor_id: int):  # noqa: ANN201
+def vendor_edit(vendor_id: int):
     """Change a vendor."""
     return _vendor_form(db.get_or_404(Vendor, vendor_id))
 
 
 @bp.route("/vendors/<int:vendor_id>")
 @role_required(*READERS)
-def vendor_view(vendor_id: int):  # noqa: ANN201
+def vendor_view(vendor_id: int):
     """A vendor: its contacts (add, edit, deactivate, revoke links) and commitments."""
     vendor = db.get_or_404(Vendor, vendor_id)
     contacts = db.session.scalars(

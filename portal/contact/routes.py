@@ -45,7 +45,7 @@ MAX_TOKEN = 400
 ID = "int(max=2147483647)"
 
 
-def _limit(key: str, default: str):  # noqa: ANN202
+def _limit(key: str, default: str):
     return lambda: current_app.config.get(key, default)
 
 
@@ -55,7 +55,7 @@ RATE_LIMITED = (
 
 
 @bp.before_request
-def require_contact():  # noqa: ANN201
+def require_contact():
     """Fail closed: only a contact's live session reaches the portal pages."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
@@ -101,7 +101,7 @@ def portal_helpers() -> dict[str, Any]:
     methods=["GET", "HEAD"],
     error_message=RATE_LIMITED,
 )
-def link(token: str):  # noqa: ANN201
+def link(token: str):
     """GET/HEAD: who the link is for and a Continue button (changes nothing).
 
     POST: exchange the link for a session, or (``action=fresh``) mail a new link
@@ -131,7 +131,7 @@ def link(token: str):  # noqa: ANN201
     )
 
 
-def _exchange(token: str):  # noqa: ANN202
+def _exchange(token: str):
     """Use the link once and start the contact's session."""
     try:
         login_link = tokens.resolve_link(token)
@@ -159,7 +159,7 @@ def _exchange(token: str):  # noqa: ANN202
     return redirect(target)
 
 
-def _bad_link(token: str, reason: str):  # noqa: ANN202
+def _bad_link(token: str, reason: str):
     """The friendly page for an unusable link (status 410 for every reason)."""
     contact = None if reason == "invalid" else tokens.contact_for_fresh_link(token)
     return (
@@ -174,7 +174,7 @@ def _bad_link(token: str, reason: str):  # noqa: ANN202
     )
 
 
-def _fresh_link(token: str):  # noqa: ANN202
+def _fresh_link(token: str):
     """Send a new link to the address on file of the contact the token names."""
     contact = tokens.contact_for_fresh_link(token) if len(token) <= MAX_TOKEN else None
     if contact is None:
@@ -194,7 +194,7 @@ def _fresh_link(token: str):  # noqa: ANN202
     methods=["POST"],
     error_message=RATE_LIMITED,
 )
-def new_link():  # noqa: ANN201
+def new_link():
     """Ask for a sign-in link by email; the answer never says if it is known."""
     if request.method == "GET":
         return render_template("contact/new_link.html", email="", email_error=None)
@@ -210,7 +210,7 @@ def new_link():  # noqa: ANN201
 
 
 @bp.route("/logout", methods=["POST"])
-def logout():  # noqa: ANN201
+def logout():
     """End the contact's session (the emailed links of others stay valid)."""
     if current_user.is_authenticated and current_user.is_staff:
         return redirect(url_for("admin.index"))
@@ -232,13 +232,13 @@ def logout():  # noqa: ANN201
 
 
 @bp.route("/")
-def index():  # noqa: ANN201
+def index():
     """The contact's commitments, invitations and billings."""
     return render_template("contact/index.html", home=drafts.home(current_user))
 
 
 @bp.route(f"/commitments/<{ID}:commitment_id>/billings", methods=["POST"])
-def billing_start(commitment_id: int):  # noqa: ANN201
+def billing_start(commitment_id: int):
     """Start (or open) the billing of the open period for a commitment."""
     commitment = get_own_commitment(commitment_id)
     try:
@@ -259,7 +259,7 @@ def billing_start(commitment_id: int):  # noqa: ANN201
 
 
 @bp.route(f"/invitations/<{ID}:invitation_id>/answer", methods=["POST"])
-def invitation_answer(invitation_id: int):  # noqa: ANN201
+def invitation_answer(invitation_id: int):
     """Accept or decline an invitation to bill (declining takes an optional reason)."""
     invitation = drafts.get_own_invitation(invitation_id)
     decision = request.form.get("decision")
@@ -293,7 +293,7 @@ def invitation_answer(invitation_id: int):  # noqa: ANN201
 # ------------------------------------------------------------------ billing
 
 
-def _render_billing(billing: Billing, status: int = 200, **extra: Any):  # noqa: ANN202
+def _render_billing(billing: Billing, status: int = 200, **extra: Any):
     page = drafts.billing_page(billing, current_user)
     context: dict[str, Any] = {
         "page": page,
@@ -313,7 +313,7 @@ def _render_billing(billing: Billing, status: int = 200, **extra: Any):  # noqa:
 
 
 @bp.route(f"/billings/<{ID}:billing_id>", methods=["GET", "POST"])
-def billing_view(billing_id: int):  # noqa: ANN201
+def billing_view(billing_id: int):
     """View a billing; while draft or revise & resubmit, save or submit it."""
     billing = get_own_billing(billing_id)
     if request.method == "GET":
@@ -370,7 +370,7 @@ def billing_view(billing_id: int):  # noqa: ANN201
 
 
 @bp.route(f"/billings/<{ID}:billing_id>/comments", methods=["POST"])
-def comment_add(billing_id: int):  # noqa: ANN201
+def comment_add(billing_id: int):
     """Add a comment to the billing (or one of its lines)."""
     billing = get_own_billing(billing_id)
     if billing.status == BillingStatus.VOID:
@@ -410,7 +410,7 @@ def comment_add(billing_id: int):  # noqa: ANN201
 
 
 @bp.route(f"/billings/<{ID}:billing_id>/attachments", methods=["POST"])
-def attachment_upload(billing_id: int):  # noqa: ANN201
+def attachment_upload(billing_id: int):
     """Attach an invoice, lien waiver or other file to the billing."""
     billing = get_own_billing(billing_id)
     kind = request.form.get("kind", "")
@@ -438,13 +438,13 @@ def attachment_upload(billing_id: int):  # noqa: ANN201
 
 
 @bp.route(f"/attachments/<{ID}:attachment_id>")
-def attachment_download(attachment_id: int):  # noqa: ANN201
+def attachment_download(attachment_id: int):
     """Download an attachment of one of the contact's billings."""
     return attachments.send_attachment(get_own_attachment(attachment_id))
 
 
 @bp.route(f"/attachments/<{ID}:attachment_id>/delete", methods=["POST"])
-def attachment_delete(attachment_id: int):  # noqa: ANN201
+def attachment_delete(attachment_id: int):
     """Remove a file the contact uploaded, while the billing can still change."""
     attachment = get_own_attachment(attachment_id)
     billing = attachment.billing

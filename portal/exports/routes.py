@@ -48,7 +48,7 @@ SETTINGS_PAGE_SIZE = 25
 
 
 @bp.before_request
-def require_staff():  # noqa: ANN201
+def require_staff():
     """Fail closed: the API authenticates by token, every page needs staff."""
     if request.path.startswith(api.API_PREFIX):
         return api.guard()
@@ -62,7 +62,7 @@ def require_staff():  # noqa: ANN201
 
 
 @bp.after_request
-def no_store(response):  # noqa: ANN001, ANN201
+def no_store(response):
     """Finance pages hold amounts and bank-bound data: never cached (as admin)."""
     response.headers.setdefault("Cache-Control", "no-store")
     return response
@@ -77,7 +77,7 @@ def _may_write() -> bool:
 
 @bp.route("/")
 @role_required(*STAFF)
-def index():  # noqa: ANN201
+def index():
     """Approved billings not yet exported, with missing ERP codes, and batches."""
     filters = read_filters(request.args, export_batches.latest_format())
     page = positive_int(request.args.get("page")) or 1
@@ -118,7 +118,7 @@ def index():  # noqa: ANN201
 
 @bp.route("/batches", methods=["POST"])
 @role_required(*WRITERS)
-def batch_create():  # noqa: ANN201
+def batch_create():
     """Create a batch from the selected billings (all or nothing)."""
     form = BatchCreateForm()
     form.validate()
@@ -174,7 +174,7 @@ def batch_create():  # noqa: ANN201
 
 @bp.route("/batches")
 @role_required(*STAFF)
-def batches():  # noqa: ANN201
+def batches():
     """Every export batch, newest first."""
     page = positive_int(request.args.get("page")) or 1
     pagination = db.paginate(
@@ -208,7 +208,7 @@ def _batch_or_404(batch_id: int) -> ExportBatch:
 
 @bp.route("/batches/<int:batch_id>")
 @role_required(*STAFF)
-def batch_view(batch_id: int):  # noqa: ANN201
+def batch_view(batch_id: int):
     """One batch: its billings, file, and the reverse form."""
     batch = _batch_or_404(batch_id)
     billings = export_batches.batch_billings(batch)
@@ -225,14 +225,14 @@ def batch_view(batch_id: int):  # noqa: ANN201
 
 @bp.route("/batches/<int:batch_id>/download")
 @role_required(*STAFF)
-def batch_download(batch_id: int):  # noqa: ANN201
+def batch_download(batch_id: int):
     """The batch's stored file, byte for byte."""
     return api.send_batch_file(_batch_or_404(batch_id))
 
 
 @bp.route("/batches/<int:batch_id>/reverse", methods=["POST"])
 @role_required(*WRITERS)
-def batch_reverse(batch_id: int):  # noqa: ANN201
+def batch_reverse(batch_id: int):
     """Reverse a batch with a reason; its billings can be exported again."""
     batch = _batch_or_404(batch_id)
     try:
@@ -272,7 +272,7 @@ def batch_reverse(batch_id: int):  # noqa: ANN201
 
 @bp.route("/settings")
 @role_required(*STAFF)
-def settings():  # noqa: ANN201
+def settings():
     """ERP accounts and defaults."""
     row = export_batches.erp_settings()
     values = {name: getattr(row, name) or "" for name in erp.SETTINGS_FIELDS}
@@ -288,7 +288,7 @@ def settings():  # noqa: ANN201
 
 @bp.route("/settings", methods=["POST"])
 @role_required(*WRITERS)
-def settings_save():  # noqa: ANN201
+def settings_save():
     """Save the ERP accounts and defaults."""
     data = read_settings_form(request.form)
     try:
@@ -337,7 +337,7 @@ def _cost_code_page(page: int) -> tuple[object, list[dict[str, str]]]:
 
 @bp.route("/settings/cost-codes")
 @role_required(*STAFF)
-def settings_cost_codes():  # noqa: ANN201
+def settings_cost_codes():
     """ERP codes per cost code: expense account, Sage cost code/category, QB class."""
     page = positive_int(request.args.get("page")) or 1
     pagination, rows = _cost_code_page(page)
@@ -355,7 +355,7 @@ def settings_cost_codes():  # noqa: ANN201
 
 @bp.route("/settings/cost-codes", methods=["POST"])
 @role_required(*WRITERS)
-def settings_cost_codes_save():  # noqa: ANN201
+def settings_cost_codes_save():
     """Save one page of cost-code mappings."""
     page = positive_int(request.form.get("page")) or 1
     data = read_cost_code_form(request.form)
@@ -390,7 +390,7 @@ def settings_cost_codes_save():  # noqa: ANN201
 
 @bp.route("/settings/cost-codes/fill-sage", methods=["POST"])
 @role_required(*WRITERS)
-def settings_cost_codes_fill():  # noqa: ANN201
+def settings_cost_codes_fill():
     """Copy each portal cost code into its blank Sage cost code."""
     changed = erp.fill_sage_cost_codes(current_user)
     db.session.commit()
@@ -412,7 +412,7 @@ def _vendor_page(page: int) -> object:
 
 @bp.route("/settings/vendors")
 @role_required(*STAFF)
-def settings_vendors():  # noqa: ANN201
+def settings_vendors():
     """ERP vendor codes."""
     page = positive_int(request.args.get("page")) or 1
     return render_template(
@@ -427,7 +427,7 @@ def settings_vendors():  # noqa: ANN201
 
 @bp.route("/settings/vendors", methods=["POST"])
 @role_required(*WRITERS)
-def settings_vendors_save():  # noqa: ANN201
+def settings_vendors_save():
     """Save one page of vendor codes."""
     page = positive_int(request.form.get("page")) or 1
     data = read_vendor_form(request.form)
@@ -467,7 +467,7 @@ def _project_page(page: int) -> object:
 
 @bp.route("/settings/projects")
 @role_required(*STAFF)
-def settings_projects():  # noqa: ANN201
+def settings_projects():
     """ERP job numbers and QuickBooks Customer:Job names per project."""
     page = positive_int(request.args.get("page")) or 1
     return render_template(
@@ -482,7 +482,7 @@ def settings_projects():  # noqa: ANN201
 
 @bp.route("/settings/projects", methods=["POST"])
 @role_required(*WRITERS)
-def settings_projects_save():  # noqa: ANN201
+def settings_projects_save():
     """Save one page of project codes."""
     page = positive_int(request.form.get("page")) or 1
     data = read_project_form(request.form)
@@ -514,7 +514,7 @@ def settings_projects_save():  # noqa: ANN201
 # --------------------------------------------------------------- API tokens
 
 
-def _tokens_page(new_token: str | None = None, errors: dict | None = None, code=200):  # noqa: ANN001, ANN202
+def _tokens_page(new_token: str | None = None, errors: dict | None = None, code=200):
     response = make_response(
         render_template(
             "exports/tokens.html",
@@ -531,14 +531,14 @@ def _tokens_page(new_token: str | None = None, errors: dict | None = None, code=
 
 @bp.route("/tokens")
 @role_required(*STAFF)
-def tokens():  # noqa: ANN201
+def tokens():
     """The signed-in user's API tokens."""
     return _tokens_page()
 
 
 @bp.route("/tokens", methods=["POST"])
 @role_required(*STAFF)
-def token_create():  # noqa: ANN201
+def token_create():
     """Create an API token and show it once."""
     try:
         _, raw = api_tokens.create_token(current_user, request.form.get("name", ""))
@@ -551,7 +551,7 @@ def token_create():  # noqa: ANN201
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
 @role_required(*STAFF)
-def token_revoke(token_id: int):  # noqa: ANN201
+def token_revoke(token_id: int):
     """Revoke one of the signed-in user's tokens."""
     token = db.session.get(ApiToken, token_id)
     if token is None or token.user_id != current_user.id:

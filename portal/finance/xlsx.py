@@ -206,7 +206,7 @@ class SpooledSheet:
 
     def __init__(self, name: str, header: Sequence[str], styles: Styles) -> None:
         self.name = name
-        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
         self.xml = _SheetXml(self.file, header, styles)
 
     def add(self, row: Sequence[tuple[Any, Cell]]) -> None:

@@ -120,7 +120,7 @@ def _send_smtp(message: _Claimed) -> None:
     mail.send(mail_message)
 
 
-def _claim(now, max_attempts: int) -> _Claimed | None | Literal[False]:  # noqa: ANN001
+def _claim(now, max_attempts: int) -> _Claimed | None | Literal[False]:
     """Claim the next due message and commit; False: lost a race, try again."""
     stmt = (
         sa.select(OutboxMessage)
@@ -193,7 +193,7 @@ def deliver_pending(limit: int = 50) -> tuple[int, int]:
         db.session.close()  # nothing held while the mail server thinks
         try:
             _send(claimed)
-        except Exception as exc:  # noqa: BLE001 - any transport failure is retried
+        except Exception as exc:
             values: dict[str, object] = {
                 "last_error": header_safe(f"{type(exc).__name__}: {exc}", 1000)
             }

@@ -11,7 +11,7 @@ from portal.extensions import db
 def register_error_handlers(app: Flask) -> None:
     """Render 4xx/5xx as pages (or JSON under an API path)."""
 
-    def render(error: HTTPException):  # noqa: ANN202
+    def render(error: HTTPException):
         code = error.code or 500
         # Keep the headers the exception carries: a 405's Allow, a 401's
         # WWW-Authenticate, a 429's Retry-After (RFC 9110).
@@ -31,7 +31,7 @@ def register_error_handlers(app: Flask) -> None:
         app.register_error_handler(code, render)
 
     @app.errorhandler(500)
-    def internal_error(error: Exception):  # noqa: ANN202
+    def internal_error(error: Exception):
         db.session.rollback()
         if request.path.startswith("/exports/api/"):
             return {

@@ -63,7 +63,7 @@ class StrictField(Field):
 
     def __init__(
         self, label: str | None = None, validators=None, **kwargs: Any
-    ) -> None:  # noqa: ANN001
+    ) -> None:
         super().__init__(label, validators, **kwargs)
         self.raw = ""
         self.skipped = False

@@ -32,7 +32,7 @@ D = Decimal
 
 
 @pytest.fixture
-def staff(app):  # noqa: ANN001, ANN201
+def staff(app):
     """One active user per role: {"admin": id, "finance": id, "viewer": id}."""
     with app.app_context():
         out = {role.value: f.make_user(role=role.value).id for role in Role}
@@ -41,14 +41,14 @@ def staff(app):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def world_ids(app):  # noqa: ANN001, ANN201
+def world_ids(app):
     """SPEC §4's worked example (see tests/factories.build_world), as ids."""
     with app.app_context():
         return f.build_world()
 
 
 @pytest.fixture
-def as_role(auth, staff):  # noqa: ANN001, ANN201
+def as_role(auth, staff):
     """``as_role("viewer")`` signs the test client in as that role's user."""
 
     def sign_in(role: str) -> int:
@@ -58,7 +58,7 @@ def as_role(auth, staff):  # noqa: ANN001, ANN201
     return sign_in
 
 
-def rows(app, model, *where):  # noqa: ANN001, ANN201
+def rows(app, model, *where):
     """Every row of ``model`` matching ``where`` (read in a fresh context)."""
     with app.app_context():
         objs = db.session.scalars(sa.select(model).where(*where)).all()
@@ -66,14 +66,14 @@ def rows(app, model, *where):  # noqa: ANN001, ANN201
         return objs
 
 
-def count(app, model, *where) -> int:  # noqa: ANN001
+def count(app, model, *where) -> int:
     with app.app_context():
         return db.session.scalar(
             sa.select(sa.func.count()).select_from(model).where(*where)
         )
 
 
-def audit_actions(app, **where) -> list[str]:  # noqa: ANN001, ANN003
+def audit_actions(app, **where) -> list[str]:
     """The actions of the audit events matching ``where``, oldest first."""
     with app.app_context():
         stmt = sa.select(AuditEvent.action).order_by(AuditEvent.id)
@@ -82,7 +82,7 @@ def audit_actions(app, **where) -> list[str]:  # noqa: ANN001, ANN003
         return list(db.session.scalars(stmt))
 
 
-def get(app, model, pk):  # noqa: ANN001, ANN201
+def get(app, model, pk):
     with app.app_context():
         obj = db.session.get(model, pk)
         if obj is not None:
@@ -90,7 +90,7 @@ def get(app, model, pk):  # noqa: ANN001, ANN201
         return obj
 
 
-def make_everything(app) -> SimpleNamespace:  # noqa: ANN001
+def make_everything(app) -> SimpleNamespace:
     """The worked example plus one of every other object, for the URL-map walk."""
     from portal.billing import billings
 
@@ -157,7 +157,7 @@ def make_everything(app) -> SimpleNamespace:  # noqa: ANN001
 
 
 @pytest.fixture
-def everything(app):  # noqa: ANN001, ANN201
+def everything(app):
     return make_everything(app)
 
 

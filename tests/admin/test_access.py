@@ -62,7 +62,7 @@ def expected_roles(endpoint: str) -> set[str]:
     return {"admin"}
 
 
-def _params(ids, endpoint: str) -> dict[str, int]:  # noqa: ANN001
+def _params(ids, endpoint: str) -> dict[str, int]:
     base = {
         "project_id": ids.project_id,
         "vendor_id": ids.vendor_id,
@@ -86,7 +86,7 @@ def _params(ids, endpoint: str) -> dict[str, int]:  # noqa: ANN001
     return base
 
 
-def _endpoints(app) -> list[tuple[str, str, str]]:  # noqa: ANN001
+def _endpoints(app) -> list[tuple[str, str, str]]:
     """(endpoint, method, rule) for every admin.* rule."""
     out = []
     for rule in app.url_map.iter_rules():
@@ -98,7 +98,7 @@ def _endpoints(app) -> list[tuple[str, str, str]]:  # noqa: ANN001
     return sorted(out, key=lambda e: e[0])
 
 
-def _url(app, endpoint: str, rule, ids) -> str:  # noqa: ANN001
+def _url(app, endpoint: str, rule, ids) -> str:
     params = _params(ids, endpoint)
     with app.test_request_context():
         from flask import url_for
@@ -106,7 +106,7 @@ def _url(app, endpoint: str, rule, ids) -> str:  # noqa: ANN001
         return url_for(endpoint, **{a: params[a] for a in rule.arguments})
 
 
-def test_every_admin_view_declares_its_roles(app) -> None:  # noqa: ANN001
+def test_every_admin_view_declares_its_roles(app) -> None:
     """A forgotten @role_required is caught here, not in production."""
     missing = [
         endpoint
@@ -118,7 +118,7 @@ def test_every_admin_view_declares_its_roles(app) -> None:  # noqa: ANN001
     assert len(_endpoints(app)) > 60
 
 
-def test_role_matrix_over_the_url_map(app, client, auth, staff) -> None:  # noqa: ANN001
+def test_role_matrix_over_the_url_map(app, client, auth, staff) -> None:
     """anonymous → sign-in; contact → 403; each role → its answer, per endpoint."""
     ids = make_everything(app)
     checked = 0
@@ -183,7 +183,7 @@ def test_role_matrix_over_the_url_map(app, client, auth, staff) -> None:  # noqa
 
 
 @pytest.mark.parametrize("role", ["viewer", "finance"])
-def test_read_only_roles_see_no_write_buttons(app, client, auth, staff, role) -> None:  # noqa: ANN001
+def test_read_only_roles_see_no_write_buttons(app, client, auth, staff, role) -> None:
     ids = make_everything(app)
     auth.login_user(staff[role])
     page = client.get(f"/admin/billings/{ids.billing_id}").get_data(as_text=True)
@@ -193,7 +193,7 @@ def test_read_only_roles_see_no_write_buttons(app, client, auth, staff, role) ->
     assert "New commitment" not in page
 
 
-def test_huge_and_unknown_ids_are_404_not_500(app, client, auth, staff) -> None:  # noqa: ANN001
+def test_huge_and_unknown_ids_are_404_not_500(app, client, auth, staff) -> None:
     auth.login_user(staff["admin"])
     for url in (
         "/admin/projects/99999999999999999999999999",

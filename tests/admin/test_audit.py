@@ -5,7 +5,7 @@ from __future__ import annotations
 from .conftest import make_everything
 
 
-def test_audit_log_filters(app, client, auth, staff) -> None:  # noqa: ANN001
+def test_audit_log_filters(app, client, auth, staff) -> None:
     ids = make_everything(app)
     auth.login_user(staff["admin"])
     client.post(f"/admin/contacts/{ids.contact_id}/revoke-links")

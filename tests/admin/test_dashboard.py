@@ -38,7 +38,7 @@ def _states(html: str) -> dict[int, str]:
     }
 
 
-def _add_second_contact(app, commitment_id: int) -> int:  # noqa: ANN001
+def _add_second_contact(app, commitment_id: int) -> int:
     with app.app_context():
         commitment = db.session.get(Commitment, commitment_id)
         contact = f.make_contact(
@@ -49,7 +49,7 @@ def _add_second_contact(app, commitment_id: int) -> int:  # noqa: ANN001
         return contact.id
 
 
-def bulk(client, period_id: int, action: str, ids: list[int]):  # noqa: ANN001, ANN201
+def bulk(client, period_id: int, action: str, ids: list[int]):
     return client.post(
         f"/admin/periods/{period_id}/bulk",
         data={"action": action, "commitment_ids": [str(i) for i in ids]},
@@ -58,7 +58,7 @@ def bulk(client, period_id: int, action: str, ids: list[int]):  # noqa: ANN001, 
 
 def test_bulk_invite_one_link_and_one_mail_per_contact(
     app, client, auth, world_ids
-) -> None:  # noqa: ANN001
+) -> None:
     w = world_ids
     _add_second_contact(app, w.commitment_id)
     auth.login_user(w.admin_id)
@@ -104,7 +104,7 @@ def test_bulk_invite_one_link_and_one_mail_per_contact(
 
 def test_bulk_actions_need_a_selection_and_an_open_period(
     app, client, auth, world_ids
-) -> None:  # noqa: ANN001
+) -> None:
     w = world_ids
     auth.login_user(w.admin_id)
     response = bulk(client, w.period1_id, "invite", [])
@@ -121,7 +121,7 @@ def test_bulk_actions_need_a_selection_and_an_open_period(
 
 def test_reminders_are_idempotent_within_a_day(
     app, client, auth, runner, world_ids
-) -> None:  # noqa: ANN001
+) -> None:
     w = world_ids
     auth.login_user(w.admin_id)
     bulk(client, w.period1_id, "invite", [w.commitment_id, w.other_commitment_id])
@@ -153,7 +153,7 @@ def test_reminders_are_idempotent_within_a_day(
     assert count(app, OutboxMessage, OutboxMessage.kind == "reminder") == 4
 
 
-def test_dashboard_states_totals_and_overdue(app, client, auth, world_ids) -> None:  # noqa: ANN001
+def test_dashboard_states_totals_and_overdue(app, client, auth, world_ids) -> None:
     w = world_ids
     with app.app_context():
         project = db.session.get(Project, w.project_id)
@@ -222,7 +222,7 @@ def test_dashboard_states_totals_and_overdue(app, client, auth, world_ids) -> No
     assert client.get(f"/admin/periods/{w.period1_id}?state=%27").status_code == 200
 
 
-def _grow(app, project_id: int, period_id: int, admin_id: int, n: int) -> None:  # noqa: ANN001
+def _grow(app, project_id: int, period_id: int, admin_id: int, n: int) -> None:
     """Add ``n`` invited commitments, half with a draft billing."""
     with app.app_context():
         project = db.session.get(Project, project_id)
@@ -243,7 +243,7 @@ def _grow(app, project_id: int, period_id: int, admin_id: int, n: int) -> None: 
         db.session.commit()
 
 
-def test_pages_run_a_constant_number_of_queries(app, client, auth, world_ids) -> None:  # noqa: ANN001
+def test_pages_run_a_constant_number_of_queries(app, client, auth, world_ids) -> None:
     w = world_ids
     auth.login_user(w.admin_id)
     pages = [
@@ -266,7 +266,7 @@ def test_pages_run_a_constant_number_of_queries(app, client, auth, world_ids) ->
         assert len(statements) == before[url], url
 
 
-def test_contact_revoke_and_deactivate_end_links(app, client, auth, world_ids) -> None:  # noqa: ANN001
+def test_contact_revoke_and_deactivate_end_links(app, client, auth, world_ids) -> None:
     w = world_ids
     auth.login_user(w.admin_id)
     with app.app_context():

@@ -18,27 +18,27 @@ from .conftest import audit_actions, get
 
 
 @pytest.fixture
-def user_id(app):  # noqa: ANN001, ANN201
+def user_id(app):
     with app.app_context():
         user = f.make_user("admin", email="Alex@Example.com")
         db.session.commit()
         return user.id
 
 
-def login(client, email="alex@example.com", password=f.PASSWORD, next_url=None):  # noqa: ANN001, ANN201
+def login(client, email="alex@example.com", password=f.PASSWORD, next_url=None):
     data = {"email": email, "password": password}
     if next_url is not None:
         data["next"] = next_url
     return client.post("/admin/login", data=data)
 
 
-def test_login_page_renders(client) -> None:  # noqa: ANN001
+def test_login_page_renders(client) -> None:
     page = client.get("/admin/login")
     assert page.status_code == 200
     assert 'name="password"' in page.get_data(as_text=True)
 
 
-def test_sign_in_works_case_insensitively_and_records_it(app, client, user_id) -> None:  # noqa: ANN001
+def test_sign_in_works_case_insensitively_and_records_it(app, client, user_id) -> None:
     response = login(client, email="ALEX@example.COM")
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/"
@@ -49,7 +49,7 @@ def test_sign_in_works_case_insensitively_and_records_it(app, client, user_id) -
     assert "user.login" in audit_actions(app, object_type="user", object_id=user_id)
 
 
-def test_wrong_password_is_refused_and_counted(app, client, user_id) -> None:  # noqa: ANN001
+def test_wrong_password_is_refused_and_counted(app, client, user_id) -> None:
     response = login(client, password="not the password at all")
     assert response.status_code == 401
     assert "Wrong email or password." in response.get_data(as_text=True)
@@ -61,7 +61,7 @@ def test_wrong_password_is_refused_and_counted(app, client, user_id) -> None:  #
     assert "Wrong email or password." in unknown.get_data(as_text=True)
 
 
-def _failures(app, email: str) -> int:  # noqa: ANN001
+def _failures(app, email: str) -> int:
     with app.app_context():
         rows = db.session.scalars(
             sa.select(SignInFailure).where(SignInFailure.email == email)
@@ -70,7 +70,7 @@ def _failures(app, email: str) -> int:  # noqa: ANN001
     return sum(r.failures for r in rows)
 
 
-def _locked(app, email: str) -> bool:  # noqa: ANN001
+def _locked(app, email: str) -> bool:
     with app.app_context():
         rows = db.session.scalars(
             sa.select(SignInFailure).where(SignInFailure.email == email)
@@ -79,7 +79,7 @@ def _locked(app, email: str) -> bool:  # noqa: ANN001
     return any(r.locked_until and r.locked_until > utcnow() for r in rows)
 
 
-def test_blank_fields_get_field_errors(client) -> None:  # noqa: ANN001
+def test_blank_fields_get_field_errors(client) -> None:
     response = client.post("/admin/login", data={"email": "", "password": ""})
     assert response.status_code == 400
     text = response.get_data(as_text=True)
@@ -87,7 +87,7 @@ def test_blank_fields_get_field_errors(client) -> None:  # noqa: ANN001
     assert "Enter your password." in text
 
 
-def test_account_locks_after_repeated_failures(app, client, user_id) -> None:  # noqa: ANN001
+def test_account_locks_after_repeated_failures(app, client, user_id) -> None:
     for _ in range(MAX_FAILED_LOGINS):
         assert login(client, password="wrong password 123").status_code == 401
     assert _locked(app, "alex@example.com")
@@ -110,7 +110,7 @@ def test_account_locks_after_repeated_failures(app, client, user_id) -> None:  #
     assert not _locked(app, "alex@example.com")
 
 
-def test_inactive_user_cannot_sign_in(app, client, user_id) -> None:  # noqa: ANN001
+def test_inactive_user_cannot_sign_in(app, client, user_id) -> None:
     with app.app_context():
         db.session.get(User, user_id).active = False
         db.session.commit()
@@ -130,13 +130,13 @@ def test_inactive_user_cannot_sign_in(app, client, user_id) -> None:  # noqa: AN
         ("admin/projects", "/admin/"),
     ],
 )
-def test_next_only_goes_to_local_paths(client, user_id, target, expected) -> None:  # noqa: ANN001
+def test_next_only_goes_to_local_paths(client, user_id, target, expected) -> None:
     response = login(client, next_url=target)
     assert response.status_code == 302
     assert response.headers["Location"] == expected
 
 
-def test_anonymous_page_visit_comes_back_after_sign_in(client, user_id) -> None:  # noqa: ANN001
+def test_anonymous_page_visit_comes_back_after_sign_in(client, user_id) -> None:
     first = client.get("/admin/periods")
     assert first.status_code == 302
     assert "next=%2Fadmin%2Fperiods" in first.headers["Location"]
@@ -147,7 +147,7 @@ def test_anonymous_page_visit_comes_back_after_sign_in(client, user_id) -> None:
     )
 
 
-def test_logout_ends_every_copy_of_the_session(app, client, user_id) -> None:  # noqa: ANN001
+def test_logout_ends_every_copy_of_the_session(app, client, user_id) -> None:
     assert login(client).status_code == 302
     cookie = client.get_cookie("session")
     other = app.test_client()  # a second browser holding the same cookie
@@ -165,7 +165,7 @@ def test_logout_ends_every_copy_of_the_session(app, client, user_id) -> None:  #
 
 def test_password_change_ends_other_sessions_but_keeps_this_one(
     app, client, user_id
-) -> None:  # noqa: ANN001
+) -> None:
     assert login(client).status_code == 302
     other = app.test_client()
     assert login(other).status_code == 302
@@ -204,7 +204,7 @@ def test_password_change_ends_other_sessions_but_keeps_this_one(
     assert login(client, password="a brand new passphrase").status_code == 302
 
 
-def test_login_is_throttled_per_address(database_url, tmp_path, user_id) -> None:  # noqa: ANN001
+def test_login_is_throttled_per_address(database_url, tmp_path, user_id) -> None:
     throttled = make_test_app(
         database_url,
         tmp_path,
@@ -229,7 +229,7 @@ def test_login_is_throttled_per_address(database_url, tmp_path, user_id) -> None
         db.engine.dispose()
 
 
-def test_forms_carry_a_csrf_token(database_url, tmp_path, user_id) -> None:  # noqa: ANN001
+def test_forms_carry_a_csrf_token(database_url, tmp_path, user_id) -> None:
     """With CSRF on (as in production), the pages' own tokens are what make posts work."""
     import re
 

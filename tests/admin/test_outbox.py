@@ -27,7 +27,7 @@ def _free_port() -> int:
 class _SMTPHandler(socketserver.StreamRequestHandler):
     """Just enough SMTP to accept a message (a sink for the test)."""
 
-    def handle(self) -> None:  # noqa: D102
+    def handle(self) -> None:
         write = self.wfile.write
         write(b"220 sink ready\r\n")
         in_data = False
@@ -78,7 +78,7 @@ def app_config() -> dict:
     }
 
 
-def _queue(app, n: int = 2) -> list[int]:  # noqa: ANN001
+def _queue(app, n: int = 2) -> list[int]:
     with app.app_context(), app.test_request_context():
         ids = []
         for i in range(n):
@@ -96,7 +96,7 @@ def _queue(app, n: int = 2) -> list[int]:  # noqa: ANN001
         return ids
 
 
-def test_failing_mail_server_loses_nothing(app, runner, auth, staff, client) -> None:  # noqa: ANN001
+def test_failing_mail_server_loses_nothing(app, runner, auth, staff, client) -> None:
     ids = _queue(app)
     result = runner.invoke(args=["send-mail"])
     assert result.exit_code == 0, result.output
@@ -134,7 +134,7 @@ def test_failing_mail_server_loses_nothing(app, runner, auth, staff, client) -> 
     assert audit_actions(app, action="outbox.retry") == ["outbox.retry"] * 2
 
 
-def test_failed_messages_can_be_retried_from_the_page(app, client, auth, staff) -> None:  # noqa: ANN001
+def test_failed_messages_can_be_retried_from_the_page(app, client, auth, staff) -> None:
     ids = _queue(app, 1)
     with app.app_context():
         db.session.execute(

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.calendar
 
 
 @pytest.fixture
-def project_id(app, auth, staff):  # noqa: ANN001, ANN201
+def project_id(app, auth, staff):
     auth.login_user(staff["admin"])
     with app.app_context():
         project = f.make_project()
@@ -29,7 +29,7 @@ def project_id(app, auth, staff):  # noqa: ANN001, ANN201
         return project.id
 
 
-def periods_of(app, project_id: int) -> list[tuple]:  # noqa: ANN001
+def periods_of(app, project_id: int) -> list[tuple]:
     with app.app_context():
         return [
             (p.sequence, p.start_date, p.end_date, p.due_date, p.status)
@@ -41,7 +41,7 @@ def periods_of(app, project_id: int) -> list[tuple]:  # noqa: ANN001
         ]
 
 
-def new_period(client, project_id, start, end, due, open_now="1"):  # noqa: ANN001, ANN201
+def new_period(client, project_id, start, end, due, open_now="1"):
     return client.post(
         "/admin/periods/new",
         data={
@@ -55,7 +55,7 @@ def new_period(client, project_id, start, end, due, open_now="1"):  # noqa: ANN0
     )
 
 
-def test_create_one_and_refuse_overlaps(app, client, project_id) -> None:  # noqa: ANN001
+def test_create_one_and_refuse_overlaps(app, client, project_id) -> None:
     assert client.get(f"/admin/periods/new?project_id={project_id}").status_code == 200
     response = new_period(client, project_id, "2025-01-01", "2025-01-31", "2025-01-25")
     assert response.status_code == 302
@@ -78,7 +78,7 @@ def test_create_one_and_refuse_overlaps(app, client, project_id) -> None:  # noq
     ]
 
 
-def test_opening_the_next_closes_the_previous(app, client, project_id) -> None:  # noqa: ANN001
+def test_opening_the_next_closes_the_previous(app, client, project_id) -> None:
     new_period(client, project_id, "2025-01-01", "2025-01-31", "2025-01-25")
     new_period(client, project_id, "2025-02-01", "2025-02-28", "2025-02-25")
     assert [p[4] for p in periods_of(app, project_id)] == ["closed", "open"]
@@ -95,7 +95,7 @@ def test_opening_the_next_closes_the_previous(app, client, project_id) -> None: 
     assert actions.count("period.open") == 3 and actions.count("period.close") == 3
 
 
-def test_generate_monthly_series(app, client, project_id) -> None:  # noqa: ANN001
+def test_generate_monthly_series(app, client, project_id) -> None:
     assert (
         client.get(f"/admin/periods/generate?project_id={project_id}").status_code
         == 200
@@ -152,7 +152,7 @@ def test_series_dates_weekly_and_custom() -> None:
     ]
 
 
-def test_generate_validates_its_inputs(app, client, project_id) -> None:  # noqa: ANN001
+def test_generate_validates_its_inputs(app, client, project_id) -> None:
     response = client.post(
         "/admin/periods/generate",
         data={"project_id": "", "kind": "yearly", "start_date": "x", "count": "500"},
@@ -175,7 +175,7 @@ def test_generate_validates_its_inputs(app, client, project_id) -> None:  # noqa
     assert count(app, BillingPeriod) == 0
 
 
-def test_only_empty_periods_are_deleted(app, client, world_ids, auth) -> None:  # noqa: ANN001
+def test_only_empty_periods_are_deleted(app, client, world_ids, auth) -> None:
     w = world_ids
     auth.login_user(w.admin_id)
     with app.app_context():
@@ -199,7 +199,7 @@ def test_only_empty_periods_are_deleted(app, client, world_ids, auth) -> None:  
     assert "period.delete" in audit_actions(app, object_type="billing_period")
 
 
-def test_edit_dates_never_overlap(app, client, project_id) -> None:  # noqa: ANN001
+def test_edit_dates_never_overlap(app, client, project_id) -> None:
     new_period(client, project_id, "2025-01-01", "2025-01-31", "2025-01-25")
     new_period(client, project_id, "2025-02-01", "2025-02-28", "2025-02-25")
     with app.app_context():
@@ -230,7 +230,7 @@ def test_edit_dates_never_overlap(app, client, project_id) -> None:  # noqa: ANN
     assert get(app, BillingPeriod, second_id).due_date == date(2025, 2, 20)
 
 
-def test_far_dates_are_refused_not_crashed(app, client, project_id) -> None:  # noqa: ANN001
+def test_far_dates_are_refused_not_crashed(app, client, project_id) -> None:
     response = client.post(
         "/admin/periods/generate",
         data={

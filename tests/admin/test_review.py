@@ -33,11 +33,11 @@ pytestmark = pytest.mark.calendar
 D = Decimal
 
 
-def _version(app, billing_id: int) -> int:  # noqa: ANN001
+def _version(app, billing_id: int) -> int:
     return get(app, Billing, billing_id).version
 
 
-def _line_ids(app, billing_id: int) -> dict[int, int]:  # noqa: ANN001
+def _line_ids(app, billing_id: int) -> dict[int, int]:
     """{sov_line_id: billing_line_id}."""
     with app.app_context():
         return dict(
@@ -49,7 +49,7 @@ def _line_ids(app, billing_id: int) -> dict[int, int]:  # noqa: ANN001
         )
 
 
-def create_billing(client, commitment_id: int, period_id: int) -> int:  # noqa: ANN001
+def create_billing(client, commitment_id: int, period_id: int) -> int:
     response = client.post(
         "/admin/billings/new",
         data={"commitment_id": commitment_id, "period_id": period_id},
@@ -60,7 +60,7 @@ def create_billing(client, commitment_id: int, period_id: int) -> int:  # noqa: 
     return int(match[1])
 
 
-def enter(app, client, billing_id, amounts, action="submit", **extra):  # noqa: ANN001, ANN003, ANN201
+def enter(app, client, billing_id, amounts, action="submit", **extra):
     """Post the G703 entry form: amounts = {sov_line_id: (work, materials)}."""
     data = {"version": _version(app, billing_id), "action": action, **extra}
     for sov_id, (work, materials) in amounts.items():
@@ -69,7 +69,7 @@ def enter(app, client, billing_id, amounts, action="submit", **extra):  # noqa: 
     return client.post(f"/admin/billings/{billing_id}/edit", data=data)
 
 
-def decide(app, client, billing_id, decision, lines=None, version=None, **extra):  # noqa: ANN001, ANN003, ANN201
+def decide(app, client, billing_id, decision, lines=None, version=None, **extra):
     """Post the review form: lines = {sov_line_id: (work, materials, status, comment)}."""
     data = {
         "version": version if version is not None else _version(app, billing_id),
@@ -98,7 +98,7 @@ def g702_approved(html: str) -> dict[int, str]:
     return out
 
 
-def open_period_2(app, client, project_id: int, period1_id: int) -> int:  # noqa: ANN001
+def open_period_2(app, client, project_id: int, period1_id: int) -> int:
     """Close period 1 and create period 2 right after it, open, through the pages."""
     p1 = get(app, BillingPeriod, period1_id)
     assert client.post(f"/admin/periods/{period1_id}/close").status_code == 302
@@ -126,7 +126,7 @@ def open_period_2(app, client, project_id: int, period1_id: int) -> int:  # noqa
         return period.id
 
 
-def test_worked_example_through_the_pages(app, client, auth, world_ids) -> None:  # noqa: ANN001
+def test_worked_example_through_the_pages(app, client, auth, world_ids) -> None:
     """SPEC §4: billing 1 approved as claimed; billing 2 with L3 cut to 10,000 is
     approved as noted, and the page shows the G702 figures to the cent."""
     w = world_ids
@@ -219,7 +219,7 @@ def test_worked_example_through_the_pages(app, client, auth, world_ids) -> None:
 
 
 @pytest.fixture
-def submitted(app, client, auth, world_ids):  # noqa: ANN001, ANN201
+def submitted(app, client, auth, world_ids):
     """Billing 1 of the worked example, under review."""
     w = world_ids
     auth.login_user(w.admin_id)
@@ -232,7 +232,7 @@ def submitted(app, client, auth, world_ids):  # noqa: ANN001, ANN201
     return b1
 
 
-def test_stale_decision_is_refused(app, client, world_ids, submitted) -> None:  # noqa: ANN001
+def test_stale_decision_is_refused(app, client, world_ids, submitted) -> None:
     l1, _, _ = world_ids.line_ids
     old = _version(app, submitted)
     # Someone else saves a review meanwhile: line 1 cut to 19,000.
@@ -261,7 +261,7 @@ def test_stale_decision_is_refused(app, client, world_ids, submitted) -> None:  
 
 def test_two_admins_deciding_at_once_exactly_one_wins(
     app, client, world_ids, submitted
-) -> None:  # noqa: ANN001
+) -> None:
     loaded = _version(app, submitted)
     first = decide(app, client, submitted, "approve", version=loaded)
     assert first.status_code == 302
@@ -274,7 +274,7 @@ def test_two_admins_deciding_at_once_exactly_one_wins(
     assert "billing.send_back" not in actions
 
 
-def test_send_back_mails_every_reason(app, client, world_ids, submitted) -> None:  # noqa: ANN001
+def test_send_back_mails_every_reason(app, client, world_ids, submitted) -> None:
     l1, l2, _ = world_ids.line_ids
     # "revise" without a reason: a field error, nothing changes.
     bad = decide(
@@ -322,14 +322,14 @@ def test_send_back_mails_every_reason(app, client, world_ids, submitted) -> None
     )
 
 
-def test_send_back_needs_a_reason(app, client, world_ids, submitted) -> None:  # noqa: ANN001
+def test_send_back_needs_a_reason(app, client, world_ids, submitted) -> None:
     response = decide(app, client, submitted, "send_back")
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Mark at least one line revise" in page
     assert get(app, Billing, submitted).status == "under_review"
 
 
-def test_revision_history_shows_what_changed(app, client, world_ids, submitted) -> None:  # noqa: ANN001
+def test_revision_history_shows_what_changed(app, client, world_ids, submitted) -> None:
     l1, l2, _ = world_ids.line_ids
     decide(
         app,
@@ -361,14 +361,14 @@ def test_revision_history_shows_what_changed(app, client, world_ids, submitted) 
         assert statuses[l1] == "pending"
 
 
-def test_hold_then_approve(app, client, world_ids, submitted) -> None:  # noqa: ANN001
+def test_hold_then_approve(app, client, world_ids, submitted) -> None:
     assert decide(app, client, submitted, "hold").status_code == 302
     assert get(app, Billing, submitted).status == "pending_owner_approval"
     assert decide(app, client, submitted, "approve").status_code == 302
     assert get(app, Billing, submitted).status == "approved"
 
 
-def test_void_needs_a_reason(app, client, world_ids, submitted) -> None:  # noqa: ANN001
+def test_void_needs_a_reason(app, client, world_ids, submitted) -> None:
     version = _version(app, submitted)
     response = client.post(
         f"/admin/billings/{submitted}/void", data={"version": version, "reason": " "}
@@ -390,7 +390,7 @@ def test_void_needs_a_reason(app, client, world_ids, submitted) -> None:  # noqa
 
 def test_entry_form_refuses_bad_amounts_and_saves_nothing(
     app, client, auth, world_ids
-) -> None:  # noqa: ANN001
+) -> None:
     w = world_ids
     l1, l2, l3 = w.line_ids
     auth.login_user(w.admin_id)
@@ -427,7 +427,7 @@ def test_entry_form_refuses_bad_amounts_and_saves_nothing(
         ) in (0, D("0.00"))
 
 
-def test_admin_may_create_after_the_due_date(app, client, auth, world_ids) -> None:  # noqa: ANN001
+def test_admin_may_create_after_the_due_date(app, client, auth, world_ids) -> None:
     w = world_ids
     with app.app_context():
         period = db.session.get(BillingPeriod, w.period1_id)
@@ -444,7 +444,7 @@ def test_admin_may_create_after_the_due_date(app, client, auth, world_ids) -> No
 
 def test_second_billing_for_the_same_period_is_refused(
     app, client, auth, world_ids
-) -> None:  # noqa: ANN001
+) -> None:
     w = world_ids
     auth.login_user(w.admin_id)
     create_billing(client, w.commitment_id, w.period1_id)
@@ -457,7 +457,7 @@ def test_second_billing_for_the_same_period_is_refused(
     assert count(app, Billing) == 1
 
 
-def test_comments_attachments_and_audit_page(app, client, auth, staff) -> None:  # noqa: ANN001
+def test_comments_attachments_and_audit_page(app, client, auth, staff) -> None:
     ids = make_everything(app)
     auth.login_user(ids.admin_id)
     response = client.post(
@@ -500,7 +500,7 @@ def test_comments_attachments_and_audit_page(app, client, auth, staff) -> None: 
     )
 
 
-def test_billings_list_filters(app, client, auth, world_ids, submitted) -> None:  # noqa: ANN001
+def test_billings_list_filters(app, client, auth, world_ids, submitted) -> None:
     page = client.get("/admin/billings?status=under_review").get_data(as_text=True)
     assert "SC-100" in page
     page = client.get("/admin/billings?status=approved").get_data(as_text=True)
@@ -516,7 +516,7 @@ def test_billings_list_filters(app, client, auth, world_ids, submitted) -> None:
     )
 
 
-def _billing_with_lines(app, world, n: int) -> int:  # noqa: ANN001
+def _billing_with_lines(app, world, n: int) -> int:
     """A submitted billing of a new commitment with ``n`` lines, a comment per line."""
     from portal.billing import billings
     from portal.models import Project, User
@@ -553,7 +553,7 @@ def _billing_with_lines(app, world, n: int) -> int:  # noqa: ANN001
 
 def test_review_page_queries_do_not_grow_with_lines(
     app, client, auth, world_ids
-) -> None:  # noqa: ANN001
+) -> None:
     from .test_dashboard import query_counter
 
     small = _billing_with_lines(app, world_ids, 3)

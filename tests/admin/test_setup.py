@@ -32,7 +32,7 @@ D = Decimal
 
 
 @pytest.fixture
-def admin(app, auth, staff):  # noqa: ANN001, ANN201
+def admin(app, auth, staff):
     auth.login_user(staff["admin"])
     return staff["admin"]
 
@@ -54,7 +54,7 @@ PROJECT = {
 }
 
 
-def test_project_create_edit_and_audit(app, client, admin) -> None:  # noqa: ANN001
+def test_project_create_edit_and_audit(app, client, admin) -> None:
     assert client.get("/admin/projects/new").status_code == 200
     response = client.post("/admin/projects/new", data=PROJECT)
     assert response.status_code == 302
@@ -90,7 +90,7 @@ def test_project_create_edit_and_audit(app, client, admin) -> None:  # noqa: ANN
     ]
 
 
-def test_project_form_errors_are_field_errors(app, client, admin) -> None:  # noqa: ANN001
+def test_project_form_errors_are_field_errors(app, client, admin) -> None:
     client.post("/admin/projects/new", data=PROJECT)
     response = client.post(
         "/admin/projects/new",
@@ -120,7 +120,7 @@ def test_project_form_errors_are_field_errors(app, client, admin) -> None:  # no
     assert count(app, Project) == 1
 
 
-def test_vendor_and_contacts(app, client, admin) -> None:  # noqa: ANN001
+def test_vendor_and_contacts(app, client, admin) -> None:
     response = client.post(
         "/admin/vendors/new",
         data={"name": "Volt Bros", "address": "", "erp_vendor_code": "VOLT"},
@@ -181,7 +181,7 @@ def test_vendor_and_contacts(app, client, admin) -> None:  # noqa: ANN001
     assert count(app, Vendor) == 2
 
 
-def _new_commitment(client, project_id: int, vendor_id: int, number="SC-900") -> int:  # noqa: ANN001
+def _new_commitment(client, project_id: int, vendor_id: int, number="SC-900") -> int:
     response = client.post(
         f"/admin/projects/{project_id}/commitments/new",
         data={
@@ -197,7 +197,7 @@ def _new_commitment(client, project_id: int, vendor_id: int, number="SC-900") ->
     return int(re.search(r"/commitments/(\d+)", response.headers["Location"])[1])
 
 
-def test_commitment_sov_by_hand_contacts_and_approval(app, client, admin) -> None:  # noqa: ANN001
+def test_commitment_sov_by_hand_contacts_and_approval(app, client, admin) -> None:
     with app.app_context():
         project = f.make_project()
         vendor = f.make_vendor()
@@ -283,7 +283,7 @@ def test_commitment_sov_by_hand_contacts_and_approval(app, client, admin) -> Non
 
 def test_removing_a_contact_revokes_links_and_invitations(
     app, client, auth, world_ids
-) -> None:  # noqa: ANN001
+) -> None:
     w = world_ids
     auth.login_user(w.admin_id)
     client.post(
@@ -318,7 +318,7 @@ BAD_CSV = (
 )
 
 
-def _upload(client, url: str, text: str | bytes, name="sov.csv"):  # noqa: ANN001, ANN201
+def _upload(client, url: str, text: str | bytes, name="sov.csv"):
     data = text.encode() if isinstance(text, str) else text
     return client.post(
         url,
@@ -327,7 +327,7 @@ def _upload(client, url: str, text: str | bytes, name="sov.csv"):  # noqa: ANN00
     )
 
 
-def test_sov_csv_import_all_or_nothing(app, client, admin) -> None:  # noqa: ANN001
+def test_sov_csv_import_all_or_nothing(app, client, admin) -> None:
     with app.app_context():
         project = f.make_project()
         commitment = f.make_commitment(project, status="draft")  # line 1 exists
@@ -380,7 +380,7 @@ def test_sov_csv_import_all_or_nothing(app, client, admin) -> None:  # noqa: ANN
     assert "sov_line.import" in audit_actions(app, object_type="commitment")
 
 
-def test_change_order_adds_to_lines_once_approved(app, client, auth, world_ids) -> None:  # noqa: ANN001
+def test_change_order_adds_to_lines_once_approved(app, client, auth, world_ids) -> None:
     w = world_ids
     auth.login_user(w.admin_id)
     response = client.post(
@@ -434,7 +434,7 @@ def test_change_order_adds_to_lines_once_approved(app, client, auth, world_ids) 
     ]
 
 
-def test_client_contract_lines_and_import(app, client, admin) -> None:  # noqa: ANN001
+def test_client_contract_lines_and_import(app, client, admin) -> None:
     with app.app_context():
         project = f.make_project()
         db.session.commit()
@@ -505,7 +505,7 @@ def test_client_contract_lines_and_import(app, client, admin) -> None:  # noqa: 
     assert count(app, ClientSovLine) == 3
 
 
-def test_lists_search_and_paginate(app, client, auth, staff) -> None:  # noqa: ANN001
+def test_lists_search_and_paginate(app, client, auth, staff) -> None:
     app.config["PAGE_SIZE"] = 3
     with app.app_context():
         for i in range(7):
@@ -531,7 +531,7 @@ def test_lists_search_and_paginate(app, client, auth, staff) -> None:  # noqa: A
     assert client.get("/admin/projects?page=999").status_code == 200
 
 
-def test_line_edits_follow_the_commitment_status(app, client, auth, world_ids) -> None:  # noqa: ANN001
+def test_line_edits_follow_the_commitment_status(app, client, auth, world_ids) -> None:
     """Approved commitment: description only. Draft: everything, and delete."""
     w = world_ids
     auth.login_user(w.admin_id)
@@ -601,7 +601,7 @@ def test_line_edits_follow_the_commitment_status(app, client, auth, world_ids) -
 
 def test_change_order_items_can_be_removed_while_pending(
     app, client, auth, world_ids
-) -> None:  # noqa: ANN001
+) -> None:
     w = world_ids
     auth.login_user(w.admin_id)
     response = client.post(

@@ -13,7 +13,7 @@ from portal.models import AuditEvent, User
 from .conftest import audit_actions, count, get
 
 
-def _new_user(client, **data):  # noqa: ANN001, ANN003, ANN201
+def _new_user(client, **data):
     form = {
         "name": "Fran Finance",
         "email": "fran@example.com",
@@ -24,7 +24,7 @@ def _new_user(client, **data):  # noqa: ANN001, ANN003, ANN201
     return client.post("/admin/users/new", data=form)
 
 
-def test_admin_creates_a_user_who_can_sign_in(app, client, auth, staff) -> None:  # noqa: ANN001
+def test_admin_creates_a_user_who_can_sign_in(app, client, auth, staff) -> None:
     auth.login_user(staff["admin"])
     assert client.get("/admin/users").status_code == 200
     assert _new_user(client).status_code == 302
@@ -58,7 +58,7 @@ def test_admin_creates_a_user_who_can_sign_in(app, client, auth, staff) -> None:
     assert response.status_code == 302
 
 
-def test_role_change_and_deactivation_end_sessions(app, client, auth, staff) -> None:  # noqa: ANN001
+def test_role_change_and_deactivation_end_sessions(app, client, auth, staff) -> None:
     viewer_id = staff["viewer"]
     victim = app.test_client()
     with app.app_context():
@@ -105,7 +105,7 @@ def test_role_change_and_deactivation_end_sessions(app, client, auth, staff) -> 
     assert actions.count("user.update") == 2
 
 
-def test_admin_cannot_lock_themselves_out(app, client, auth, staff) -> None:  # noqa: ANN001
+def test_admin_cannot_lock_themselves_out(app, client, auth, staff) -> None:
     admin_id = staff["admin"]
     auth.login_user(admin_id)
     email = get(app, User, admin_id).email
@@ -118,7 +118,7 @@ def test_admin_cannot_lock_themselves_out(app, client, auth, staff) -> None:  # 
     assert get(app, User, admin_id).role == "admin"
 
 
-def test_reset_password_unlocks_and_ends_sessions(app, client, auth, staff) -> None:  # noqa: ANN001
+def test_reset_password_unlocks_and_ends_sessions(app, client, auth, staff) -> None:
     finance_id = staff["finance"]
     with app.app_context():
         user = db.session.get(User, finance_id)
@@ -141,7 +141,7 @@ def test_reset_password_unlocks_and_ends_sessions(app, client, auth, staff) -> N
     assert "user.password_reset" in audit_actions(app, object_type="user")
 
 
-def test_users_page_searches(app, client, auth, staff) -> None:  # noqa: ANN001
+def test_users_page_searches(app, client, auth, staff) -> None:
     auth.login_user(staff["admin"])
     page = client.get("/admin/users?q=viewer").get_data(as_text=True)
     assert re.search(r"viewer\d+@example\.com", page)

@@ -30,7 +30,7 @@ D = Decimal
 
 
 @pytest.fixture
-def w(app):  # noqa: ANN001, ANN201
+def w(app):
     """SPEC §4's worked example (factories.build_world), without a pushed context."""
     with app.app_context():
         world = f.build_world()
@@ -39,7 +39,7 @@ def w(app):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def app_ctx(app) -> Callable[[], Any]:  # noqa: ANN001
+def app_ctx(app) -> Callable[[], Any]:
     """``with app_ctx():`` a fresh app context for DB checks between requests."""
 
     @contextmanager
@@ -52,7 +52,7 @@ def app_ctx(app) -> Callable[[], Any]:  # noqa: ANN001
 
 
 @pytest.fixture
-def issue(app) -> Callable[..., str]:  # noqa: ANN001
+def issue(app) -> Callable[..., str]:
     """Issue a magic link for a contact id (committed); return the token."""
 
     def _issue(contact_id: int, invitation_id: int | None = None) -> str:
@@ -72,7 +72,7 @@ def issue(app) -> Callable[..., str]:  # noqa: ANN001
 
 
 @pytest.fixture
-def make_billing(app) -> Callable[..., int]:  # noqa: ANN001
+def make_billing(app) -> Callable[..., int]:
     """Create a draft for (commitment, world period 1) as the contact; return its id."""
 
     def _make(
@@ -137,7 +137,7 @@ def form_for(
     return data
 
 
-def review(app, billing_id: int, admin_id: int, decisions: dict[int, tuple]) -> None:  # noqa: ANN001
+def review(app, billing_id: int, admin_id: int, decisions: dict[int, tuple]) -> None:
     """As the admin: ``{sov_line_id: (status, work, materials, comment)}``; others approved as claimed."""
     with app.app_context():
         billing = db.session.get(Billing, billing_id)
@@ -154,7 +154,7 @@ def review(app, billing_id: int, admin_id: int, decisions: dict[int, tuple]) -> 
         db.session.remove()
 
 
-def send_back(app, billing_id: int, admin_id: int, comment: str = "") -> None:  # noqa: ANN001
+def send_back(app, billing_id: int, admin_id: int, comment: str = "") -> None:
     with app.app_context():
         billing = db.session.get(Billing, billing_id)
         billings.send_back(
@@ -164,7 +164,7 @@ def send_back(app, billing_id: int, admin_id: int, comment: str = "") -> None:  
         db.session.remove()
 
 
-def approve(app, billing_id: int, admin_id: int) -> str:  # noqa: ANN001
+def approve(app, billing_id: int, admin_id: int) -> str:
     with app.app_context():
         billing = db.session.get(Billing, billing_id)
         status = billings.approve_billing(
@@ -175,7 +175,7 @@ def approve(app, billing_id: int, admin_id: int) -> str:  # noqa: ANN001
     return status
 
 
-def version_of(app, billing_id: int) -> int:  # noqa: ANN001
+def version_of(app, billing_id: int) -> int:
     with app.app_context():
         version = db.session.get(Billing, billing_id).version
         db.session.remove()

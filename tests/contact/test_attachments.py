@@ -42,13 +42,13 @@ DOCX = _zip({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:docum
 
 
 @pytest.fixture
-def draft(app, client, auth, w, make_billing):  # noqa: ANN001, ANN201
+def draft(app, client, auth, w, make_billing):
     billing_id = make_billing(w)
     auth.login_contact(w.contact_id)
     return billing_id
 
 
-def _upload(client, billing_id: int, content: bytes, name: str, kind: str = "invoice"):  # noqa: ANN001, ANN202
+def _upload(client, billing_id: int, content: bytes, name: str, kind: str = "invoice"):
     return client.post(
         f"/portal/billings/{billing_id}/attachments",
         data={"kind": kind, "file": (io.BytesIO(content), name)},
@@ -56,7 +56,7 @@ def _upload(client, billing_id: int, content: bytes, name: str, kind: str = "inv
     )
 
 
-def _files(app) -> list[str]:  # noqa: ANN001
+def _files(app) -> list[str]:
     folder = app.config["UPLOAD_FOLDER"]
     return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
 
@@ -74,7 +74,7 @@ def _files(app) -> list[str]:  # noqa: ANN001
 )
 def test_accepted_files_are_stored_privately_with_their_hash(
     app, client, w, draft, app_ctx, content, name, content_type
-):  # noqa: ANN001
+):
     response = _upload(client, draft, content, name, "lien_waiver")
     assert response.status_code == 302
     assert response.headers["Location"].endswith(
@@ -148,7 +148,7 @@ def test_accepted_files_are_stored_privately_with_their_hash(
 )
 def test_refused_files_leave_nothing_behind(
     app, client, w, draft, app_ctx, content, name, message
-):  # noqa: ANN001
+):
     response = _upload(client, draft, content, name)
     assert response.status_code == 422
     assert 'id="file-error"' in response.text
@@ -159,7 +159,7 @@ def test_refused_files_leave_nothing_behind(
     assert _files(app) == []
 
 
-def test_over_the_size_limit_is_refused(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_over_the_size_limit_is_refused(app, client, w, draft, app_ctx):
     app.config["MAX_UPLOAD_BYTES"] = 1024
     response = _upload(client, draft, PDF + b"0" * 2000, "big.pdf")
     assert response.status_code == 422
@@ -170,7 +170,7 @@ def test_over_the_size_limit_is_refused(app, client, w, draft, app_ctx):  # noqa
         assert count(Attachment) == 1
 
 
-def test_kind_must_be_known(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_kind_must_be_known(app, client, w, draft, app_ctx):
     response = _upload(client, draft, PDF, "a.pdf", kind="contract")
     assert response.status_code == 422
     assert "Choose what the file is" in response.text
@@ -178,7 +178,7 @@ def test_kind_must_be_known(app, client, w, draft, app_ctx):  # noqa: ANN001
         assert count(Attachment) == 0
 
 
-def test_file_names_lose_their_paths(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_file_names_lose_their_paths(app, client, w, draft, app_ctx):
     _upload(client, draft, PDF, "../../etc/Rechnung März.pdf")
     with app_ctx():
         att = db.session.scalars(sa.select(Attachment)).one()
@@ -193,7 +193,7 @@ def test_file_names_lose_their_paths(app, client, w, draft, app_ctx):  # noqa: A
 
 def test_downloads_only_for_the_commitments_contacts_and_staff(
     app, client, auth, w, draft, app_ctx
-):  # noqa: ANN001
+):
     _upload(client, draft, PDF, "invoice.pdf")
     with app_ctx():
         att = db.session.scalars(sa.select(Attachment)).one()
@@ -215,7 +215,7 @@ def test_downloads_only_for_the_commitments_contacts_and_staff(
         assert count(Attachment) == 1
 
 
-def test_remove_own_file_while_editable_only(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_remove_own_file_while_editable_only(app, client, w, draft, app_ctx):
     _upload(client, draft, PDF, "wrong.pdf")
     _upload(client, draft, PDF, "right.pdf")
     with app_ctx():

@@ -49,14 +49,14 @@ D = Decimal
 
 
 @pytest.fixture
-def draft(app, client, auth, w, make_billing):  # noqa: ANN001, ANN201
+def draft(app, client, auth, w, make_billing):
     """A new draft of world billing 1, with the contact signed in."""
     billing_id = make_billing(w)
     auth.login_contact(w.contact_id)
     return billing_id
 
 
-def _amounts(app, billing_id: int) -> dict[int, tuple[D, D]]:  # noqa: ANN001
+def _amounts(app, billing_id: int) -> dict[int, tuple[D, D]]:
     with app.app_context():
         billing = db.session.get(Billing, billing_id)
         out = {
@@ -67,7 +67,7 @@ def _amounts(app, billing_id: int) -> dict[int, tuple[D, D]]:  # noqa: ANN001
     return out
 
 
-def _state(app, billing_id: int) -> tuple:  # noqa: ANN001
+def _state(app, billing_id: int) -> tuple:
     with app.app_context():
         b = db.session.get(Billing, billing_id)
         state = (
@@ -94,14 +94,14 @@ def _state(app, billing_id: int) -> tuple:  # noqa: ANN001
     return state
 
 
-def _post(client, billing_id: int, data: dict):  # noqa: ANN001, ANN202
+def _post(client, billing_id: int, data: dict):
     return client.post(f"/portal/billings/{billing_id}", data=data)
 
 
 # ------------------------------------------------------------------ save & submit
 
 
-def test_save_draft_keeps_everything(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_save_draft_keeps_everything(app, client, w, draft, app_ctx):
     v = version_of(app, draft)
     response = _post(
         client,
@@ -138,7 +138,7 @@ def test_save_draft_keeps_everything(app, client, w, draft, app_ctx):  # noqa: A
     assert "$23,700.00" in page  # line 8 (retainage 2,000 + 300)
 
 
-def test_submit_locks_notifies_and_snapshots(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_submit_locks_notifies_and_snapshots(app, client, w, draft, app_ctx):
     with app_ctx():
         f.make_user("admin", email="second-admin@example.com")
         f.make_user("finance")
@@ -173,7 +173,7 @@ def test_submit_locks_notifies_and_snapshots(app, client, w, draft, app_ctx):  #
     assert _state(app, draft) == before
 
 
-def test_double_submit_only_one_wins(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_double_submit_only_one_wins(app, client, w, draft, app_ctx):
     data = form_for(w, version_of(app, draft), "submit", l1w="20000")
     assert _post(client, draft, data).status_code == 302
     assert _post(client, draft, data).status_code == 302
@@ -182,7 +182,7 @@ def test_double_submit_only_one_wins(app, client, w, draft, app_ctx):  # noqa: A
         assert count(AuditEvent, AuditEvent.action == "billing.submit") == 1
 
 
-def test_submit_with_nothing_entered_saves_nothing(app, client, w, draft):  # noqa: ANN001
+def test_submit_with_nothing_entered_saves_nothing(app, client, w, draft):
     before = _state(app, draft)
     response = _post(
         client, draft, form_for(w, before[1], "submit", vendor_invoice_number="INV-1")
@@ -193,7 +193,7 @@ def test_submit_with_nothing_entered_saves_nothing(app, client, w, draft):  # no
     assert _state(app, draft) == before
 
 
-def test_late_submission_is_refused_and_nothing_saved(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_late_submission_is_refused_and_nothing_saved(app, client, w, draft, app_ctx):
     with app_ctx():
         db.session.get(BillingPeriod, w.period1_id).due_date = (
             pinned_today() - timedelta(days=1)
@@ -215,7 +215,7 @@ def test_late_submission_is_refused_and_nothing_saved(app, client, w, draft, app
     assert _amounts(app, draft)[w.line_ids[0]] == (D("20000.00"), D("0.00"))
 
 
-def test_late_submission_allowed_by_the_project(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_late_submission_allowed_by_the_project(app, client, w, draft, app_ctx):
     with app_ctx():
         db.session.get(BillingPeriod, w.period1_id).due_date = (
             pinned_today() - timedelta(days=1)
@@ -229,7 +229,7 @@ def test_late_submission_allowed_by_the_project(app, client, w, draft, app_ctx):
     assert _state(app, draft)[0] == BillingStatus.UNDER_REVIEW
 
 
-def test_stale_version_is_refused(app, client, w, draft):  # noqa: ANN001
+def test_stale_version_is_refused(app, client, w, draft):
     v = version_of(app, draft)
     assert _post(client, draft, form_for(w, v, "save", l1w="100")).status_code == 302
     before = _state(app, draft)
@@ -271,7 +271,7 @@ def test_stale_version_is_refused(app, client, w, draft):  # noqa: ANN001
 )
 def test_bad_amounts_get_a_message_beside_the_field_and_save_nothing(
     app, client, w, draft, field, text, message
-):  # noqa: ANN001
+):
     before = _state(app, draft)
     data = form_for(w, before[1], "save", l3w="100", **{field: text})
     response = _post(client, draft, data)
@@ -290,7 +290,7 @@ def test_bad_amounts_get_a_message_beside_the_field_and_save_nothing(
 
 def test_overbilling_allowed_by_the_project_is_saved_and_flagged(
     app, client, w, draft, app_ctx
-):  # noqa: ANN001
+):
     with app_ctx():
         db.session.get(Project, w.project_id).overbilling_allowed = True
         db.session.commit()
@@ -310,7 +310,7 @@ def test_overbilling_allowed_by_the_project_is_saved_and_flagged(
         ({"notes": "n" * 4001}, "notes", "at most 4000"),
     ],
 )
-def test_over_long_text_is_refused(app, client, w, draft, extra, field, message):  # noqa: ANN001
+def test_over_long_text_is_refused(app, client, w, draft, extra, field, message):
     before = _state(app, draft)
     response = _post(client, draft, form_for(w, before[1], "save", l1w="10", **extra))
     assert response.status_code == 422
@@ -321,7 +321,7 @@ def test_over_long_text_is_refused(app, client, w, draft, extra, field, message)
 
 def test_retainage_release_only_where_the_project_allows(
     app, client, w, draft, app_ctx
-):  # noqa: ANN001
+):
     page = client.get(f"/portal/billings/{draft}").text
     assert 'name="retainage_released"' not in page
     _post(
@@ -360,7 +360,7 @@ def test_retainage_release_only_where_the_project_allows(
     assert "6 Total earned less retainage (4 − 5) $18,500.00" in page
 
 
-def test_mass_assigned_fields_are_ignored(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_mass_assigned_fields_are_ignored(app, client, w, draft, app_ctx):
     with app_ctx():
         other_line = db.session.scalars(
             sa.select(SovLine).where(SovLine.commitment_id == w.other_commitment_id)
@@ -399,14 +399,14 @@ def test_mass_assigned_fields_are_ignored(app, client, w, draft, app_ctx):  # no
         assert count(Billing, Billing.commitment_id == w.other_commitment_id) == 0
 
 
-def test_unknown_action_changes_nothing(app, client, w, draft):  # noqa: ANN001
+def test_unknown_action_changes_nothing(app, client, w, draft):
     before = _state(app, draft)
     response = _post(client, draft, form_for(w, before[1], "approve", l1w="100"))
     assert response.status_code == 302
     assert _state(app, draft) == before
 
 
-def test_a_line_added_by_a_change_order_can_be_billed(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_a_line_added_by_a_change_order_can_be_billed(app, client, w, draft, app_ctx):
     with app_ctx():
         commitment = db.session.get(Commitment, w.commitment_id)
         co = ChangeOrder(
@@ -441,7 +441,7 @@ def test_a_line_added_by_a_change_order_can_be_billed(app, client, w, draft, app
 # ------------------------------------------------------------------ comments
 
 
-def test_comments_in_order_on_billing_and_line(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_comments_in_order_on_billing_and_line(app, client, w, draft, app_ctx):
     with app_ctx():
         line_id = next(
             bl.id
@@ -476,7 +476,7 @@ def test_comments_in_order_on_billing_and_line(app, client, w, draft, app_ctx): 
 
 def test_comment_on_a_line_of_another_billing_is_404(
     app, client, auth, w, draft, make_billing, app_ctx
-):  # noqa: ANN001
+):
     with app_ctx():
         period = db.session.get(BillingPeriod, w.period1_id)
         other = db.session.get(Commitment, w.other_commitment_id)
@@ -500,7 +500,7 @@ def test_comment_on_a_line_of_another_billing_is_404(
 # ------------------------------------------------------------------ review, figures
 
 
-def _approve_billing_one(app, client, w, billing_id: int) -> None:  # noqa: ANN001
+def _approve_billing_one(app, client, w, billing_id: int) -> None:
     _post(
         client,
         billing_id,
@@ -512,7 +512,7 @@ def _approve_billing_one(app, client, w, billing_id: int) -> None:  # noqa: ANN0
     assert approve(app, billing_id, w.admin_id) == BillingStatus.APPROVED
 
 
-def test_worked_example_figures_on_the_page(app, client, w, draft, app_ctx):  # noqa: ANN001
+def test_worked_example_figures_on_the_page(app, client, w, draft, app_ctx):
     _approve_billing_one(app, client, w, draft)
     page = text_of(client.get(f"/portal/billings/{draft}").text)
     assert "Approved" in page

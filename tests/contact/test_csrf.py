@@ -16,7 +16,7 @@ def app_config() -> dict:
     return {"WTF_CSRF_ENABLED": True}
 
 
-def test_link_exchange_needs_the_csrf_token(app, client, w, issue, app_ctx):  # noqa: ANN001
+def test_link_exchange_needs_the_csrf_token(app, client, w, issue, app_ctx):
     token = issue(w.contact_id)
     page = client.get(f"/portal/link/{token}")
     response = client.post(f"/portal/link/{token}", data={"action": "continue"})
@@ -34,7 +34,7 @@ def test_link_exchange_needs_the_csrf_token(app, client, w, issue, app_ctx):  # 
 
 def test_billing_and_new_link_forms_need_the_csrf_token(
     app, client, auth, w, make_billing, app_ctx
-):  # noqa: ANN001
+):
     billing_id = make_billing(w)
     auth.login_contact(w.contact_id)
     data = form_for(w, version_of(app, billing_id), "save", l1w="100")

@@ -18,7 +18,7 @@ from .conftest import count, form_for, text_of, version_of
 pytestmark = pytest.mark.calendar
 
 
-def _invite(app, w, contact_id=None, commitment_id=None) -> int:  # noqa: ANN001
+def _invite(app, w, contact_id=None, commitment_id=None) -> int:
     with app.app_context():
         invitation = Invitation(
             period_id=w.period1_id,
@@ -33,7 +33,7 @@ def _invite(app, w, contact_id=None, commitment_id=None) -> int:  # noqa: ANN001
     return inv_id
 
 
-def test_home_lists_only_the_contacts_own_commitments(app, client, auth, w):  # noqa: ANN001
+def test_home_lists_only_the_contacts_own_commitments(app, client, auth, w):
     auth.login_contact(w.contact_id)
     page = text_of(client.get("/portal/").text)
     assert "SC-100" in page and "Worked Example" in page
@@ -45,7 +45,7 @@ def test_home_lists_only_the_contacts_own_commitments(app, client, auth, w):  # 
     assert "SC-200" in page and "SC-100" not in page
 
 
-def test_home_empty_state(app, client, auth, app_ctx):  # noqa: ANN001
+def test_home_empty_state(app, client, auth, app_ctx):
     from .. import factories as f
 
     with app_ctx():
@@ -58,7 +58,7 @@ def test_home_empty_state(app, client, auth, app_ctx):  # noqa: ANN001
     assert "Nothing to bill yet" in response.text
 
 
-def test_accept_and_decline_invitations(app, client, auth, w, app_ctx):  # noqa: ANN001
+def test_accept_and_decline_invitations(app, client, auth, w, app_ctx):
     inv_id = _invite(app, w)
     auth.login_contact(w.contact_id)
     page = client.get("/portal/").text
@@ -89,7 +89,7 @@ def test_accept_and_decline_invitations(app, client, auth, w, app_ctx):  # noqa:
         assert db.session.get(Invitation, inv_id).status == InvitationStatus.ACCEPTED
 
 
-def test_another_contacts_invitation_is_404(app, client, auth, w, app_ctx):  # noqa: ANN001
+def test_another_contacts_invitation_is_404(app, client, auth, w, app_ctx):
     inv_id = _invite(app, w, w.other_contact_id, w.other_commitment_id)
     auth.login_contact(w.contact_id)
     response = client.post(
@@ -102,7 +102,7 @@ def test_another_contacts_invitation_is_404(app, client, auth, w, app_ctx):  # n
 
 def test_start_billing_creates_a_draft_and_accepts_the_invitation(
     app, client, auth, w, app_ctx
-):  # noqa: ANN001
+):
     inv_id = _invite(app, w)
     auth.login_contact(w.contact_id)
     response = client.post(f"/portal/commitments/{w.commitment_id}/billings")
@@ -127,7 +127,7 @@ def test_start_billing_creates_a_draft_and_accepts_the_invitation(
 
 def test_home_lists_billings_with_status_amounts_and_due_date(
     app, client, auth, w, make_billing
-):  # noqa: ANN001
+):
     billing_id = make_billing(w)
     auth.login_contact(w.contact_id)
     client.post(
@@ -145,7 +145,7 @@ def test_home_lists_billings_with_status_amounts_and_due_date(
     assert due.strftime("%b %d, %Y") in page
 
 
-def test_start_billing_after_the_due_date_is_refused(app, client, auth, w, app_ctx):  # noqa: ANN001
+def test_start_billing_after_the_due_date_is_refused(app, client, auth, w, app_ctx):
     with app_ctx():
         period = db.session.get(BillingPeriod, w.period1_id)
         period.due_date = pinned_today() - timedelta(days=1)
@@ -164,7 +164,7 @@ def test_start_billing_after_the_due_date_is_refused(app, client, auth, w, app_c
 
 def test_start_billing_on_another_contacts_commitment_is_404(
     app, client, auth, w, app_ctx
-):  # noqa: ANN001
+):
     auth.login_contact(w.contact_id)
     assert (
         client.post(f"/portal/commitments/{w.other_commitment_id}/billings").status_code

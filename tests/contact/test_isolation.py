@@ -27,7 +27,7 @@ PDF = b"%PDF-1.4\n%%EOF\n"
 
 
 @pytest.fixture
-def theirs(app, w):  # noqa: ANN001, ANN201
+def theirs(app, w):
     """The other contact's billing, attachment and invitation."""
     from werkzeug.datastructures import FileStorage
 
@@ -64,7 +64,7 @@ def _no_csrf(html: str) -> str:
     return re.sub(r'name="csrf_token" value="[^"]*"', "", html)
 
 
-def _snapshot(app, billing_id: int) -> tuple:  # noqa: ANN001
+def _snapshot(app, billing_id: int) -> tuple:
     with app.app_context():
         b = db.session.get(Billing, billing_id)
         snap = (
@@ -79,7 +79,7 @@ def _snapshot(app, billing_id: int) -> tuple:  # noqa: ANN001
     return snap
 
 
-def test_another_contacts_ids_are_404_everywhere(app, client, auth, w, theirs):  # noqa: ANN001
+def test_another_contacts_ids_are_404_everywhere(app, client, auth, w, theirs):
     before = _snapshot(app, theirs["billing"])
     auth.login_contact(w.contact_id)
     b, a = theirs["billing"], theirs["attachment"]
@@ -127,7 +127,7 @@ def test_another_contacts_ids_are_404_everywhere(app, client, auth, w, theirs): 
 
 
 @pytest.fixture
-def staff(app):  # noqa: ANN001, ANN201
+def staff(app):
     """One user per role, made without keeping a context pushed (unlike ``users``)."""
     from .. import factories as f
 
@@ -138,7 +138,7 @@ def staff(app):  # noqa: ANN001, ANN201
     return ids
 
 
-def test_contact_pages_fail_closed_for_staff_and_anonymous(app, client, auth, w, staff):  # noqa: ANN001
+def test_contact_pages_fail_closed_for_staff_and_anonymous(app, client, auth, w, staff):
     from portal.contact.routes import PUBLIC_ENDPOINTS
 
     rules = [
@@ -157,7 +157,7 @@ def test_contact_pages_fail_closed_for_staff_and_anonymous(app, client, auth, w,
         "contact.attachment_delete",
     }
 
-    def hit(c, rule):  # noqa: ANN001, ANN202
+    def hit(c, rule):
         url = rule.rule
         for arg in rule.arguments:
             url = url.replace(f"<int(max=2147483647):{arg}>", "1")
@@ -175,7 +175,7 @@ def test_contact_pages_fail_closed_for_staff_and_anonymous(app, client, auth, w,
 
 def test_admins_cannot_use_contact_logout_to_lose_their_session(
     app, client, auth, staff
-):  # noqa: ANN001
+):
     auth.login_user(staff["admin"])
     response = client.post("/portal/logout")
     assert response.status_code == 302

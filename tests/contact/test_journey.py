@@ -30,7 +30,7 @@ pytestmark = pytest.mark.calendar
 D = Decimal
 
 
-def test_contact_journey(app, client, w, app_ctx):  # noqa: ANN001
+def test_contact_journey(app, client, w, app_ctx):
     # The admin invites the contact; the mail carries a magic link.
     with app_ctx():
         result = invitations.invite(

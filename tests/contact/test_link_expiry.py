@@ -15,7 +15,7 @@ from portal.timeutil import aware
 from .. import factories as f
 
 
-def test_invite_link_outlives_the_due_date(app) -> None:  # noqa: ANN001
+def test_invite_link_outlives_the_due_date(app) -> None:
     with (
         time_machine.travel(datetime(2026, 12, 1, 14, 0, tzinfo=UTC), tick=False),
         app.app_context(),

@@ -36,7 +36,7 @@ def _only_link(contact_id: int) -> LoginLink:
     ).first()
 
 
-def _signed_in_as(client, name: str) -> bool:  # noqa: ANN001
+def _signed_in_as(client, name: str) -> bool:
     response = client.get("/portal/")
     return response.status_code == 200 and name in response.text
 
@@ -44,7 +44,7 @@ def _signed_in_as(client, name: str) -> bool:  # noqa: ANN001
 # ------------------------------------------------------------------ the good path
 
 
-def test_get_and_head_show_who_and_change_nothing(app, client, w, issue, app_ctx):  # noqa: ANN001
+def test_get_and_head_show_who_and_change_nothing(app, client, w, issue, app_ctx):
     token = issue(w.contact_id)
     with app_ctx():
         events_before = count(AuditEvent)
@@ -67,7 +67,7 @@ def test_get_and_head_show_who_and_change_nothing(app, client, w, issue, app_ctx
     assert client.get("/portal/").status_code == 401
 
 
-def test_post_exchanges_link_for_a_session(app, client, w, issue, app_ctx):  # noqa: ANN001
+def test_post_exchanges_link_for_a_session(app, client, w, issue, app_ctx):
     token = issue(w.contact_id)
     client.get(f"/portal/link/{token}")
     client.head(f"/portal/link/{token}")
@@ -93,7 +93,7 @@ def test_post_exchanges_link_for_a_session(app, client, w, issue, app_ctx):  # n
 
 def test_invitation_link_leads_to_the_commitment_or_its_billing(
     app, client, w, issue, make_billing, app_ctx
-):  # noqa: ANN001
+):
     with app.app_context():
         invitation = Invitation(
             period_id=w.period1_id,
@@ -119,7 +119,7 @@ def test_invitation_link_leads_to_the_commitment_or_its_billing(
     assert response.headers["Location"].endswith(f"/portal/billings/{billing_id}")
 
 
-def test_two_exchanges_of_one_link_only_one_wins(app, w, issue, app_ctx):  # noqa: ANN001
+def test_two_exchanges_of_one_link_only_one_wins(app, w, issue, app_ctx):
     token = issue(w.contact_id)
     first, second = app.test_client(), app.test_client()
     # Both opened the confirm page (two tabs / a forwarded mail).
@@ -135,7 +135,7 @@ def test_two_exchanges_of_one_link_only_one_wins(app, w, issue, app_ctx):  # noq
         assert count(AuditEvent, AuditEvent.action == "contact.sign_in") == 1
 
 
-def test_double_click_by_the_same_browser_lands_home(app, client, w, issue):  # noqa: ANN001
+def test_double_click_by_the_same_browser_lands_home(app, client, w, issue):
     token = issue(w.contact_id)
     assert client.post(f"/portal/link/{token}").status_code == 302
     again = client.post(f"/portal/link/{token}")
@@ -146,7 +146,7 @@ def test_double_click_by_the_same_browser_lands_home(app, client, w, issue):  # 
 # ------------------------------------------------------------------ bad links
 
 
-def test_tampered_token_gets_the_generic_request_form(app, client, w, issue, app_ctx):  # noqa: ANN001
+def test_tampered_token_gets_the_generic_request_form(app, client, w, issue, app_ctx):
     token = issue(w.contact_id)
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     for bad in (tampered, "not-a-token", "x" * 1000):
@@ -170,7 +170,7 @@ def test_tampered_token_gets_the_generic_request_form(app, client, w, issue, app
     assert client.get("/portal/").status_code == 401
 
 
-def test_token_with_another_purpose_is_refused(app, client, w, app_ctx):  # noqa: ANN001
+def test_token_with_another_purpose_is_refused(app, client, w, app_ctx):
     with app_ctx():
         contact = db.session.get(Contact, w.contact_id)
         link, _ = tokens.issue_link(contact)
@@ -195,7 +195,7 @@ def _fresh_mails(contact_email: str) -> list[OutboxMessage]:
 
 def test_expired_link_offers_a_fresh_one_to_the_address_on_file(
     app, client, w, issue, app_ctx
-):  # noqa: ANN001
+):
     token = issue(w.contact_id)
     with app_ctx():
         link = _only_link(w.contact_id)
@@ -226,7 +226,7 @@ def test_expired_link_offers_a_fresh_one_to_the_address_on_file(
     assert _signed_in_as(client, "Casey Contact")
 
 
-def test_link_signed_long_ago_is_expired(app, client, w, app_ctx):  # noqa: ANN001
+def test_link_signed_long_ago_is_expired(app, client, w, app_ctx):
     class OldSigner(TimestampSigner):
         def get_timestamp(self) -> int:
             return int(time.time()) - 15 * 86400
@@ -245,7 +245,7 @@ def test_link_signed_long_ago_is_expired(app, client, w, app_ctx):  # noqa: ANN0
     assert client.get("/portal/").status_code == 401
 
 
-def test_used_link_says_so_and_offers_a_fresh_one(app, client, w, issue, app_ctx):  # noqa: ANN001
+def test_used_link_says_so_and_offers_a_fresh_one(app, client, w, issue, app_ctx):
     token = issue(w.contact_id)
     assert app.test_client().post(f"/portal/link/{token}").status_code == 302
     response = client.get(f"/portal/link/{token}")
@@ -257,7 +257,7 @@ def test_used_link_says_so_and_offers_a_fresh_one(app, client, w, issue, app_ctx
         assert len(_fresh_mails("casey@example-electric.example")) == 1
 
 
-def test_revoked_links_and_sessions_end_at_once(app, client, w, issue, app_ctx):  # noqa: ANN001
+def test_revoked_links_and_sessions_end_at_once(app, client, w, issue, app_ctx):
     used = issue(w.contact_id)
     unused = issue(w.contact_id)
     assert client.post(f"/portal/link/{used}").status_code == 302
@@ -278,7 +278,7 @@ def test_revoked_links_and_sessions_end_at_once(app, client, w, issue, app_ctx):
         assert len(_fresh_mails("casey@example-electric.example")) == 1
 
 
-def test_deactivated_contact_gets_no_fresh_link(app, client, w, issue, app_ctx):  # noqa: ANN001
+def test_deactivated_contact_gets_no_fresh_link(app, client, w, issue, app_ctx):
     token = issue(w.contact_id)
     with app_ctx():
         db.session.get(Contact, w.contact_id).active = False
@@ -294,7 +294,7 @@ def test_deactivated_contact_gets_no_fresh_link(app, client, w, issue, app_ctx):
 
 def test_cross_contact_token_gives_only_that_contacts_session(
     app, client, w, issue, make_billing
-):  # noqa: ANN001
+):
     billing_id = make_billing(w)
     token = issue(w.other_contact_id)
     assert client.post(f"/portal/link/{token}").status_code == 302
@@ -306,7 +306,7 @@ def test_cross_contact_token_gives_only_that_contacts_session(
 
 def test_signing_in_with_another_contacts_link_replaces_the_session(
     app, client, w, issue
-):  # noqa: ANN001
+):
     assert client.post(f"/portal/link/{issue(w.contact_id)}").status_code == 302
     token = issue(w.other_contact_id)
     page = client.get(f"/portal/link/{token}").text
@@ -316,7 +316,7 @@ def test_signing_in_with_another_contacts_link_replaces_the_session(
     assert "Olive Other" in home and "SC-100" not in home
 
 
-def test_fresh_links_are_throttled_per_contact(app, client, w, issue, app_ctx):  # noqa: ANN001
+def test_fresh_links_are_throttled_per_contact(app, client, w, issue, app_ctx):
     token = issue(w.contact_id)
     app.test_client().post(f"/portal/link/{token}")
     pages = [
@@ -332,7 +332,7 @@ def test_fresh_links_are_throttled_per_contact(app, client, w, issue, app_ctx): 
 # ------------------------------------------------------------------ new-link form
 
 
-def test_new_link_answers_the_same_for_known_and_unknown(app, client, w, app_ctx):  # noqa: ANN001
+def test_new_link_answers_the_same_for_known_and_unknown(app, client, w, app_ctx):
     with app_ctx():
         # The same person is a contact at a second vendor, with different case.
         vendor = f.make_vendor(name="Second Vendor")
@@ -373,7 +373,7 @@ def test_new_link_answers_the_same_for_known_and_unknown(app, client, w, app_ctx
         assert count(LoginLink) == 2
 
 
-def test_new_link_form_checks_the_address(app, client, w, app_ctx):  # noqa: ANN001
+def test_new_link_form_checks_the_address(app, client, w, app_ctx):
     for bad in ("", "no-at-sign", "a@b", "x" * 250 + "@example.com"):
         response = client.post("/portal/new-link", data={"email": bad})
         assert response.status_code == 422
@@ -385,7 +385,7 @@ def test_new_link_form_checks_the_address(app, client, w, app_ctx):  # noqa: ANN
 # ------------------------------------------------------------------ sessions
 
 
-def test_logout_ends_the_contact_session(app, client, w, issue):  # noqa: ANN001
+def test_logout_ends_the_contact_session(app, client, w, issue):
     assert client.post(f"/portal/link/{issue(w.contact_id)}").status_code == 302
     assert client.get("/portal/").status_code == 200
     response = client.post("/portal/logout")
@@ -394,19 +394,19 @@ def test_logout_ends_the_contact_session(app, client, w, issue):  # noqa: ANN001
     assert client.get("/portal/").status_code == 401
 
 
-def test_anonymous_visitors_are_told_to_use_their_link(app, client, w):  # noqa: ANN001
+def test_anonymous_visitors_are_told_to_use_their_link(app, client, w):
     response = client.get("/portal/")
     assert response.status_code == 401
     assert "Please sign in with your emailed link" in text_of(response.text)
     assert 'action="/portal/new-link"' in response.text
 
 
-def test_staff_are_refused(app, client, auth, w):  # noqa: ANN001
+def test_staff_are_refused(app, client, auth, w):
     auth.login_user(w.admin_id)
     assert client.get("/portal/").status_code == 403
 
 
-def test_expired_contact_session_needs_a_new_link(app, client, w, issue):  # noqa: ANN001
+def test_expired_contact_session_needs_a_new_link(app, client, w, issue):
     assert client.post(f"/portal/link/{issue(w.contact_id)}").status_code == 302
     with client.session_transaction() as sess:
         sess["started"] = int(utcnow().timestamp()) - 13 * 3600
@@ -416,7 +416,7 @@ def test_expired_contact_session_needs_a_new_link(app, client, w, issue):  # noq
 # ------------------------------------------------------------------ logs
 
 
-def test_tokens_are_redacted_from_request_logs(caplog):  # noqa: ANN001
+def test_tokens_are_redacted_from_request_logs(caplog):
     from flask import Flask
 
     redact.install(Flask("x"))

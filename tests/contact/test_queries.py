@@ -10,7 +10,7 @@ from .. import factories as f
 from ..helpers import counting
 
 
-def _add_commitments(app, w, n: int, lines: int) -> list[int]:  # noqa: ANN001
+def _add_commitments(app, w, n: int, lines: int) -> list[int]:
     """``n`` more commitments of ``lines`` lines for the contact, each with a billing."""
     ids = []
     with app.app_context():
@@ -39,13 +39,13 @@ def _add_commitments(app, w, n: int, lines: int) -> list[int]:  # noqa: ANN001
     return ids
 
 
-def _queries(app, client, url: str) -> int:  # noqa: ANN001
+def _queries(app, client, url: str) -> int:
     with counting(app) as statements:
         assert client.get(url).status_code == 200
     return len(statements)
 
 
-def test_home_and_billing_pages_do_not_grow_with_data(app, client, auth, w):  # noqa: ANN001
+def test_home_and_billing_pages_do_not_grow_with_data(app, client, auth, w):
     small = _add_commitments(app, w, 1, 2)
     auth.login_contact(w.contact_id)
     home_small = _queries(app, client, "/portal/")

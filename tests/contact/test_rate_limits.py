@@ -15,7 +15,7 @@ def app_config() -> dict:
     return {"RATELIMIT_ENABLED": True}
 
 
-def test_new_link_form_is_rate_limited(app, client, w, app_ctx):  # noqa: ANN001
+def test_new_link_form_is_rate_limited(app, client, w, app_ctx):
     for _ in range(5):
         response = client.post("/portal/new-link", data={"email": "nobody@example.com"})
         assert response.status_code == 200
@@ -37,7 +37,7 @@ def test_new_link_form_is_rate_limited(app, client, w, app_ctx):  # noqa: ANN001
     assert response.status_code == 200
 
 
-def test_link_posts_are_rate_limited(app, client, w, issue):  # noqa: ANN001
+def test_link_posts_are_rate_limited(app, client, w, issue):
     token = issue(w.contact_id)
     bad = token[:-4] + "AAAA"
     for _ in range(10):

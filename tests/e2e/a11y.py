@@ -40,7 +40,7 @@ class A11y:
     violations: list[Violation] = field(default_factory=list)
     pages: list[str] = field(default_factory=list)
 
-    def check(self, page, name: str) -> list[Violation]:  # noqa: ANN001
+    def check(self, page, name: str) -> list[Violation]:
         """Run axe on the page as it is now; remember serious/critical findings."""
         page.wait_for_load_state("load")
         results = _AXE.run(

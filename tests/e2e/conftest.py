@@ -27,7 +27,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 pytestmark = pytest.mark.e2e
 
 
-def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+def pytest_collection_modifyitems(config, items) -> None:
     if os.path.exists(CHROMIUM):
         return
     if IN_CI:
@@ -104,7 +104,7 @@ def live_server(
     port = _free_port()
     instance = tmp_path_factory.mktemp("e2e-instance")
     root = Path(__file__).resolve().parents[2]
-    log = open(instance / "server.log", "w")  # noqa: SIM115
+    log = open(instance / "server.log", "w")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -150,7 +150,7 @@ def browser_context_args(browser_context_args: dict) -> dict:
 class Shots:
     """Numbered screenshots of each step of a journey (of any of its pages)."""
 
-    def __init__(self, page, name: str) -> None:  # noqa: ANN001
+    def __init__(self, page, name: str) -> None:
         self.page = page
         self.dir = ARTIFACTS / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -158,7 +158,7 @@ class Shots:
             old.unlink()
         self.n = 0
 
-    def __call__(self, step: str, page=None) -> Path:  # noqa: ANN001
+    def __call__(self, step: str, page=None) -> Path:
         self.n += 1
         path = self.dir / f"{self.n:02d}-{step}.png"
         (page or self.page).screenshot(path=str(path), full_page=True)
@@ -166,5 +166,5 @@ class Shots:
 
 
 @pytest.fixture
-def shots(page, request) -> Shots:  # noqa: ANN001
+def shots(page, request) -> Shots:
     return Shots(page, request.node.name)

@@ -14,7 +14,7 @@ import sys
 from tests import clock
 
 #: Shared with the tests' own app, so links they sign open on the server.
-SECRET_KEY = "e2e-secret-key-not-for-production"  # noqa: S105
+SECRET_KEY = "e2e-secret-key-not-for-production"
 
 
 def main() -> None:

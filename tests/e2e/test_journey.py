@@ -53,7 +53,7 @@ LINK = re.compile(r"https?://[^/\s]+/portal/link/[A-Za-z0-9_.\-]+")
 D = Decimal
 
 
-def seed(app) -> dict:  # noqa: ANN001
+def seed(app) -> dict:
     """The data an admin would have set up: users, project, two commitments."""
     with app.app_context():
         admin = f.make_user("admin", "ada.admin@example.com", ADMIN_PASSWORD)
@@ -138,7 +138,7 @@ def tiny_pdf() -> bytes:
     return bytes(doc.output())
 
 
-def magic_link(app, email: str) -> str:  # noqa: ANN001
+def magic_link(app, email: str) -> str:
     """The sign-in link of the latest mail to ``email`` (from the outbox)."""
     with app.app_context():
         body = db.session.scalars(
@@ -153,7 +153,7 @@ def magic_link(app, email: str) -> str:  # noqa: ANN001
     return found.group(0)
 
 
-def billing_of(app, commitment_id: int) -> dict:  # noqa: ANN001
+def billing_of(app, commitment_id: int) -> dict:
     """The commitment's live billing and its claimed/approved G702 totals."""
     with app.app_context():
         billing = db.session.scalars(
@@ -179,7 +179,7 @@ def billing_of(app, commitment_id: int) -> dict:  # noqa: ANN001
     return out
 
 
-def this_period(sheet) -> Decimal:  # noqa: ANN001
+def this_period(sheet) -> Decimal:
     """Work this period plus materials presently stored, over the sheet's lines."""
     return sum(
         (r.figures.work_this_period + r.figures.materials_stored for r in sheet.rows),
@@ -200,7 +200,7 @@ def cash(value: Decimal) -> str:
     return money(value, "USD")
 
 
-def test_journey(app, live_server, new_context, shots) -> None:  # noqa: ANN001, PLR0915
+def test_journey(app, live_server, new_context, shots) -> None:
     started = time.monotonic()
     base = live_server
     ids = seed(app)
@@ -463,7 +463,7 @@ def test_journey(app, live_server, new_context, shots) -> None:  # noqa: ANN001,
     visit(admin, "claim-view")
     with admin.expect_download() as download:
         admin.get_by_role("link", name="Download PDF").click()
-    pdf_bytes = open(download.value.path(), "rb").read()  # noqa: PTH123, SIM115
+    pdf_bytes = open(download.value.path(), "rb").read()
     assert pdf_bytes.startswith(b"%PDF")
     pdf_text = " ".join(
         page.extract_text() for page in PdfReader(io.BytesIO(pdf_bytes)).pages
@@ -500,7 +500,7 @@ def test_journey(app, live_server, new_context, shots) -> None:  # noqa: ANN001,
     visit(finance, "export-batch")
     with finance.expect_download() as download:
         finance.get_by_role("link", name=re.compile(r"^Download ")).click()
-    iif = open(download.value.path(), "rb").read()  # noqa: PTH123, SIM115
+    iif = open(download.value.path(), "rb").read()
     assert b"!TRNS" in iif
     ap_amount = f"-{b['approved'].current_payment_due:.2f}".encode()
     assert b"\tAccounts Payable\tAlpha Electric\t\t" + ap_amount + b"\t" in iif
@@ -513,4 +513,4 @@ def test_journey(app, live_server, new_context, shots) -> None:  # noqa: ANN001,
     a11y.assert_clean()
     # Reported, not asserted: the journey's pace is the machine's, not the app's.
     elapsed = time.monotonic() - started
-    print(f"journey took {elapsed:.1f}s over {len(a11y.pages)} pages")  # noqa: T201
+    print(f"journey took {elapsed:.1f}s over {len(a11y.pages)} pages")

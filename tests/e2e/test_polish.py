@@ -50,7 +50,7 @@ NAV = {
 }
 
 
-def test_navigation_errors_and_favicon(app, live_server, new_context) -> None:  # noqa: ANN001
+def test_navigation_errors_and_favicon(app, live_server, new_context) -> None:
     base = live_server
     with app.app_context():
         emails = {

@@ -38,7 +38,7 @@ OUT = ARTIFACTS / "screenshots"
 UPDATE = os.environ.get("UPDATE_SCREENSHOTS", "") in {"1", "true", "yes"}
 
 
-def _bill(contact: Contact, number: str, amounts: dict[int, tuple[str, str]]):  # noqa: ANN202
+def _bill(contact: Contact, number: str, amounts: dict[int, tuple[str, str]]):
     """A billing of the open period for commitment ``number`` with ``amounts``."""
     commitment = db.session.scalars(
         sa.select(Commitment).where(Commitment.number == number)
@@ -67,7 +67,7 @@ def _bill(contact: Contact, number: str, amounts: dict[int, tuple[str, str]]):  
     return billing
 
 
-def seed_demo(app) -> dict:  # noqa: ANN001
+def seed_demo(app) -> dict:
     """The demo, plus a submitted billing (Acme) and a draft (Bright Electric)."""
     with app.app_context():
         demo = load_demo()
@@ -133,7 +133,7 @@ def save(page: Page, name: str) -> Path:
     return path
 
 
-def test_readme_screenshots(app, live_server, new_context) -> None:  # noqa: ANN001
+def test_readme_screenshots(app, live_server, new_context) -> None:
     base = live_server
     data = seed_demo(app)
     a11y = A11y()

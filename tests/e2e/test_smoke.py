@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def test_login_page_renders(page, live_server, shots) -> None:  # noqa: ANN001
+def test_login_page_renders(page, live_server, shots) -> None:
     page.goto(live_server + "/admin/")
     shots("login")
     assert page.title().endswith("Progress Billings")

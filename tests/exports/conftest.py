@@ -136,7 +136,7 @@ def configure_erp(world: SimpleNamespace) -> None:
 
 
 @pytest.fixture
-def example(ctx, world):  # noqa: ANN001, ANN201
+def example(ctx, world):
     """The worked example with billings 1 and 2 approved and ERP codes set."""
     out = approve_worked_example(world)
     configure_erp(world)
@@ -153,7 +153,7 @@ def make_finance_users() -> dict[str, int]:
 
 
 @pytest.fixture
-def data(app):  # noqa: ANN001, ANN201
+def data(app):
     """The worked example approved with ERP codes, staff users and API tokens,
     committed without keeping an app context pushed (for client tests)."""
     from portal.accounts import api_tokens

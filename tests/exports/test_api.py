@@ -22,7 +22,7 @@ API = "/exports/api/v1"
 class Api:
     """A test client that validates every JSON answer against the OpenAPI doc."""
 
-    def __init__(self, client, token: str | None = None) -> None:  # noqa: ANN001
+    def __init__(self, client, token: str | None = None) -> None:
         self.client = client
         self.token = token
         doc = client.get(f"{API}/openapi.json").get_json()
@@ -40,7 +40,7 @@ class Api:
                 return template
         raise AssertionError(f"{route} is not in the OpenAPI document")
 
-    def validate(self, method: str, path: str, response) -> None:  # noqa: ANN001
+    def validate(self, method: str, path: str, response) -> None:
         template = self._template(path)
         operation = self.doc["paths"][template][method]
         status = str(response.status_code)
@@ -61,23 +61,23 @@ class Api:
         token = self.token if token is None else token
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def get(self, path: str, token: str | None = None):  # noqa: ANN201
+    def get(self, path: str, token: str | None = None):
         response = self.client.get(API + path, headers=self._headers(token))
         self.validate("get", API + path, response)
         return response
 
-    def post(self, path: str, token: str | None = None, **kw):  # noqa: ANN003, ANN201
+    def post(self, path: str, token: str | None = None, **kw):
         response = self.client.post(API + path, headers=self._headers(token), **kw)
         self.validate("post", API + path, response)
         return response
 
 
 @pytest.fixture
-def api(client, data):  # noqa: ANN001, ANN201
+def api(client, data):
     return Api(client, data.tokens["finance"])
 
 
-def _error(response, status: int) -> dict:  # noqa: ANN001
+def _error(response, status: int) -> dict:
     assert response.status_code == status
     assert response.mimetype == "application/json"
     body = response.get_json()
@@ -88,7 +88,7 @@ def _error(response, status: int) -> dict:  # noqa: ANN001
 # --------------------------------------------------------------------- auth
 
 
-def test_no_token_is_401_json_with_a_bearer_challenge(api, client) -> None:  # noqa: ANN001
+def test_no_token_is_401_json_with_a_bearer_challenge(api, client) -> None:
     response = client.get(f"{API}/billings")
     body = _error(response, 401)
     assert "Bearer" in body["message"]
@@ -98,12 +98,12 @@ def test_no_token_is_401_json_with_a_bearer_challenge(api, client) -> None:  # n
     _error(api.get("/billings", token="pbt_not-a-real-token"), 401)
 
 
-def test_a_session_cookie_is_not_enough(api, auth, data, client) -> None:  # noqa: ANN001
+def test_a_session_cookie_is_not_enough(api, auth, data, client) -> None:
     auth.login_user(data.finance_id)
     _error(client.get(f"{API}/batches"), 401)
 
 
-def test_revoked_token_is_401(api, app, data) -> None:  # noqa: ANN001
+def test_revoked_token_is_401(api, app, data) -> None:
     assert api.get("/billings").status_code == 200
     with app.app_context():
         token = db.session.scalar(
@@ -115,14 +115,14 @@ def test_revoked_token_is_401(api, app, data) -> None:  # noqa: ANN001
     assert "revoked" in body["message"]
 
 
-def test_deactivated_users_token_is_401(api, app, data) -> None:  # noqa: ANN001
+def test_deactivated_users_token_is_401(api, app, data) -> None:
     with app.app_context():
         db.session.get(User, data.finance_id).active = False
         db.session.commit()
     _error(api.get("/billings"), 401)
 
 
-def test_token_use_is_recorded(api, app, data) -> None:  # noqa: ANN001
+def test_token_use_is_recorded(api, app, data) -> None:
     api.get("/batches")
     with app.app_context():
         token = db.session.scalar(
@@ -131,7 +131,7 @@ def test_token_use_is_recorded(api, app, data) -> None:  # noqa: ANN001
         assert token.last_used_at is not None
 
 
-def test_viewer_reads_but_cannot_create_batches(api, data) -> None:  # noqa: ANN001
+def test_viewer_reads_but_cannot_create_batches(api, data) -> None:
     viewer = data.tokens["viewer"]
     assert api.get("/billings", token=viewer).status_code == 200
     assert api.get(f"/billings/{data.billing2_id}", token=viewer).status_code == 200
@@ -153,7 +153,7 @@ def test_viewer_reads_but_cannot_create_batches(api, data) -> None:  # noqa: ANN
     assert admin.status_code == 201
 
 
-def test_openapi_is_public_and_describes_every_api_route(api, app) -> None:  # noqa: ANN001
+def test_openapi_is_public_and_describes_every_api_route(api, app) -> None:
     doc = api.doc
     assert doc["openapi"].startswith("3.1")
     rules = {
@@ -174,7 +174,7 @@ def test_openapi_is_public_and_describes_every_api_route(api, app) -> None:  # n
 # ----------------------------------------------------------------- billings
 
 
-def test_billing_detail_has_lines_and_totals_as_decimal_strings(api, data) -> None:  # noqa: ANN001
+def test_billing_detail_has_lines_and_totals_as_decimal_strings(api, data) -> None:
     body = api.get(f"/billings/{data.billing2_id}").get_json()
     assert body["status"] == "approved_as_noted"
     assert body["commitment"]["number"] == "SC-100"
@@ -225,7 +225,7 @@ def test_billing_detail_has_lines_and_totals_as_decimal_strings(api, data) -> No
     assert l3["reviewer_comment"] == "Per site walk"
     assert l3["cost_code"] == "26-300" and l3["description"] == "Line 3"
 
-    def no_floats(value) -> None:  # noqa: ANN001
+    def no_floats(value) -> None:
         assert not isinstance(value, float)
         if isinstance(value, dict):
             for v in value.values():
@@ -237,12 +237,12 @@ def test_billing_detail_has_lines_and_totals_as_decimal_strings(api, data) -> No
     no_floats(body)
 
 
-def test_billing_404(api) -> None:  # noqa: ANN001
+def test_billing_404(api) -> None:
     body = _error(api.get("/billings/999999"), 404)
     assert "999999" in body["message"]
 
 
-def test_billings_filters(api, data) -> None:  # noqa: ANN001
+def test_billings_filters(api, data) -> None:
     def ids(query: str) -> list[int]:
         return [b["id"] for b in api.get(f"/billings{query}").get_json()["items"]]
 
@@ -279,11 +279,11 @@ def test_billings_filters(api, data) -> None:  # noqa: ANN001
         "?per_page=0",
     ],
 )
-def test_billings_bad_parameters_are_400(api, query: str) -> None:  # noqa: ANN001
+def test_billings_bad_parameters_are_400(api, query: str) -> None:
     _error(api.get(f"/billings{query}"), 400)
 
 
-def test_billings_pagination_with_total_and_next_links(api, data) -> None:  # noqa: ANN001
+def test_billings_pagination_with_total_and_next_links(api, data) -> None:
     page1 = api.get("/billings?per_page=1").get_json()
     assert page1["total"] == 2 and page1["pages"] == 2
     assert page1["page"] == 1 and page1["per_page"] == 1
@@ -304,7 +304,7 @@ def test_billings_pagination_with_total_and_next_links(api, data) -> None:  # no
 # ------------------------------------------------------------------ batches
 
 
-def test_create_download_and_list_batches(api, app, data) -> None:  # noqa: ANN001
+def test_create_download_and_list_batches(api, app, data) -> None:
     response = api.post(
         "/batches",
         json={"format": "sage300", "billing_ids": [data.billing2_id, data.billing1_id]},
@@ -339,7 +339,7 @@ def test_create_download_and_list_batches(api, app, data) -> None:  # noqa: ANN0
     _error(api.get("/batches?reversed=perhaps"), 400)
 
 
-def test_batch_404s(api) -> None:  # noqa: ANN001
+def test_batch_404s(api) -> None:
     _error(api.get("/batches/424242"), 404)
     _error(api.get("/batches/424242/file"), 404)
 
@@ -362,11 +362,11 @@ def test_batch_404s(api) -> None:  # noqa: ANN001
         {"json": {"format": "csv", "billing_ids": list(range(1, 1002))}},
     ],
 )
-def test_bad_batch_requests_are_400(api, kwargs) -> None:  # noqa: ANN001
+def test_bad_batch_requests_are_400(api, kwargs) -> None:
     _error(api.post("/batches", **kwargs), 400)
 
 
-def test_unknown_billing_ids_are_400_and_write_nothing(api, app, data) -> None:  # noqa: ANN001
+def test_unknown_billing_ids_are_400_and_write_nothing(api, app, data) -> None:
     body = _error(
         api.post(
             "/batches",
@@ -379,7 +379,7 @@ def test_unknown_billing_ids_are_400_and_write_nothing(api, app, data) -> None: 
         assert db.session.scalar(sa.select(sa.func.count(ExportBatch.id))) == 0
 
 
-def test_already_exported_is_409(api, data) -> None:  # noqa: ANN001
+def test_already_exported_is_409(api, data) -> None:
     first = api.post(
         "/batches", json={"format": "csv", "billing_ids": [data.billing1_id]}
     )
@@ -393,7 +393,7 @@ def test_already_exported_is_409(api, data) -> None:  # noqa: ANN001
     assert "Already exported" in body["message"]
 
 
-def test_missing_codes_are_409_with_problems(api, app, data) -> None:  # noqa: ANN001
+def test_missing_codes_are_409_with_problems(api, app, data) -> None:
     with app.app_context():
         db.session.get(Project, data.project_id).erp_job_number = None
         db.session.commit()
@@ -419,7 +419,7 @@ def test_missing_codes_are_409_with_problems(api, app, data) -> None:  # noqa: A
         assert db.session.get(Billing, data.billing1_id).export_batch_id is None
 
 
-def test_unknown_paths_and_methods_answer_json(client, data) -> None:  # noqa: ANN001
+def test_unknown_paths_and_methods_answer_json(client, data) -> None:
     headers = {"Authorization": f"Bearer {data.tokens['finance']}"}
     response = client.get(f"{API}/nothing-here", headers=headers)
     assert response.status_code == 404 and response.mimetype == "application/json"
@@ -427,7 +427,7 @@ def test_unknown_paths_and_methods_answer_json(client, data) -> None:  # noqa: A
     assert response.status_code == 405 and response.mimetype == "application/json"
 
 
-def test_api_posts_need_no_csrf_token(database_url, tmp_path, data) -> None:  # noqa: ANN001
+def test_api_posts_need_no_csrf_token(database_url, tmp_path, data) -> None:
     strict = make_test_app(database_url, tmp_path, WTF_CSRF_ENABLED=True)
     client = strict.test_client()
     response = client.post(
@@ -442,7 +442,7 @@ def test_api_posts_need_no_csrf_token(database_url, tmp_path, data) -> None:  # 
     assert page.status_code != 201
 
 
-def test_every_documented_operation_was_checked(api, data) -> None:  # noqa: ANN001
+def test_every_documented_operation_was_checked(api, data) -> None:
     """A smoke pass over every operation, each answer validated against the doc."""
     api.get("/billings")
     api.get(f"/billings/{data.billing1_id}")
@@ -471,23 +471,23 @@ HUGE = "99999999999"
 
 
 @pytest.mark.parametrize("name", ["project", "period", "vendor", "commitment"])
-def test_ids_beyond_the_integer_range_are_400(api, name: str) -> None:  # noqa: ANN001
+def test_ids_beyond_the_integer_range_are_400(api, name: str) -> None:
     _error(api.get(f"/billings?{name}={HUGE}"), 400)
     assert api.get(f"/billings?{name}=2147483647").status_code == 200
 
 
-def test_a_huge_billing_id_in_a_batch_is_400(api) -> None:  # noqa: ANN001
+def test_a_huge_billing_id_in_a_batch_is_400(api) -> None:
     _error(api.post("/batches", json={"format": "csv", "billing_ids": [2**31]}), 400)
 
 
-def test_finance_pages_ignore_huge_ids(client, auth, data) -> None:  # noqa: ANN001
+def test_finance_pages_ignore_huge_ids(client, auth, data) -> None:
     auth.login_user(data.finance_id)
     for page in ("/exports/", "/exports/batches"):
         query = {"project": HUGE, "period": HUGE, "vendor": HUGE, "page": HUGE}
         assert client.get(page, query_string=query).status_code == 200, page
 
 
-def test_reactivated_users_old_tokens_stay_revoked(api, app, data, client) -> None:  # noqa: ANN001
+def test_reactivated_users_old_tokens_stay_revoked(api, app, data, client) -> None:
     admin = Auth(app, client)
     admin.login_user(data.admin_id)
     with app.app_context():

@@ -34,7 +34,7 @@ D = Decimal
 
 
 @pytest.fixture
-def finance(example):  # noqa: ANN001, ANN201
+def finance(example):
     user = f.make_user("finance")
     db.session.commit()
     return user
@@ -44,7 +44,7 @@ def _batches() -> int:
     return db.session.scalar(sa.select(sa.func.count(ExportBatch.id)))
 
 
-def test_create_batch_stores_bytes_marks_billings_and_audits(example, finance) -> None:  # noqa: ANN001
+def test_create_batch_stores_bytes_marks_billings_and_audits(example, finance) -> None:
     ids = [example.billing1_id, example.billing2_id]
     batch = export_batches.create_batch(finance, "csv", ids)
     db.session.commit()
@@ -73,7 +73,7 @@ def test_create_batch_stores_bytes_marks_billings_and_audits(example, finance) -
     assert event.after["sha256"] == batch.sha256
 
 
-def test_a_billing_is_never_in_two_live_batches(example, finance) -> None:  # noqa: ANN001
+def test_a_billing_is_never_in_two_live_batches(example, finance) -> None:
     first = export_batches.create_batch(finance, "iif", [example.billing2_id])
     db.session.commit()
     with pytest.raises(ExportConflict, match="Already exported"):
@@ -86,7 +86,7 @@ def test_a_billing_is_never_in_two_live_batches(example, finance) -> None:  # no
     assert db.session.get(Billing, example.billing2_id).export_batch_id == first.id
 
 
-def test_compare_and_set_refuses_billings_exported_meanwhile(example, finance) -> None:  # noqa: ANN001
+def test_compare_and_set_refuses_billings_exported_meanwhile(example, finance) -> None:
     """The UPDATE … WHERE export_batch_id IS NULL decides, not the earlier read."""
     winner = export_batches.create_batch(finance, "csv", [example.billing1_id])
     db.session.commit()
@@ -108,7 +108,7 @@ def test_compare_and_set_refuses_billings_exported_meanwhile(example, finance) -
     assert db.session.get(Billing, example.billing2_id).export_batch_id is None
 
 
-def test_missing_codes_hold_billings_back_and_write_nothing(example, finance) -> None:  # noqa: ANN001
+def test_missing_codes_hold_billings_back_and_write_nothing(example, finance) -> None:
     project = db.session.get(Project, example.project_id)
     project.erp_job_number = None
     db.session.execute(sa.update(ErpCostCode).values(sage_cost_code=""))
@@ -128,7 +128,7 @@ def test_missing_codes_hold_billings_back_and_write_nothing(example, finance) ->
     assert batch.billing_count == 1
 
 
-def test_iif_needs_accounts_and_customer_job(example, finance) -> None:  # noqa: ANN001
+def test_iif_needs_accounts_and_customer_job(example, finance) -> None:
     project = db.session.get(Project, example.project_id)
     project.qb_customer_job = None
     settings = export_batches.erp_settings()
@@ -147,7 +147,7 @@ def test_iif_needs_accounts_and_customer_job(example, finance) -> None:  # noqa:
     assert export_batches.problems_for(row, "csv") == []
 
 
-def test_only_approved_billings_can_be_exported(example, finance) -> None:  # noqa: ANN001
+def test_only_approved_billings_can_be_exported(example, finance) -> None:
     billing = db.session.get(Billing, example.billing2_id)
     db.session.execute(
         sa.update(Billing).where(Billing.id == billing.id).values(status="under_review")
@@ -159,7 +159,7 @@ def test_only_approved_billings_can_be_exported(example, finance) -> None:  # no
     assert _batches() == 0
 
 
-def test_unknown_ids_empty_selection_and_bad_format(example, finance) -> None:  # noqa: ANN001
+def test_unknown_ids_empty_selection_and_bad_format(example, finance) -> None:
     with pytest.raises(UnknownBillings) as caught:
         export_batches.create_batch(finance, "csv", [example.billing1_id, 999999])
     assert caught.value.ids == [999999]
@@ -170,7 +170,7 @@ def test_unknown_ids_empty_selection_and_bad_format(example, finance) -> None:  
     assert _batches() == 0
 
 
-def test_viewer_cannot_create_or_reverse(example, finance) -> None:  # noqa: ANN001
+def test_viewer_cannot_create_or_reverse(example, finance) -> None:
     viewer = f.make_user("viewer")
     with pytest.raises(ExportForbidden):
         export_batches.create_batch(viewer, "csv", [example.billing1_id])
@@ -181,7 +181,7 @@ def test_viewer_cannot_create_or_reverse(example, finance) -> None:  # noqa: ANN
     assert batch.reversed_at is None
 
 
-def test_reverse_needs_a_reason_and_frees_the_billings(example, finance) -> None:  # noqa: ANN001
+def test_reverse_needs_a_reason_and_frees_the_billings(example, finance) -> None:
     ids = [example.billing1_id, example.billing2_id]
     batch = export_batches.create_batch(finance, "xlsx", ids)
     db.session.commit()
@@ -222,7 +222,7 @@ def test_reverse_needs_a_reason_and_frees_the_billings(example, finance) -> None
     assert {db.session.get(Billing, i).export_batch_id for i in ids} == {again.id}
 
 
-def test_readiness_lists_unexported_approved_billings(example, finance) -> None:  # noqa: ANN001
+def test_readiness_lists_unexported_approved_billings(example, finance) -> None:
     query = export_batches.unexported_query(project_id=example.project_id)
     billings = list(db.session.scalars(query).unique())
     assert [b.id for b in billings] == [example.billing1_id, example.billing2_id]
@@ -237,14 +237,14 @@ def test_readiness_lists_unexported_approved_billings(example, finance) -> None:
     )
 
 
-def test_latest_format_defaults_to_csv_then_follows_batches(example, finance) -> None:  # noqa: ANN001
+def test_latest_format_defaults_to_csv_then_follows_batches(example, finance) -> None:
     assert export_batches.latest_format() == "csv"
     export_batches.create_batch(finance, "sage300", [example.billing1_id])
     db.session.commit()
     assert export_batches.latest_format() == "sage300"
 
 
-def test_users_fixture_roles_map(example) -> None:  # noqa: ANN001
+def test_users_fixture_roles_map(example) -> None:
     """The worked example's admin may export too (finance and admin roles)."""
     admin = db.session.get(User, example.admin_id)
     batch = export_batches.create_batch(admin, "iif", [example.billing1_id])
@@ -253,8 +253,8 @@ def test_users_fixture_roles_map(example) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("fmt", sorted(builders.FORMATS))
 def test_streaming_a_chunk_at_a_time_writes_the_same_file(
-    example,  # noqa: ANN001
-    finance,  # noqa: ANN001
+    example,
+    finance,
     monkeypatch: pytest.MonkeyPatch,
     fmt: str,
 ) -> None:
@@ -264,7 +264,7 @@ def test_streaming_a_chunk_at_a_time_writes_the_same_file(
     made: list[int] = []
     real = export_batches.export_rows
 
-    def spy(billings, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def spy(billings, *args, **kwargs):
         made.append(len(billings))
         return real(billings, *args, **kwargs)
 
@@ -284,8 +284,8 @@ def test_streaming_a_chunk_at_a_time_writes_the_same_file(
 
 
 def test_not_ready_lists_every_billing_and_leaves_nothing_even_on_commit(
-    example,  # noqa: ANN001
-    finance,  # noqa: ANN001
+    example,
+    finance,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(export_batches, "ROW_CHUNK", 1)

@@ -20,7 +20,7 @@ EXPECTED = Path(__file__).parent / "expected"
 BATCH = BatchInfo(7, datetime(2025, 4, 2, 9, 30, tzinfo=UTC))
 
 
-def _line(**kw) -> LineRow:  # noqa: ANN003
+def _line(**kw) -> LineRow:
     base = {
         "line_number": 1,
         "cost_code": "26-100",
@@ -44,7 +44,7 @@ def _line(**kw) -> LineRow:  # noqa: ANN003
     return LineRow(**base)
 
 
-def _billing(**kw) -> BillingRow:  # noqa: ANN003
+def _billing(**kw) -> BillingRow:
     base = {
         "billing_id": 121,
         "application_number": 1,

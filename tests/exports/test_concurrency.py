@@ -24,7 +24,7 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def pg_world(pg_url, tmp_path):  # noqa: ANN001, ANN201
+def pg_world(pg_url, tmp_path):
     """The worked example, approved, in the PostgreSQL database; emptied after."""
     app = make_test_app(pg_url, tmp_path)
     with app.app_context():
@@ -44,8 +44,8 @@ def pg_world(pg_url, tmp_path):  # noqa: ANN001, ANN201
         db.engine.dispose()
 
 
-def _hold_at_lock(app, barrier: threading.Barrier) -> None:  # noqa: ANN001
-    def before(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+def _hold_at_lock(app, barrier: threading.Barrier) -> None:
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:
         if "FOR UPDATE" in statement:
             barrier.wait(timeout=20)
 
@@ -53,7 +53,7 @@ def _hold_at_lock(app, barrier: threading.Barrier) -> None:  # noqa: ANN001
         sa.event.listen(db.engine, "before_cursor_execute", before)
 
 
-def _race(pg_url, tmp_path, jobs):  # noqa: ANN001, ANN202
+def _race(pg_url, tmp_path, jobs):
     """Run each job(app) in its own thread and app at once; return the outcomes."""
     apps = [make_test_app(pg_url, tmp_path / str(i)) for i in range(len(jobs))]
     barrier = threading.Barrier(len(jobs))
@@ -65,7 +65,7 @@ def _race(pg_url, tmp_path, jobs):  # noqa: ANN001, ANN202
         app = apps[index]
         try:
             outcomes[index] = jobs[index](app)
-        except Exception as exc:  # noqa: BLE001 - reported to the test
+        except Exception as exc:
             outcomes[index] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
@@ -79,11 +79,11 @@ def _race(pg_url, tmp_path, jobs):  # noqa: ANN001, ANN202
     return outcomes
 
 
-def test_two_batches_at_once_exactly_one_wins(pg_url, pg_world, tmp_path) -> None:  # noqa: ANN001
+def test_two_batches_at_once_exactly_one_wins(pg_url, pg_world, tmp_path) -> None:
     ids = [pg_world.billing1_id, pg_world.billing2_id]
 
-    def make_batch(fmt: str):  # noqa: ANN202
-        def job(app):  # noqa: ANN001, ANN202
+    def make_batch(fmt: str):
+        def job(app):
             with app.app_context():
                 user = db.session.get(User, pg_world.finance_id)
                 try:
@@ -115,7 +115,7 @@ def test_two_batches_at_once_exactly_one_wins(pg_url, pg_world, tmp_path) -> Non
 
 def test_overlapping_api_requests_at_once_write_nothing_for_the_loser(
     pg_url, pg_world, tmp_path
-) -> None:  # noqa: ANN001
+) -> None:
     """Concurrent POST /exports/api/v1/batches: (billing 1, 2) against (2 only)."""
     from portal.accounts import api_tokens
 
@@ -126,8 +126,8 @@ def test_overlapping_api_requests_at_once_write_nothing_for_the_loser(
         db.session.commit()
         db.engine.dispose()
 
-    def post(billing_ids):  # noqa: ANN001, ANN202
-        def job(app):  # noqa: ANN001, ANN202
+    def post(billing_ids):
+        def job(app):
             client = app.test_client()
             response = client.post(
                 "/exports/api/v1/batches",

@@ -12,13 +12,13 @@ from portal.models import AuditEvent, ErpCostCode, ErpSettings
 from tests import factories as f
 
 
-def test_defaults_before_anything_is_saved(ctx) -> None:  # noqa: ANN001
+def test_defaults_before_anything_is_saved(ctx) -> None:
     row = export_batches.erp_settings()
     assert row.ap_account == "" and row.default_sage_category == "S"
     assert db.session.get(ErpSettings, 1) is None  # nothing written by reading
 
 
-def test_first_save_creates_the_single_row(ctx) -> None:  # noqa: ANN001
+def test_first_save_creates_the_single_row(ctx) -> None:
     user = f.make_user("finance")
     changed = erp.save_settings(
         user, {"ap_account": " 2000 ", "retainage_payable_account": "2100"}
@@ -44,7 +44,7 @@ def test_first_save_creates_the_single_row(ctx) -> None:  # noqa: ANN001
     )
 
 
-def test_viewers_cannot_change_settings(ctx) -> None:  # noqa: ANN001
+def test_viewers_cannot_change_settings(ctx) -> None:
     viewer = f.make_user("viewer")
     with pytest.raises(erp.SettingsForbidden):
         erp.save_settings(viewer, {"ap_account": "x"})
@@ -58,7 +58,7 @@ def test_viewers_cannot_change_settings(ctx) -> None:  # noqa: ANN001
         erp.fill_sage_cost_codes(viewer)
 
 
-def test_cost_codes_are_created_on_first_save_and_validated(ctx) -> None:  # noqa: ANN001
+def test_cost_codes_are_created_on_first_save_and_validated(ctx) -> None:
     user = f.make_user("admin")
     project = f.make_project()
     f.make_commitment(project, lines=[("09-900", "100.00")])

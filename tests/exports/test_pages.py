@@ -27,7 +27,7 @@ from tests import factories as f
 from tests.helpers import counting
 
 
-def _login(auth, data, role: str) -> None:  # noqa: ANN001
+def _login(auth, data, role: str) -> None:
     if role == "contact":
         auth.login_contact(data.contact_id)
     elif role != "anonymous":
@@ -49,7 +49,7 @@ WRITE_ENDPOINTS = {
 OWN_TOKEN_ENDPOINTS = {"exports.token_create", "exports.token_revoke"}
 
 
-def _page_routes(app) -> list[tuple[str, str, str]]:  # noqa: ANN001
+def _page_routes(app) -> list[tuple[str, str, str]]:
     out = []
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("exports.") or rule.rule.startswith(
@@ -62,7 +62,7 @@ def _page_routes(app) -> list[tuple[str, str, str]]:  # noqa: ANN001
     return out
 
 
-def test_every_page_route_is_guarded(app) -> None:  # noqa: ANN001
+def test_every_page_route_is_guarded(app) -> None:
     routes = _page_routes(app)
     endpoints = {endpoint for endpoint, _, _ in routes}
     assert WRITE_ENDPOINTS | OWN_TOKEN_ENDPOINTS <= endpoints
@@ -77,7 +77,7 @@ def test_every_page_route_is_guarded(app) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("role", ["anonymous", "contact", "viewer", "finance", "admin"])
-def test_role_matrix_for_every_page_route(app, client, auth, data, role) -> None:  # noqa: ANN001
+def test_role_matrix_for_every_page_route(app, client, auth, data, role) -> None:
     _login(auth, data, role)
     for endpoint, method, url in _page_routes(app):
         response = client.open(url, method=method, data={})
@@ -100,7 +100,7 @@ def test_role_matrix_for_every_page_route(app, client, auth, data, role) -> None
 
 def test_index_lists_ready_billings_and_the_no_direct_export_note(
     client, auth, data
-) -> None:  # noqa: ANN001
+) -> None:
     auth.login_user(data.finance_id)
     page = client.get("/exports/?format=sage300")
     assert page.status_code == 200
@@ -113,7 +113,7 @@ def test_index_lists_ready_billings_and_the_no_direct_export_note(
     assert "Held back" not in html
 
 
-def test_index_flags_missing_codes_per_billing(app, client, auth, data) -> None:  # noqa: ANN001
+def test_index_flags_missing_codes_per_billing(app, client, auth, data) -> None:
     with app.app_context():
         db.session.get(Vendor, data.vendor_id).erp_vendor_code = None
         db.session.commit()
@@ -127,14 +127,14 @@ def test_index_flags_missing_codes_per_billing(app, client, auth, data) -> None:
     assert "Held back" not in html
 
 
-def test_viewer_sees_the_page_without_checkboxes(client, auth, data) -> None:  # noqa: ANN001
+def test_viewer_sees_the_page_without_checkboxes(client, auth, data) -> None:
     auth.login_user(data.viewer_id)
     html = client.get("/exports/").get_data(as_text=True)
     assert 'name="billing_id"' not in html
     assert "Read only" in html
 
 
-def test_create_download_and_reverse_from_the_pages(app, client, auth, data) -> None:  # noqa: ANN001
+def test_create_download_and_reverse_from_the_pages(app, client, auth, data) -> None:
     auth.login_user(data.finance_id)
     response = client.post(
         "/exports/batches",
@@ -188,7 +188,7 @@ def test_create_download_and_reverse_from_the_pages(app, client, auth, data) -> 
     assert client.get(f"/exports/batches/{batch_id}/download").data == content
 
 
-def test_create_refuses_unready_and_empty_selections(app, client, auth, data) -> None:  # noqa: ANN001
+def test_create_refuses_unready_and_empty_selections(app, client, auth, data) -> None:
     with app.app_context():
         db.session.get(Project, data.project_id).erp_job_number = None
         db.session.commit()
@@ -221,7 +221,7 @@ def test_create_refuses_unready_and_empty_selections(app, client, auth, data) ->
         assert db.session.scalar(sa.select(sa.func.count(ExportBatch.id))) == 0
 
 
-def test_batches_list_and_404(app, client, auth, data) -> None:  # noqa: ANN001
+def test_batches_list_and_404(app, client, auth, data) -> None:
     auth.login_user(data.viewer_id)
     assert "No batches yet" in client.get("/exports/batches").get_data(as_text=True)
     assert client.get("/exports/batches/999").status_code == 404
@@ -243,7 +243,7 @@ def _approved_billing(
     billings.approve_billing(billing, admin, billing.version)
 
 
-def test_index_query_count_does_not_grow_with_billings(app, client, auth, data) -> None:  # noqa: ANN001
+def test_index_query_count_does_not_grow_with_billings(app, client, auth, data) -> None:
     def count_queries() -> int:
         with counting(app) as statements:
             assert client.get("/exports/?format=sage300").status_code == 200
@@ -268,7 +268,7 @@ def test_index_query_count_does_not_grow_with_billings(app, client, auth, data) 
 # ------------------------------------------------------------ ERP settings
 
 
-def test_finance_saves_accounts_with_an_audit_event(app, client, auth, data) -> None:  # noqa: ANN001
+def test_finance_saves_accounts_with_an_audit_event(app, client, auth, data) -> None:
     auth.login_user(data.finance_id)
     form = {
         "ap_account": "2000 · Accounts Payable",
@@ -292,7 +292,7 @@ def test_finance_saves_accounts_with_an_audit_event(app, client, auth, data) -> 
     assert "2000 · Accounts Payable" in page
 
 
-def test_settings_errors_are_shown_and_nothing_saved(app, client, auth, data) -> None:  # noqa: ANN001
+def test_settings_errors_are_shown_and_nothing_saved(app, client, auth, data) -> None:
     auth.login_user(data.finance_id)
     response = client.post(
         "/exports/settings",
@@ -306,7 +306,7 @@ def test_settings_errors_are_shown_and_nothing_saved(app, client, auth, data) ->
         assert db.session.get(ErpSettings, 1).ap_account == "Accounts Payable"
 
 
-def test_viewer_reads_settings_but_cannot_save(app, client, auth, data) -> None:  # noqa: ANN001
+def test_viewer_reads_settings_but_cannot_save(app, client, auth, data) -> None:
     auth.login_user(data.viewer_id)
     html = client.get("/exports/settings").get_data(as_text=True)
     assert "Accounts Payable" in html and "disabled" in html
@@ -316,7 +316,7 @@ def test_viewer_reads_settings_but_cannot_save(app, client, auth, data) -> None:
         assert db.session.get(ErpSettings, 1).ap_account == "Accounts Payable"
 
 
-def test_cost_code_page_lists_and_saves_codes(app, client, auth, data) -> None:  # noqa: ANN001
+def test_cost_code_page_lists_and_saves_codes(app, client, auth, data) -> None:
     auth.login_user(data.admin_id)
     html = client.get("/exports/settings/cost-codes").get_data(as_text=True)
     codes = re.findall(r'name="cc-(\d+)-code" value="([^"]+)"', html)
@@ -349,7 +349,7 @@ def test_cost_code_page_lists_and_saves_codes(app, client, auth, data) -> None: 
     assert "Use at most 60 characters" in response.get_data(as_text=True)
 
 
-def test_fill_sage_cost_codes(app, client, auth, data) -> None:  # noqa: ANN001
+def test_fill_sage_cost_codes(app, client, auth, data) -> None:
     with app.app_context():
         db.session.execute(sa.update(ErpCostCode).values(sage_cost_code=""))
         db.session.commit()
@@ -366,7 +366,7 @@ def test_fill_sage_cost_codes(app, client, auth, data) -> None:  # noqa: ANN001
         assert rows == {c: c for c in ("03-300", "26-100", "26-200", "26-300")}
 
 
-def test_vendor_codes_are_unique_and_can_be_swapped(app, client, auth, data) -> None:  # noqa: ANN001
+def test_vendor_codes_are_unique_and_can_be_swapped(app, client, auth, data) -> None:
     with app.app_context():
         vendors = {v.name: v.id for v in db.session.scalars(sa.select(Vendor))}
         other_code = db.session.get(Vendor, vendors["Other Vendor"]).erp_vendor_code
@@ -393,7 +393,7 @@ def test_vendor_codes_are_unique_and_can_be_swapped(app, client, auth, data) -> 
     assert unknown.status_code == 400
 
 
-def test_project_job_numbers(app, client, auth, data) -> None:  # noqa: ANN001
+def test_project_job_numbers(app, client, auth, data) -> None:
     auth.login_user(data.finance_id)
     pid = data.project_id
     response = client.post(
@@ -421,7 +421,7 @@ def test_project_job_numbers(app, client, auth, data) -> None:  # noqa: ANN001
 # -------------------------------------------------------------- API tokens
 
 
-def test_token_is_shown_once_and_stored_hashed(app, client, auth, data) -> None:  # noqa: ANN001
+def test_token_is_shown_once_and_stored_hashed(app, client, auth, data) -> None:
     auth.login_user(data.finance_id)
     response = client.post("/exports/tokens", data={"name": "Sage import"})
     assert response.status_code == 200
@@ -445,7 +445,7 @@ def test_token_is_shown_once_and_stored_hashed(app, client, auth, data) -> None:
     assert ok.status_code == 200
 
 
-def test_token_revoke_and_ownership(app, client, auth, data) -> None:  # noqa: ANN001
+def test_token_revoke_and_ownership(app, client, auth, data) -> None:
     with app.app_context():
         viewer_token = db.session.scalar(
             sa.select(ApiToken.id).where(ApiToken.user_id == data.viewer_id)
@@ -476,7 +476,7 @@ def test_token_revoke_and_ownership(app, client, auth, data) -> None:  # noqa: A
         )
 
 
-def test_token_name_is_required(client, auth, data) -> None:  # noqa: ANN001
+def test_token_name_is_required(client, auth, data) -> None:
     auth.login_user(data.viewer_id)
     response = client.post("/exports/tokens", data={"name": "  "})
     assert response.status_code == 400

@@ -25,12 +25,12 @@ MAX_EXAMPLES = 25
 # schemas, content types, headers, and invalid requests refused.
 
 
-def _operations(app) -> list:  # noqa: ANN001
+def _operations(app) -> list:
     schema = schemathesis.openapi.from_wsgi("/exports/api/v1/openapi.json", app)
     return [result.ok() for result in schema.get_all_operations()]
 
 
-def test_api_conforms_to_its_document(app, data) -> None:  # noqa: ANN001
+def test_api_conforms_to_its_document(app, data) -> None:
     """Every operation, bounded: no 5xx, and every answer as documented."""
     headers = {"Authorization": f"Bearer {data.tokens['finance']}"}
     operations = _operations(app)
@@ -46,18 +46,18 @@ def test_api_conforms_to_its_document(app, data) -> None:  # noqa: ANN001
             database=None,
             suppress_health_check=list(HealthCheck),
         )
-        def run(case) -> None:  # noqa: ANN001
+        def run(case) -> None:
             case.call_and_validate(
                 headers=headers, excluded_checks=[positive_data_acceptance]
             )
 
         try:
             run()
-        except Exception as exc:  # noqa: BLE001 - collected, reported together
+        except Exception as exc:
             failures.append(f"{operation.label}: {exc}")
     assert not failures, "\n\n".join(failures)
 
 
-def test_document_is_served_as_built(client) -> None:  # noqa: ANN001
+def test_document_is_served_as_built(client) -> None:
     served = client.get("/exports/api/v1/openapi.json").get_json()
     assert served == document()

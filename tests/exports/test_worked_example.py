@@ -35,13 +35,13 @@ BATCH = builders.BatchInfo(7, datetime(2025, 5, 2, 8, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def billing2(example):  # noqa: ANN001, ANN201
+def billing2(example):
     billing = db.session.get(Billing, example.billing2_id)
     row = export_batches.export_rows([billing])[billing.id]
     return billing, row
 
 
-def test_billing2_frozen_figures_are_the_worked_example(billing2) -> None:  # noqa: ANN001
+def test_billing2_frozen_figures_are_the_worked_example(billing2) -> None:
     billing, row = billing2
     totals = figures.sheet(billing).totals
     assert billing.status == "approved_as_noted"
@@ -72,26 +72,26 @@ def test_billing2_frozen_figures_are_the_worked_example(billing2) -> None:  # no
         assert export_batches.problems_for(row, fmt) == [], fmt
 
 
-def test_billing2_iif_matches_expected_file(billing2) -> None:  # noqa: ANN001
+def test_billing2_iif_matches_expected_file(billing2) -> None:
     _, row = billing2
     data = builders.build_iif([row], BATCH)
     assert data == (EXPECTED / "worked_example_billing2.iif").read_bytes()
 
 
-def test_billing2_sage300_matches_expected_file(billing2) -> None:  # noqa: ANN001
+def test_billing2_sage300_matches_expected_file(billing2) -> None:
     _, row = billing2
     data = builders.build_sage300([row], BATCH)
     assert data == (EXPECTED / "worked_example_billing2_sage300.txt").read_bytes()
 
 
-def test_billing2_csv_matches_expected_file(billing2) -> None:  # noqa: ANN001
+def test_billing2_csv_matches_expected_file(billing2) -> None:
     billing, row = billing2
     expected = (EXPECTED / "worked_example_billing2.csv").read_bytes()
     expected = expected.replace(b"{billing_id}", str(billing.id).encode())
     assert builders.build_csv([row], BATCH) == expected
 
 
-def test_every_format_agrees_with_the_money_engine_to_the_cent(billing2) -> None:  # noqa: ANN001
+def test_every_format_agrees_with_the_money_engine_to_the_cent(billing2) -> None:
     billing, row = billing2
     sheet = figures.sheet(billing)
     t = sheet.totals
@@ -160,7 +160,7 @@ def test_every_format_agrees_with_the_money_engine_to_the_cent(billing2) -> None
     assert D(str(l2["percent_complete"])) == D("18.57")
 
 
-def test_billing1_is_exported_without_a_previous_billing(example) -> None:  # noqa: ANN001
+def test_billing1_is_exported_without_a_previous_billing(example) -> None:
     billing = db.session.get(Billing, example.billing1_id)
     row = export_batches.export_rows([billing])[billing.id]
     assert row.current_payment_due == D("23700.00")

@@ -321,7 +321,7 @@ CALLS = [
 CALL = {c.name: c for c in CALLS}
 
 
-def _client(app, actor: str, fx: gen.Fixture):  # noqa: ANN001, ANN202
+def _client(app, actor: str, fx: gen.Fixture):
     client = app.test_client()
     if actor == "api":
         return client
@@ -347,7 +347,7 @@ def _client(app, actor: str, fx: gen.Fixture):  # noqa: ANN001, ANN202
     return client
 
 
-def measure(app, size: gen.Size) -> dict[str, tuple[int, list[str], int]]:  # noqa: ANN001
+def measure(app, size: gen.Size) -> dict[str, tuple[int, list[str], int]]:
     """Generate ``size`` and make every call once: name → (count, statements, status)."""
     with app.app_context():
         gen.generate(size, seed=11)
@@ -381,7 +381,7 @@ def measure(app, size: gen.Size) -> dict[str, tuple[int, list[str], int]]:  # no
 
 
 @pytest.fixture(scope="module")
-def worlds(database_url: str, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def worlds(database_url: str, tmp_path_factory: pytest.TempPathFactory):
     """Measurements of every call in the small and the large world."""
     # Pages longer than the small world, so a query per listed row shows up.
     app = make_test_app(database_url, tmp_path_factory.mktemp("perf"), PAGE_SIZE=200)
@@ -414,7 +414,7 @@ def _growth(small: list[str], large: list[str]) -> str:
 
 
 @pytest.mark.parametrize("name", list(CALL))
-def test_queries_do_not_grow_with_data(worlds, name: str) -> None:  # noqa: ANN001
+def test_queries_do_not_grow_with_data(worlds, name: str) -> None:
     small, large = worlds
     count_small, statements_small, status_small = small[name]
     count_large, statements_large, status_large = large[name]

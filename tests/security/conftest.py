@@ -22,7 +22,7 @@ _ATTEMPTS: Counter = Counter()
 
 
 @pytest.fixture
-def ids(app):  # noqa: ANN001, ANN201
+def ids(app):
     """The full world (every object state a form needs), as ids; no context left."""
     with app.app_context():
         out = build_full_world()
@@ -31,7 +31,7 @@ def ids(app):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def lite(app):  # noqa: ANN001, ANN201
+def lite(app):
     """The worked example with a draft (Casey) and a billing under review (Olive)."""
     with app.app_context():
         out = build_light_world()
@@ -40,7 +40,7 @@ def lite(app):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def tally(request) -> Callable[[int], None]:  # noqa: ANN001
+def tally(request) -> Callable[[int], None]:
     """``tally(n)``: n more hostile requests were made by this test's group."""
     group = counts.group_of(request.node.nodeid) or "Other"
 

@@ -125,7 +125,7 @@ class _Parser(HTMLParser):
             problems.append("<style> element (inline style)")
 
     # -- forms ---------------------------------------------------------------
-    def handle_starttag(self, tag: str, attrs_list: list) -> None:  # noqa: C901
+    def handle_starttag(self, tag: str, attrs_list: list) -> None:
         attrs = {k.lower(): (v if v is not None else "") for k, v in attrs_list}
         self._check_attrs(tag, attrs)
         if tag == "form":
@@ -263,7 +263,7 @@ def url_for_route(
         return url_for(route.endpoint, **values)
 
 
-def sign_in(auth, ids: SimpleNamespace, role: str) -> None:  # noqa: ANN001
+def sign_in(auth, ids: SimpleNamespace, role: str) -> None:
     """Put ``role``'s session on the test client (anonymous: no session)."""
     if role == "anonymous":
         with auth.client.session_transaction() as sess:

@@ -43,7 +43,7 @@ def endpoint_of(app: Flask, action: str, page_url: str) -> str | None:
     return endpoint
 
 
-def _crawl(app: Flask, client, auth, ids: SimpleNamespace) -> None:  # noqa: ANN001
+def _crawl(app: Flask, client, auth, ids: SimpleNamespace) -> None:
     for route in crawl.routes(app):
         if "GET" not in route.methods or route.area in ("api", "other"):
             continue
@@ -62,7 +62,7 @@ def _crawl(app: Flask, client, auth, ids: SimpleNamespace) -> None:  # noqa: ANN
                     _SOURCES[endpoint] = (route.endpoint, index, role)
 
 
-def source_of(app: Flask, client, auth, ids, endpoint: str):  # noqa: ANN001, ANN201
+def source_of(app: Flask, client, auth, ids, endpoint: str):
     """(page route, variant, role) of the page holding ``endpoint``'s form."""
     if not _SOURCES:
         _crawl(app, client, auth, ids)
@@ -73,7 +73,7 @@ def source_of(app: Flask, client, auth, ids, endpoint: str):  # noqa: ANN001, AN
     return route, crawl.page_variants(route)[index], role
 
 
-def current_form(app: Flask, client, auth, ids, endpoint: str):  # noqa: ANN001, ANN201
+def current_form(app: Flask, client, auth, ids, endpoint: str):
     """(page url, role, form) as the page renders it now, or None if it is gone."""
     source = source_of(app, client, auth, ids, endpoint)
     if source is None:

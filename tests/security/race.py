@@ -29,7 +29,7 @@ WRITES = ("UPDATE", "INSERT", "DELETE")
 def _hold(app: Flask, barrier: threading.Barrier) -> None:
     waited = threading.Event()
 
-    def before(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:
         text = statement.lstrip().upper()
         takes_locks = (
             text.startswith(WRITES)
@@ -63,7 +63,7 @@ def race(
     def run(index: int) -> None:
         try:
             results[index] = jobs[index](apps[index])
-        except Exception as exc:  # noqa: BLE001 - reported to the test
+        except Exception as exc:
             results[index] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]

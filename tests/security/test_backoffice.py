@@ -34,27 +34,27 @@ from . import fuzz
 HOST = "localhost"
 
 
-def _login(client, email: str, password: str = f.PASSWORD, **extra):  # noqa: ANN001, ANN201
+def _login(client, email: str, password: str = f.PASSWORD, **extra):
     return client.post(
         "/admin/login", data={"email": email, "password": password, **extra}
     )
 
 
-def _user(app, user_id: int) -> User:  # noqa: ANN001
+def _user(app, user_id: int) -> User:
     with app.app_context():
         user = db.session.get(User, user_id)
         db.session.expunge(user)
         return user
 
 
-def _email(app, user_id: int) -> str:  # noqa: ANN001
+def _email(app, user_id: int) -> str:
     return _user(app, user_id).email
 
 
 # ------------------------------------------------------------------ sign-in
 
 
-def _sign_in(app, email: str, password: str, address: str):  # noqa: ANN001, ANN202
+def _sign_in(app, email: str, password: str, address: str):
     client = app.test_client()
     response = client.post(
         "/admin/login",
@@ -64,7 +64,7 @@ def _sign_in(app, email: str, password: str, address: str):  # noqa: ANN001, ANN
     return client, response
 
 
-def test_lockout_tells_nothing_and_never_locks_the_real_user_out(app, users) -> None:  # noqa: ANN001
+def test_lockout_tells_nothing_and_never_locks_the_real_user_out(app, users) -> None:
     """Issue 17: five wrong passwords lock that email *from that address*; the
     answers are the same for a real account and a made-up one; the owner
     signing in from elsewhere gets in (and the lock is audited)."""
@@ -95,7 +95,7 @@ def test_lockout_tells_nothing_and_never_locks_the_real_user_out(app, users) -> 
         assert "user.locked" in actions and "user.login" in actions
 
 
-def _flash_text(response) -> str:  # noqa: ANN001
+def _flash_text(response) -> str:
     match = re.search(
         r'class="alert[^"]*"[^>]*>(.*?)<', response.get_data(as_text=True), re.S
     )
@@ -104,7 +104,7 @@ def _flash_text(response) -> str:  # noqa: ANN001
 
 def test_login_throttled_per_address_counts_nothing_more(
     database_url, tmp_path, users
-) -> None:  # noqa: ANN001
+) -> None:
     """Per address: after the limit, 429s; throttled attempts never reach the
     account (no extra failure counted, no lockout by a flood)."""
     throttled = make_test_app(
@@ -173,7 +173,7 @@ def _lands_home(location: str) -> bool:
 
 
 @pytest.mark.parametrize("target", OPEN_REDIRECTS)
-def test_next_never_leaves_the_site(app, client, users, target: str) -> None:  # noqa: ANN001
+def test_next_never_leaves_the_site(app, client, users, target: str) -> None:
     """Signing in with a hostile ?next=, and visiting the login page with it while
     signed in: the redirect stays on our host; the form never echoes it raw."""
     page = client.get("/admin/login", query_string={"next": target})
@@ -195,7 +195,7 @@ def test_next_never_leaves_the_site(app, client, users, target: str) -> None:  #
 
 
 @pytest.mark.parametrize("target", OPEN_REDIRECTS[:12])
-def test_back_fields_never_leave_the_site(app, client, auth, lite, target: str) -> None:  # noqa: ANN001
+def test_back_fields_never_leave_the_site(app, client, auth, lite, target: str) -> None:
     """The small POST forms that return to a ``back`` page."""
     from portal.models import Contact
 
@@ -218,7 +218,7 @@ def test_back_fields_never_leave_the_site(app, client, auth, lite, target: str) 
 
 
 @pytest.mark.parametrize("how", ["logout", "password-change", "deactivation"])
-def test_session_replay_is_refused(app, users, how: str) -> None:  # noqa: ANN001
+def test_session_replay_is_refused(app, users, how: str) -> None:
     """Copy the cookie, end the session, replay it from another browser."""
     ids = SimpleNamespace(finance_id=users["finance"], admin_id=users["admin"])
     email = _email(app, ids.finance_id)
@@ -264,7 +264,7 @@ def test_session_replay_is_refused(app, users, how: str) -> None:  # noqa: ANN00
         )
 
 
-def test_contact_session_replay_after_logout_is_refused(app, lite) -> None:  # noqa: ANN001
+def test_contact_session_replay_after_logout_is_refused(app, lite) -> None:
     """A contact's copied cookie stops working once that session signs out,
     while the contact's other sessions and unused links keep working."""
     ids = lite
@@ -307,7 +307,7 @@ def test_contact_session_replay_after_logout_is_refused(app, lite) -> None:  # n
 
 def test_contact_session_on_every_admin_and_exports_route(
     app, client, auth, ids, tally
-) -> None:  # noqa: ANN001
+) -> None:
     """A contact's session: 403 on every admin.* and exports.* page (GET and
     POST), 401 on the token API, and nothing written."""
     from . import crawl
@@ -341,7 +341,7 @@ def test_contact_session_on_every_admin_and_exports_route(
 # ------------------------------------------------------------------ stale
 
 
-def _billing_state(app, billing_id: int) -> tuple:  # noqa: ANN001
+def _billing_state(app, billing_id: int) -> tuple:
     with app.app_context():
         billing = db.session.get(Billing, billing_id)
         lines = tuple(
@@ -385,7 +385,7 @@ STALE_POSTS = {
 @pytest.mark.parametrize("version", ["old", "missing", "future", "garbage"])
 def test_stale_decisions_are_refused(
     app, client, auth, lite, case: str, version: str
-) -> None:  # noqa: ANN001
+) -> None:
     """A decision made on a page loaded before the billing changed: refused with
     the "changed meanwhile" message and nothing written."""
     ids = lite
@@ -420,7 +420,7 @@ def test_stale_decisions_are_refused(
 # ------------------------------------------------------------------ mass assignment
 
 
-def test_mass_assignment_on_the_admin_billing_form(app, client, auth, ids) -> None:  # noqa: ANN001
+def test_mass_assignment_on_the_admin_billing_form(app, client, auth, ids) -> None:
     auth.login_user(ids.admin_id)
     with app.app_context():
         billing = db.session.get(Billing, ids.draft_id)
@@ -476,7 +476,7 @@ def test_mass_assignment_on_the_admin_billing_form(app, client, auth, ids) -> No
         assert line.status == "pending" and billing.approved_figures is None
 
 
-def test_mass_assignment_on_the_contact_billing_form(app, client, auth, ids) -> None:  # noqa: ANN001
+def test_mass_assignment_on_the_contact_billing_form(app, client, auth, ids) -> None:
     auth.login_contact(ids.contact_id)
     with app.app_context():
         billing = db.session.get(Billing, ids.draft_id)
@@ -505,7 +505,7 @@ def test_mass_assignment_on_the_contact_billing_form(app, client, auth, ids) -> 
         assert other.status == "approved_as_noted"
 
 
-def test_mass_assignment_of_role_and_ownership(app, client, auth, ids) -> None:  # noqa: ANN001
+def test_mass_assignment_of_role_and_ownership(app, client, auth, ids) -> None:
     """A viewer's own account page and token page can't raise a role, move a
     token to another user or reactivate anything."""
     auth.login_user(ids.viewer_id)
@@ -537,7 +537,7 @@ def test_mass_assignment_of_role_and_ownership(app, client, auth, ids) -> None: 
 
 def test_mass_assignment_of_commitment_and_project_status(
     app, client, auth, ids
-) -> None:  # noqa: ANN001
+) -> None:
     """Edit forms ignore status/ids; status changes only through their own action."""
     auth.login_user(ids.admin_id)
     with app.app_context():

@@ -50,7 +50,7 @@ ENGINES = ["suite", "postgresql"]
 
 
 @pytest.fixture(params=ENGINES)
-def engine(request, database_url, tmp_path):  # noqa: ANN001, ANN201
+def engine(request, database_url, tmp_path):
     """(url, app) on the suite's database or on PostgreSQL; emptied afterwards."""
     url = (
         database_url if request.param == "suite" else request.getfixturevalue("pg_url")
@@ -67,7 +67,7 @@ def engine(request, database_url, tmp_path):  # noqa: ANN001, ANN201
 # ------------------------------------------------------------------ helpers
 
 
-def _outcome(client) -> str:  # noqa: ANN001
+def _outcome(client) -> str:
     """'won' when the request did what it asked, else 'refused'."""
     with client.session_transaction() as sess:
         categories = {c for c, _ in sess.pop("_flashes", [])}
@@ -91,7 +91,7 @@ def post_as(kind: str, who: int, url: str, data: dict) -> Callable[[Flask], str]
     return job
 
 
-def _count(model, *where) -> int:  # noqa: ANN001
+def _count(model, *where) -> int:
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(model).where(*where)
     )
@@ -167,7 +167,7 @@ def _approve_effects(app: Flask, b: SimpleNamespace) -> dict[str, int]:
     return effects
 
 
-def test_n_admins_approving_through_the_pages(engine, tmp_path) -> None:  # noqa: ANN001
+def test_n_admins_approving_through_the_pages(engine, tmp_path) -> None:
     url, app = engine
     b = _billing(app, "under_review", admins=4)
     jobs = [
@@ -203,7 +203,7 @@ def naive_approve(billing_id: int, admin_id: int) -> Callable[[Flask], str]:
     return job
 
 
-def test_naive_approval_is_caught(engine, tmp_path) -> None:  # noqa: ANN001
+def test_naive_approval_is_caught(engine, tmp_path) -> None:
     url, app = engine
     b = _billing(app, "under_review", admins=2)
     jobs = [naive_approve(b.billing_id, a) for a in b.admin_ids]
@@ -232,7 +232,7 @@ def _submit_effects(app: Flask, b: SimpleNamespace, admins: int) -> dict[str, in
     return effects
 
 
-def test_double_clicked_submit(engine, tmp_path) -> None:  # noqa: ANN001
+def test_double_clicked_submit(engine, tmp_path) -> None:
     """The same browser posts the same draft twice at once."""
     url, app = engine
     b = _billing(app, "draft", admins=2)
@@ -261,7 +261,7 @@ def naive_submit(billing_id: int) -> Callable[[Flask], str]:
     return job
 
 
-def test_naive_submit_is_caught(engine, tmp_path) -> None:  # noqa: ANN001
+def test_naive_submit_is_caught(engine, tmp_path) -> None:
     url, app = engine
     b = _billing(app, "draft", admins=1)
     results = race(url, tmp_path, [naive_submit(b.billing_id)] * 2)
@@ -302,7 +302,7 @@ def _exchange(token: str) -> Callable[[Flask], str]:
     return job
 
 
-def test_two_exchanges_of_the_same_link(engine, tmp_path) -> None:  # noqa: ANN001
+def test_two_exchanges_of_the_same_link(engine, tmp_path) -> None:
     url, app = engine
     _, token = _link(app)
     results = race(url, tmp_path, [_exchange(token)] * 4)
@@ -325,7 +325,7 @@ def naive_exchange(token: str) -> Callable[[Flask], str]:
     return job
 
 
-def test_naive_exchange_is_caught(engine, tmp_path) -> None:  # noqa: ANN001
+def test_naive_exchange_is_caught(engine, tmp_path) -> None:
     url, app = engine
     _, token = _link(app)
     results = race(url, tmp_path, [naive_exchange(token)] * 2)
@@ -336,7 +336,7 @@ def test_naive_exchange_is_caught(engine, tmp_path) -> None:  # noqa: ANN001
 # ------------------------------------------------------------------ edit during approval
 
 
-def test_review_edit_during_approval(engine, tmp_path) -> None:  # noqa: ANN001
+def test_review_edit_during_approval(engine, tmp_path) -> None:
     """One admin changes an approved amount while another approves: either the
     billing is approved with the amounts it had (frozen), or it stays under
     review with the edit. Never approved figures that miss the edit."""
@@ -379,7 +379,7 @@ def test_review_edit_during_approval(engine, tmp_path) -> None:  # noqa: ANN001
     assert one_winner(results, effects) == []
 
 
-def test_contact_and_admin_edit_the_same_draft(engine, tmp_path) -> None:  # noqa: ANN001
+def test_contact_and_admin_edit_the_same_draft(engine, tmp_path) -> None:
     """The contact saves while an admin saves on the contact's behalf."""
     url, app = engine
     b = _billing(app, "draft")
@@ -438,7 +438,7 @@ def naive_save(billing_id: int, notes: str) -> Callable[[Flask], str]:
     return job
 
 
-def test_naive_concurrent_edit_is_caught(engine, tmp_path) -> None:  # noqa: ANN001
+def test_naive_concurrent_edit_is_caught(engine, tmp_path) -> None:
     """Last writer wins silently: two winners, one edit lost."""
     url, app = engine
     b = _billing(app, "draft")
@@ -451,7 +451,7 @@ def test_naive_concurrent_edit_is_caught(engine, tmp_path) -> None:  # noqa: ANN
     assert any("2 winners" in p for p in problems), (results, problems)
 
 
-def test_resubmit_during_void(engine, tmp_path) -> None:  # noqa: ANN001
+def test_resubmit_during_void(engine, tmp_path) -> None:
     """The contact resubmits a sent-back billing while an admin voids it."""
     url, app = engine
     b = _billing(app, "revise_and_resubmit")
@@ -508,7 +508,7 @@ def _export_effects(app: Flask, example: SimpleNamespace) -> dict[str, int]:
     return {"batch": batches, "owning batch": len(owner - {None})}
 
 
-def test_two_exports_of_the_same_billings_through_the_pages(engine, tmp_path) -> None:  # noqa: ANN001
+def test_two_exports_of_the_same_billings_through_the_pages(engine, tmp_path) -> None:
     url, app = engine
     example = _approved(app)
     data = {
@@ -554,7 +554,7 @@ def naive_export(billing_ids: list[int], user_id: int) -> Callable[[Flask], str]
     return job
 
 
-def test_naive_export_is_caught(engine, tmp_path) -> None:  # noqa: ANN001
+def test_naive_export_is_caught(engine, tmp_path) -> None:
     url, app = engine
     example = _approved(app)
     ids = [example.billing1_id, example.billing2_id]
@@ -577,7 +577,7 @@ def _world(app: Flask, admins: int = 1) -> SimpleNamespace:
     return out
 
 
-def _invite(admin_id: int, period_id: int, commitment_id: int):  # noqa: ANN202
+def _invite(admin_id: int, period_id: int, commitment_id: int):
     return post_as(
         "user",
         admin_id,
@@ -597,7 +597,7 @@ def _invite_effects(app: Flask) -> dict[str, int]:
     return effects
 
 
-def test_double_clicked_invite(engine, tmp_path) -> None:  # noqa: ANN001
+def test_double_clicked_invite(engine, tmp_path) -> None:
     """The second click answers as a click after the first: "already invited"."""
     url, app = engine
     w = _world(app)
@@ -606,7 +606,7 @@ def test_double_clicked_invite(engine, tmp_path) -> None:  # noqa: ANN001
     assert one_winner(results, _invite_effects(app)) == []
 
 
-def test_contact_removed_and_added_back_is_invited_again(engine, tmp_path) -> None:  # noqa: ANN001
+def test_contact_removed_and_added_back_is_invited_again(engine, tmp_path) -> None:
     url, app = engine
     w = _world(app)
     client = app.test_client()
@@ -639,7 +639,7 @@ def test_contact_removed_and_added_back_is_invited_again(engine, tmp_path) -> No
         db.session.remove()
 
 
-def test_two_periods_opened_at_once(engine, tmp_path) -> None:  # noqa: ANN001
+def test_two_periods_opened_at_once(engine, tmp_path) -> None:
     """Both clicks do what two clicks in a row would: the later one's period
     ends up open, the other closed; never two open, never a 500."""
     url, app = engine
@@ -676,7 +676,7 @@ def test_two_periods_opened_at_once(engine, tmp_path) -> None:  # noqa: ANN001
         db.session.remove()
 
 
-def test_two_admins_demoting_each_other(engine, tmp_path) -> None:  # noqa: ANN001
+def test_two_admins_demoting_each_other(engine, tmp_path) -> None:
     url, app = engine
     w = _world(app, admins=2)
     first, second = w.admin_ids
@@ -703,7 +703,7 @@ def test_two_admins_demoting_each_other(engine, tmp_path) -> None:  # noqa: ANN0
     assert one_winner(results, {"admin left": admins}) == []
 
 
-def test_twenty_fresh_link_requests_at_once(engine, tmp_path) -> None:  # noqa: ANN001
+def test_twenty_fresh_link_requests_at_once(engine, tmp_path) -> None:
     """FRESH_LINKS_PER_HOUR (3) is exact under 20 simultaneous requests."""
     url, app = engine
     _, token = _link(app)

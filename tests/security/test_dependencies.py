@@ -22,7 +22,7 @@ def _unused_port() -> int:
         return sock.getsockname()[1]
 
 
-def _email(app, user_id: int) -> str:  # noqa: ANN001
+def _email(app, user_id: int) -> str:
     from portal.models import User
 
     with app.app_context():
@@ -31,7 +31,7 @@ def _email(app, user_id: int) -> str:  # noqa: ANN001
     return email
 
 
-def test_redis_down_signs_in_and_opens_links(database_url, tmp_path, users) -> None:  # noqa: ANN001
+def test_redis_down_signs_in_and_opens_links(database_url, tmp_path, users) -> None:
     """Rate-limit storage at a port where nothing listens: sign-in and the link
     pages still answer (limits counted in memory meanwhile), never 500."""
     app = make_test_app(
@@ -61,7 +61,7 @@ def test_redis_down_signs_in_and_opens_links(database_url, tmp_path, users) -> N
     assert codes == [401, 401, 401, 429]
 
 
-def _via_proxy(client, client_ip: str, **kwargs):  # noqa: ANN001, ANN003, ANN202
+def _via_proxy(client, client_ip: str, **kwargs):
     return client.post(
         "/admin/login",
         environ_base={"REMOTE_ADDR": "127.0.0.1"},
@@ -72,7 +72,7 @@ def _via_proxy(client, client_ip: str, **kwargs):  # noqa: ANN001, ANN003, ANN20
 
 def test_behind_a_proxy_each_client_has_its_own_bucket(
     database_url, tmp_path, users
-) -> None:  # noqa: ANN001
+) -> None:
     app = make_test_app(
         database_url,
         tmp_path,
@@ -103,7 +103,7 @@ def test_behind_a_proxy_each_client_has_its_own_bucket(
 
 def test_spoofed_forwarding_headers_sent_directly_change_nothing(
     database_url, tmp_path, users
-) -> None:  # noqa: ANN001
+) -> None:
     """Without PROXY_FIX_X_FOR (the default) a new X-Forwarded-For per request
     does not buy a new bucket."""
     app = make_test_app(
@@ -123,7 +123,7 @@ def test_spoofed_forwarding_headers_sent_directly_change_nothing(
 # ------------------------------------------------------------------ SMTP
 
 
-def _queue_one(app) -> int:  # noqa: ANN001
+def _queue_one(app) -> int:
     from datetime import timedelta
 
     from portal.mail.outbox import queue_mail
@@ -144,7 +144,7 @@ def _queue_one(app) -> int:  # noqa: ANN001
     return message_id
 
 
-def _smtp_to(app, port: int, timeout: float) -> None:  # noqa: ANN001
+def _smtp_to(app, port: int, timeout: float) -> None:
     app.config.update(
         MAIL_SUPPRESS_SEND=False,
         MAIL_TRANSPORT="smtp",
@@ -181,7 +181,7 @@ def _silent_server() -> tuple[int, threading.Event, threading.Event]:
 
 def test_hanging_smtp_server_blocks_no_web_write(
     database_url, tmp_path, app, users
-) -> None:  # noqa: ANN001
+) -> None:
     """SPEC §8 on SQLite too: while ``send-mail`` waits on a server that never
     answers, a sign-in (a write: last login, audit event) answers at once."""
     from portal.mail.outbox import deliver_pending
@@ -268,7 +268,7 @@ class _LateServer:
         self.sock.close()
 
 
-def test_a_late_smtp_answer_gives_one_message_id_for_both_copies(app) -> None:  # noqa: ANN001
+def test_a_late_smtp_answer_gives_one_message_id_for_both_copies(app) -> None:
     """The server got the first attempt but answered after the timeout; the
     retry carries the same Message-ID, so the receiver can drop the repeat."""
     import re

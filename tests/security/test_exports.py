@@ -46,11 +46,11 @@ def _hostile(prefix: str, tag: str) -> str:
     return f"{prefix}SUM(1,1);{tag};"
 
 
-def _poison(world, prefix: str) -> dict[str, str]:  # noqa: ANN001
+def _poison(world, prefix: str) -> dict[str, str]:
     """Put hostile text in every field an export shows; return tag → value."""
     values: dict[str, str] = {}
 
-    def put(obj, attr: str, tag: str) -> None:  # noqa: ANN001
+    def put(obj, attr: str, tag: str) -> None:
         value = _hostile(prefix, tag)
         setattr(obj, attr, value)
         values[tag] = value
@@ -110,7 +110,7 @@ def _cells_xlsx(data: bytes) -> list[object]:
 @pytest.mark.parametrize("prefix", list(PREFIXES))
 def test_formula_injection_in_every_text_column(
     app, client, auth, fmt: str, prefix: str
-) -> None:  # noqa: ANN001
+) -> None:
     with app.app_context():
         world = f.build_world()
         example = approve_worked_example(world)

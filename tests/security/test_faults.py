@@ -46,7 +46,7 @@ CASEY = "casey@example-electric.example"
 class _Refusing(socketserver.StreamRequestHandler):
     """An SMTP server that says no: at the greeting, or to the recipient."""
 
-    def handle(self) -> None:  # noqa: D102
+    def handle(self) -> None:
         mode = self.server.mode  # type: ignore[attr-defined]
         if mode == "greeting":
             self.wfile.write(b"554 5.3.2 not accepting mail\r\n")
@@ -63,7 +63,7 @@ class _Refusing(socketserver.StreamRequestHandler):
                 self.wfile.write(b"250 ok\r\n")
 
 
-def _server(handler, **attrs):  # noqa: ANN001, ANN003, ANN202
+def _server(handler, **attrs):
     server = _Sink(("127.0.0.1", 0), handler)
     for name, value in attrs.items():
         setattr(server, name, value)
@@ -77,7 +77,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _deliver_to(app, port: int) -> None:  # noqa: ANN001
+def _deliver_to(app, port: int) -> None:
     app.config.update(
         MAIL_SUPPRESS_SEND=False,
         MAIL_TRANSPORT="smtp",
@@ -89,7 +89,7 @@ def _deliver_to(app, port: int) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("refusal", ["connection", "greeting", "recipient"])
-def test_refusing_mail_server(app, client, runner, w, refusal: str) -> None:  # noqa: ANN001
+def test_refusing_mail_server(app, client, runner, w, refusal: str) -> None:
     """A request that sends mail answers at once; the worker fails, keeps the
     message with the error, backs off, and delivers once the server is back."""
     refuser = None
@@ -139,7 +139,7 @@ def test_refusing_mail_server(app, client, runner, w, refusal: str) -> None:  # 
         assert (message.status, message.attempts, message.last_error) == ("sent", 2, "")
 
 
-def test_hanging_mail_server_never_blocks_a_request(app, client, runner, w) -> None:  # noqa: ANN001
+def test_hanging_mail_server_never_blocks_a_request(app, client, runner, w) -> None:
     port, stop = _hanging_smtp_server()
     _deliver_to(app, port)
     try:
@@ -166,7 +166,7 @@ def test_hanging_mail_server_never_blocks_a_request(app, client, runner, w) -> N
         assert "timed out" in message.last_error.lower()
 
 
-def test_database_restart_between_real_requests(pg_url, tmp_path) -> None:  # noqa: ANN001
+def test_database_restart_between_real_requests(pg_url, tmp_path) -> None:
     """Every server connection is killed between two requests of a signed-in
     admin: the next page and the next write work (pool_pre_ping)."""
     from ..conftest import _empty_all_tables
@@ -231,14 +231,14 @@ class _FailNextCommit:
     def __init__(self) -> None:
         self.armed = False
 
-    def __call__(self, session) -> None:  # noqa: ANN001
+    def __call__(self, session) -> None:
         if self.armed:
             self.armed = False
             raise RuntimeError("the database went away at commit time")
 
 
 @pytest.fixture
-def fail_next_commit(app):  # noqa: ANN001, ANN201
+def fail_next_commit(app):
     app.config["PROPAGATE_EXCEPTIONS"] = False
     hook = _FailNextCommit()
     sa.event.listen(sa.orm.Session, "before_commit", hook)
@@ -246,7 +246,7 @@ def fail_next_commit(app):  # noqa: ANN001, ANN201
     sa.event.remove(sa.orm.Session, "before_commit", hook)
 
 
-def _totals(app) -> dict:  # noqa: ANN001
+def _totals(app) -> dict:
     with app.app_context():
         out = {
             model.__name__: db.session.scalar(
@@ -267,7 +267,7 @@ def _totals(app) -> dict:  # noqa: ANN001
     return out
 
 
-def _draft(app, w) -> int:  # noqa: ANN001
+def _draft(app, w) -> int:
     with app.app_context():
         contact = db.session.get(Contact, w.contact_id)
         billing = billings.create_billing(
@@ -290,7 +290,7 @@ def _draft(app, w) -> int:  # noqa: ANN001
 @pytest.mark.parametrize("action", ["submit", "approve", "invite", "upload"])
 def test_failed_commit_leaves_no_trace(
     app, client, w, fail_next_commit, action: str
-) -> None:  # noqa: ANN001
+) -> None:
     """The request made its change, its audit event and its mail (or file),
     then the commit failed: a 500 page, and nothing of it anywhere."""
     from ..contact.test_attachments import PDF
@@ -358,7 +358,7 @@ def test_failed_commit_leaves_no_trace(
 
 def test_outbox_message_is_not_sent_twice_after_a_crash_mid_send(
     app, runner, w
-) -> None:  # noqa: ANN001
+) -> None:
     """A worker that dies after claiming a message leaves it claimed-but-pending:
     the next pass retries it later (attempts counted), it is never lost."""
     sink = _server(_SMTPHandler, messages=[])

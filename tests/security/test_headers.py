@@ -33,7 +33,7 @@ def csp_directives(value: str) -> dict[str, list[str]]:
     return out
 
 
-def header_problems(response) -> list[str]:  # noqa: ANN001, C901
+def header_problems(response) -> list[str]:
     """What is missing or weak in a response's security headers."""
     problems = []
     headers = response.headers
@@ -68,7 +68,7 @@ def header_problems(response) -> list[str]:  # noqa: ANN001, C901
     return problems
 
 
-def _check(response, where: str, problems: list[str]) -> None:  # noqa: ANN001
+def _check(response, where: str, problems: list[str]) -> None:
     problems += [f"{where}: {p}" for p in header_problems(response)]
     if "text/html" in response.headers.get("Content-Type", ""):
         page = crawl.parse_page(response.get_data(as_text=True))
@@ -78,7 +78,7 @@ def _check(response, where: str, problems: list[str]) -> None:  # noqa: ANN001
 @pytest.mark.parametrize("area", ["admin", "exports", "contact", "api", "other"])
 def test_every_get_route_has_headers_and_satisfies_the_csp(
     app, client, auth, ids, tally, area: str
-) -> None:  # noqa: ANN001
+) -> None:
     """Each GET route as its user (and every page variant of the full world)."""
     from portal.accounts import api_tokens
     from portal.models import User
@@ -111,7 +111,7 @@ def test_every_get_route_has_headers_and_satisfies_the_csp(
     assert seen >= (2 if area == "other" else 3)
 
 
-def test_error_pages_have_the_headers(app, database_url, tmp_path, tally) -> None:  # noqa: ANN001
+def test_error_pages_have_the_headers(app, database_url, tmp_path, tally) -> None:
     """401, 403, 404, 405, 413, 429 and 500 answers (pages and API JSON)."""
     app = make_test_app(  # (the ``app`` fixture empties the tables afterwards)
         database_url,
@@ -123,7 +123,7 @@ def test_error_pages_have_the_headers(app, database_url, tmp_path, tally) -> Non
     )
 
     @app.route("/__test/boom")
-    def boom():  # noqa: ANN202
+    def boom():
         raise RuntimeError("boom")
 
     client = app.test_client()
@@ -157,7 +157,7 @@ def test_error_pages_have_the_headers(app, database_url, tmp_path, tally) -> Non
         db.engine.dispose()
 
 
-def test_static_files_and_downloads_have_the_headers(app, client, auth, ids) -> None:  # noqa: ANN001
+def test_static_files_and_downloads_have_the_headers(app, client, auth, ids) -> None:
     problems: list[str] = []
     for name in sorted(os.listdir(os.path.join(app.root_path, "static"))):
         _check(client.get(f"/static/{name}"), f"static/{name}", problems)
@@ -224,7 +224,7 @@ def test_templates_have_no_inline_script_style_or_handlers() -> None:
 # ------------------------------------------------------------------ cookies
 
 
-def _cookie(response, name: str) -> str:  # noqa: ANN001
+def _cookie(response, name: str) -> str:
     for header in response.headers.getlist("Set-Cookie"):
         if header.startswith(f"{name}="):
             return header
@@ -236,7 +236,7 @@ def _cookie(response, name: str) -> str:  # noqa: ANN001
 )
 def test_session_cookie_flags_on_real_sign_ins(
     app, database_url, tmp_path, base: str
-) -> None:  # noqa: ANN001
+) -> None:
     """Staff sign-in and a contact's link exchange: HttpOnly, SameSite=Lax, and
     Secure unless the configured base URL is local plain HTTP (plus HSTS)."""
     from portal.accounts import tokens

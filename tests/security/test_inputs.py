@@ -42,7 +42,7 @@ MAY_CHANGE_ON_ERROR = {
 ERROR_FLASHES = {"danger", "warning", "error"}
 
 
-def _pop_flashes(client) -> list[tuple[str, str]]:  # noqa: ANN001
+def _pop_flashes(client) -> list[tuple[str, str]]:
     with client.session_transaction() as sess:
         return list(sess.pop("_flashes", []))
 
@@ -85,7 +85,7 @@ def _cases(kind: str) -> list[tuple[str, str, str | None]]:
     return out
 
 
-def _shown_pages(client, response, url: str) -> list[str]:  # noqa: ANN001
+def _shown_pages(client, response, url: str) -> list[str]:
     """The pages a person sees after the post: the redirect target and the form page."""
     pages = []
     location = response.headers.get("Location")
@@ -102,7 +102,7 @@ def _shown_pages(client, response, url: str) -> list[str]:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("endpoint", POST_ENDPOINTS)
-def test_hostile_values_in_every_field(app, client, auth, ids, tally, endpoint) -> None:  # noqa: ANN001, C901
+def test_hostile_values_in_every_field(app, client, auth, ids, tally, endpoint) -> None:
     """Every field of the endpoint's form, every hostile family: no 500, no partial
     write, stored text round-trips and is shown escaped."""
     found = forms.current_form(app, client, auth, ids, endpoint)
@@ -171,7 +171,7 @@ def test_hostile_values_in_every_field(app, client, auth, ids, tally, endpoint) 
     assert tried >= 1
 
 
-def test_every_post_endpoint_has_a_form_or_a_json_test(app) -> None:  # noqa: ANN001
+def test_every_post_endpoint_has_a_form_or_a_json_test(app) -> None:
     """A new POST route is fuzzed automatically (or needs a JSON test here)."""
     posts = {r.endpoint for r in crawl.routes(app) if "POST" in r.methods}
     assert posts - set(POST_ENDPOINTS) == forms.JSON_ENDPOINTS
@@ -184,7 +184,7 @@ def test_every_post_endpoint_has_a_form_or_a_json_test(app) -> None:  # noqa: AN
 @pytest.mark.parametrize(("text", "ok"), list(fuzz.AMOUNT_FORMS.items()))
 def test_each_amount_form_on_the_contact_billing_form(
     app, client, auth, lite, text: str, ok: bool
-) -> None:  # noqa: ANN001
+) -> None:
     """Accepted forms save the exact Decimal; the others a message beside the field."""
     ids = lite
     auth.login_contact(ids.contact_id)
@@ -220,7 +220,7 @@ def test_each_amount_form_on_the_contact_billing_form(
 
 def test_negative_materials_and_negative_work_below_zero_are_refused(
     app, client, auth, lite
-) -> None:  # noqa: ANN001
+) -> None:
     ids = lite
     auth.login_contact(ids.contact_id)
     sov = ids.line_ids[2]
@@ -244,7 +244,7 @@ def test_negative_materials_and_negative_work_below_zero_are_refused(
 @pytest.mark.parametrize(("text", "ok"), list(fuzz.AMOUNT_FORMS.items()))
 def test_each_amount_form_on_the_review_form(
     app, client, auth, lite, text: str, ok: bool
-) -> None:  # noqa: ANN001
+) -> None:
     """The reviewer's approved amounts go through the same strict parser."""
     ids = lite
     auth.login_user(ids.admin_id)
@@ -285,14 +285,14 @@ def _line(billing: Billing, sov_id: int) -> BillingLine:
     return next(bl for bl in billing.lines if bl.sov_line_id == sov_id)
 
 
-def _count(model) -> int:  # noqa: ANN001
+def _count(model) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
 # ------------------------------------------------------------ mail headers
 
 
-def test_crlf_never_reaches_a_mail_header(app, client, auth, ids) -> None:  # noqa: ANN001
+def test_crlf_never_reaches_a_mail_header(app, client, auth, ids) -> None:
     """Names typed with CR/LF end up in subjects: the stored subject has none, and
     the message Flask-Mail builds has exactly one Subject and no Bcc."""
     from portal.extensions import mail
@@ -342,7 +342,7 @@ def test_crlf_never_reaches_a_mail_header(app, client, auth, ids) -> None:  # no
 )
 def test_header_injection_through_addresses_is_refused(
     app, client, auth, ids, email: str
-) -> None:  # noqa: ANN001
+) -> None:
     """Addresses are validated where they are typed (contacts, users, new link)."""
     with app.app_context():
         before = fuzz.fingerprint()
@@ -392,7 +392,7 @@ HOSTILE_QUERY = {
 @pytest.mark.parametrize("area", ["admin", "exports", "contact", "api"])
 def test_hostile_query_strings_on_every_get_route(
     app, client, auth, ids, tally, area: str
-) -> None:  # noqa: ANN001
+) -> None:
     """Every GET route of the area with hostile query arguments: never a 500, and
     reflected values are escaped."""
     from portal.accounts import api_tokens
@@ -455,7 +455,7 @@ def test_hostile_query_strings_on_every_get_route(
     ],
     ids=lambda b: repr(b[:40]),
 )
-def test_hostile_json_to_the_batch_api(app, client, ids, body: bytes) -> None:  # noqa: ANN001
+def test_hostile_json_to_the_batch_api(app, client, ids, body: bytes) -> None:
     """Each body: a 4xx JSON answer with nothing written, or (for the one valid
     body) exactly one batch of billing 2 with only the fields the API sets."""
     from portal.accounts import api_tokens

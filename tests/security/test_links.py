@@ -37,7 +37,7 @@ def _link_of(token: str) -> LoginLink:
     return db.session.get(LoginLink, link_id)
 
 
-def _state(app) -> dict:  # noqa: ANN001
+def _state(app) -> dict:
     """What an attack must not change: used links, sign-ins, mails, versions."""
     with app.app_context():
         out = {
@@ -61,11 +61,11 @@ def _state(app) -> dict:  # noqa: ANN001
     return out
 
 
-def _signed_out(client) -> bool:  # noqa: ANN001
+def _signed_out(client) -> bool:
     return client.get("/portal/").status_code == 401
 
 
-def _refused(client, token: str) -> None:  # noqa: ANN001
+def _refused(client, token: str) -> None:
     """GET, HEAD and POST of the token are all a 410 with private headers."""
     for method in ("GET", "HEAD", "POST"):
         response = client.open(f"/portal/link/{token}", method=method)
@@ -117,7 +117,7 @@ TAMPERS = [
 
 
 @pytest.mark.parametrize("how", TAMPERS)
-def test_tampered_token(app, client, w, issue, how: str) -> None:  # noqa: ANN001
+def test_tampered_token(app, client, w, issue, how: str) -> None:
     token = issue(w.contact_id)
     issue(w.other_contact_id)
     before = _state(app)
@@ -133,7 +133,7 @@ def test_tampered_token(app, client, w, issue, how: str) -> None:  # noqa: ANN00
 
 
 @pytest.mark.parametrize("how", ["row-expired", "signature-too-old"])
-def test_expired_link(app, client, w, issue, how: str) -> None:  # noqa: ANN001
+def test_expired_link(app, client, w, issue, how: str) -> None:
     token = issue(w.contact_id)
     with app.app_context():
         link = _link_of(token)
@@ -156,7 +156,7 @@ def test_expired_link(app, client, w, issue, how: str) -> None:  # noqa: ANN001
     assert _state(app) == before
 
 
-def test_used_link(app, client, w, issue) -> None:  # noqa: ANN001
+def test_used_link(app, client, w, issue) -> None:
     token = issue(w.contact_id)
     assert app.test_client().post(f"/portal/link/{token}").status_code == 302
     with app.app_context():
@@ -171,7 +171,7 @@ def test_used_link(app, client, w, issue) -> None:  # noqa: ANN001
         assert _link_of(token).used_at == used_at  # not re-stamped
 
 
-def test_revoked_link_and_session(app, client, w, issue) -> None:  # noqa: ANN001
+def test_revoked_link_and_session(app, client, w, issue) -> None:
     used, unused = issue(w.contact_id), issue(w.contact_id)
     assert client.post(f"/portal/link/{used}").status_code == 302
     assert not _signed_out(client)
@@ -192,7 +192,7 @@ def test_revoked_link_and_session(app, client, w, issue) -> None:  # noqa: ANN00
 @pytest.mark.parametrize(
     "source", ["other-salt", "csrf-serializer", "session-cookie", "other-secret-key"]
 )
-def test_token_of_another_purpose(app, client, w, issue, source: str) -> None:  # noqa: ANN001
+def test_token_of_another_purpose(app, client, w, issue, source: str) -> None:
     """Tokens signed for something else (or by someone else) never sign anyone in."""
     issue(w.contact_id)
     with app.app_context():
@@ -220,7 +220,7 @@ def test_token_of_another_purpose(app, client, w, issue, source: str) -> None:  
 
 def test_cross_contact_link_gives_only_that_contacts_access(
     app, client, w, issue, make_billing
-) -> None:  # noqa: ANN001
+) -> None:
     """Olive's link, opened in Casey's browser, makes it Olive's session: Casey's
     billing is then a 404, and Casey's own links are untouched."""
     casey_billing = make_billing(w)
@@ -240,7 +240,7 @@ def test_cross_contact_link_gives_only_that_contacts_access(
         )
 
 
-def test_session_is_renewed_on_exchange(app, client, w, issue) -> None:  # noqa: ANN001
+def test_session_is_renewed_on_exchange(app, client, w, issue) -> None:
     """No session fixation: whatever the browser carried before is dropped."""
     with client.session_transaction() as sess:
         sess["planted"] = "by an attacker"
@@ -251,7 +251,7 @@ def test_session_is_renewed_on_exchange(app, client, w, issue) -> None:  # noqa:
         assert sess["_user_id"].startswith(f"c:{w.contact_id}:")
 
 
-def test_prefetch_by_get_and_head_changes_nothing(app, w, issue) -> None:  # noqa: ANN001
+def test_prefetch_by_get_and_head_changes_nothing(app, w, issue) -> None:
     """Mail scanners fetch links (GET and HEAD, many times, other agents) first."""
     token = issue(w.contact_id)
     before = _state(app)
@@ -273,7 +273,7 @@ def test_prefetch_by_get_and_head_changes_nothing(app, w, issue) -> None:  # noq
     assert _state(app)["sign_ins"] == before["sign_ins"] + 1
 
 
-def test_concurrent_exchanges_with_threads(app, w, issue) -> None:  # noqa: ANN001
+def test_concurrent_exchanges_with_threads(app, w, issue) -> None:
     """Eight clicks at once on one link (real threads): exactly one session."""
     token = issue(w.contact_id)
     n = 8
@@ -306,7 +306,7 @@ def _random_token() -> str:
     return f"{part(9)}.{part(4)}.{part(20)}"
 
 
-def test_random_tokens_never_resolve(app, client, w, issue) -> None:  # noqa: ANN001
+def test_random_tokens_never_resolve(app, client, w, issue) -> None:
     issue(w.contact_id)
     before = _state(app)
     for _ in range(200):
@@ -315,7 +315,7 @@ def test_random_tokens_never_resolve(app, client, w, issue) -> None:  # noqa: AN
     assert _state(app) == before
 
 
-def test_brute_force_is_throttled(database_url, tmp_path, w, issue) -> None:  # noqa: ANN001
+def test_brute_force_is_throttled(database_url, tmp_path, w, issue) -> None:
     """With rate limits on (as in production): 10 guesses a minute, then 429."""
     token = issue(w.contact_id)
     throttled = make_test_app(database_url, tmp_path, RATELIMIT_ENABLED=True)
@@ -345,7 +345,7 @@ def test_brute_force_is_throttled(database_url, tmp_path, w, issue) -> None:  # 
         db.engine.dispose()
 
 
-def _comparable(response, email: str) -> tuple:  # noqa: ANN001
+def _comparable(response, email: str) -> tuple:
     headers = {
         k: v
         for k, v in response.headers.items()
@@ -370,7 +370,7 @@ def _comparable(response, email: str) -> tuple:  # noqa: ANN001
         "second@ee.example",
     ],
 )
-def test_send_me_a_link_answers_identically(app, client, w, email: str) -> None:  # noqa: ANN001
+def test_send_me_a_link_answers_identically(app, client, w, email: str) -> None:
     """Known, unknown, inactive and differently-cased addresses: the same page,
     the same headers, the same cookies. Only active known contacts get mail."""
     with app.app_context():
@@ -415,7 +415,7 @@ def test_send_me_a_link_answers_identically(app, client, w, email: str) -> None:
 )
 def test_forged_host_never_reaches_a_mailed_link(
     app, client, w, issue, headers: dict
-) -> None:  # noqa: ANN001
+) -> None:
     """Links in mails come from PUBLIC_BASE_URL: the new-link form, a fresh link
     from an expired one, and an invitation sent from the back office."""
     client.post("/portal/new-link", data={"email": CASEY}, headers=headers)
@@ -449,7 +449,7 @@ def test_forged_host_never_reaches_a_mailed_link(
             assert "evil" not in mail.body_text + mail.body_html
 
 
-def test_tokens_are_never_stored(app, client, w, issue) -> None:  # noqa: ANN001
+def test_tokens_are_never_stored(app, client, w, issue) -> None:
     """The database holds link rows, never the signed token (nor its signature)."""
     token = issue(w.contact_id)
     client.get(f"/portal/link/{token}")

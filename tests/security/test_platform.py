@@ -24,14 +24,14 @@ from ..conftest import make_test_app
 @pytest.mark.parametrize("key", [None, "", DEV_SECRET_KEY])
 def test_refuses_to_start_with_default_secret_key(
     database_url, key, monkeypatch
-) -> None:  # noqa: ANN001
+) -> None:
     for name in ("SECRET_KEY", "PORTAL_SECRET_KEY"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app({"SECRET_KEY": key, "SQLALCHEMY_DATABASE_URI": database_url})
 
 
-def test_starts_with_a_real_key_and_debug_default(database_url, monkeypatch) -> None:  # noqa: ANN001
+def test_starts_with_a_real_key_and_debug_default(database_url, monkeypatch) -> None:
     """A real key starts a production app (not in debug, not testing) that uses
     that key; only a test (or debug) app may run on the development default."""
     for name in ("SECRET_KEY", "PORTAL_SECRET_KEY", "PORTAL_DEBUG", "FLASK_DEBUG"):
@@ -48,7 +48,7 @@ def test_starts_with_a_real_key_and_debug_default(database_url, monkeypatch) -> 
     assert dev.testing is True and dev.debug is False
 
 
-def test_secure_cookie_flags_outside_local_http(database_url, tmp_path) -> None:  # noqa: ANN001
+def test_secure_cookie_flags_outside_local_http(database_url, tmp_path) -> None:
     https = make_test_app(
         database_url,
         tmp_path,
@@ -68,7 +68,7 @@ def test_secure_cookie_flags_outside_local_http(database_url, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("path", ["/admin/", "/portal/", "/exports/", "/no-such-page"])
-def test_security_headers_on_every_response(client, path: str) -> None:  # noqa: ANN001
+def test_security_headers_on_every_response(client, path: str) -> None:
     response = client.get(path)
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
@@ -80,7 +80,7 @@ def test_security_headers_on_every_response(client, path: str) -> None:  # noqa:
 
 def test_old_keys_still_verify_links_after_rotation(
     app, world, database_url, tmp_path
-) -> None:  # noqa: ANN001
+) -> None:
     with app.app_context():
         contact = db.session.get(Contact, world.contact_id)
         link, token = tokens.issue_link(contact)
@@ -99,7 +99,7 @@ def test_old_keys_still_verify_links_after_rotation(
         URLSafeTimedSerializer(
             "a-brand-new-secret-key-after-rotation", salt=tokens.LINK_SALT
         ).loads(new_token)
-        with pytest.raises(Exception):  # noqa: B017, PT011
+        with pytest.raises(Exception):  # noqa: B017
             URLSafeTimedSerializer(
                 app.config["SECRET_KEY"], salt=tokens.LINK_SALT
             ).loads(new_token)
@@ -111,7 +111,7 @@ def test_old_keys_still_verify_links_after_rotation(
         tokens.resolve_link(token)
 
 
-def test_token_of_another_purpose_is_refused(app, world) -> None:  # noqa: ANN001
+def test_token_of_another_purpose_is_refused(app, world) -> None:
     with app.app_context():
         contact = db.session.get(Contact, world.contact_id)
         link, _ = tokens.issue_link(contact)
@@ -146,7 +146,7 @@ def _hanging_smtp_server() -> tuple[int, threading.Event]:
     return server.getsockname()[1], stop
 
 
-def test_hanging_mail_server_times_out_and_keeps_the_message(app) -> None:  # noqa: ANN001
+def test_hanging_mail_server_times_out_and_keeps_the_message(app) -> None:
     port, stop = _hanging_smtp_server()
     try:
         app.config.update(
@@ -179,11 +179,11 @@ def test_hanging_mail_server_times_out_and_keeps_the_message(app) -> None:  # no
         stop.set()
 
 
-def test_exception_before_commit_writes_nothing(app, world, client, auth) -> None:  # noqa: ANN001
+def test_exception_before_commit_writes_nothing(app, world, client, auth) -> None:
     """A request that changes a billing and then fails leaves no trace."""
 
     @app.route("/__test/crash/<int:billing_id>", methods=["POST"])
-    def crash(billing_id: int):  # noqa: ANN202
+    def crash(billing_id: int):
         billing = db.session.get(Billing, billing_id)
         contact = db.session.get(Contact, world.contact_id)
         billings.submit_billing(billing, contact, billing.version)
@@ -219,7 +219,7 @@ def test_exception_before_commit_writes_nothing(app, world, client, auth) -> Non
         assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 0
 
 
-def test_database_restart_between_requests(pg_url, tmp_path) -> None:  # noqa: ANN001
+def test_database_restart_between_requests(pg_url, tmp_path) -> None:
     """Connections killed under the pool are replaced (pool_pre_ping)."""
     app = make_test_app(pg_url, tmp_path)
     client = app.test_client()

@@ -18,7 +18,7 @@ from ..conftest import Auth
 HOSTILE = "a\x1bb\x7fc\x07d"
 
 
-def test_a_signed_token_naming_a_huge_id_is_an_invalid_link(app, client) -> None:  # noqa: ANN001
+def test_a_signed_token_naming_a_huge_id_is_an_invalid_link(app, client) -> None:
     with app.app_context(), app.test_request_context():
         token = tokens.serializer().dumps({"l": 2**40})
     for method in (client.get, client.post):
@@ -26,7 +26,7 @@ def test_a_signed_token_naming_a_huge_id_is_an_invalid_link(app, client) -> None
         assert response.status_code == 410, response.status_code
 
 
-def test_erp_cost_code_key_with_control_characters_is_refused(app, client) -> None:  # noqa: ANN001
+def test_erp_cost_code_key_with_control_characters_is_refused(app, client) -> None:
     with app.app_context():
         user_id = f.make_user("finance").id
         db.session.commit()
@@ -51,7 +51,7 @@ def test_sov_csv_import_drops_control_characters() -> None:
     assert [(r.cost_code, r.description) for r in rows] == [("26-100", "abcd")]
 
 
-def test_decline_reason_drops_control_characters(ctx, world) -> None:  # noqa: ANN001
+def test_decline_reason_drops_control_characters(ctx, world) -> None:
     contact = db.session.get(Contact, world.contact_id)
     invitation = Invitation(
         period_id=world.period1_id,
@@ -68,7 +68,7 @@ def test_decline_reason_drops_control_characters(ctx, world) -> None:  # noqa: A
 # ------------------------------------------------------------------ headers
 
 
-def test_export_download_declares_one_charset(app, client) -> None:  # noqa: ANN001
+def test_export_download_declares_one_charset(app, client) -> None:
     from portal.exports.api import send_batch_file
     from portal.models import ExportBatch
 
@@ -83,7 +83,7 @@ def test_export_download_declares_one_charset(app, client) -> None:  # noqa: ANN
     assert response.headers["Content-Type"] == "text/plain; charset=windows-1252"
 
 
-def test_finance_pages_are_not_stored(app, client) -> None:  # noqa: ANN001
+def test_finance_pages_are_not_stored(app, client) -> None:
     with app.app_context():
         user_id = f.make_user("finance").id
         db.session.commit()
@@ -95,14 +95,14 @@ def test_finance_pages_are_not_stored(app, client) -> None:  # noqa: ANN001
         assert "no-store" in response.headers.get("Cache-Control", ""), page
 
 
-def test_405_keeps_allow(client) -> None:  # noqa: ANN001
+def test_405_keeps_allow(client) -> None:
     for path in ("/admin/logout", "/exports/api/v1/billings"):
         response = client.delete(path)
         assert response.status_code == 405
         assert response.headers.get("Allow"), path
 
 
-def test_gunicorn_sends_no_server_header(database_url, tmp_path) -> None:  # noqa: ANN001
+def test_gunicorn_sends_no_server_header(database_url, tmp_path) -> None:
     """The README's recipe, for real: gunicorn from the project folder."""
     import os
     import socket
@@ -122,7 +122,7 @@ def test_gunicorn_sends_no_server_header(database_url, tmp_path) -> None:  # noq
         "PORTAL_RATELIMIT_ENABLED": "false",
     }
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    proc = subprocess.Popen(  # noqa: S603 - our own gunicorn, fixed arguments
+    proc = subprocess.Popen(
         [gunicorn, "-w", "1", "-b", f"127.0.0.1:{port}", "wsgi:app"],
         cwd=root,
         env=env,
@@ -132,7 +132,7 @@ def test_gunicorn_sends_no_server_header(database_url, tmp_path) -> None:  # noq
     try:
         for _ in range(100):
             try:
-                with urllib.request.urlopen(  # noqa: S310 - local http
+                with urllib.request.urlopen(
                     f"http://127.0.0.1:{port}/admin/login", timeout=2
                 ) as answer:
                     headers = answer.headers

@@ -39,7 +39,7 @@ FINANCE_WRITES = {
 }
 
 
-def expected(route: crawl.Route, role: str, app) -> str:  # noqa: ANN001, C901
+def expected(route: crawl.Route, role: str, app) -> str:
     """'allow', 'login' (sent to sign in), or the refusal's status code."""
     endpoint, area = route.endpoint, route.area
     if endpoint in ("static", "root"):
@@ -64,7 +64,7 @@ def expected(route: crawl.Route, role: str, app) -> str:  # noqa: ANN001, C901
     return "allow" if role in view.allowed_roles else "403"
 
 
-def test_declared_roles_respect_the_role_table(app) -> None:  # noqa: ANN001
+def test_declared_roles_respect_the_role_table(app) -> None:
     """No view lets a viewer change anything, nor finance change the back office."""
     problems = []
     for route in crawl.routes(app):
@@ -84,7 +84,7 @@ def test_declared_roles_respect_the_role_table(app) -> None:  # noqa: ANN001
     assert problems == []
 
 
-def _answer_matches(response, want: str, method: str) -> bool:  # noqa: ANN001
+def _answer_matches(response, want: str, method: str) -> bool:
     code = response.status_code
     if want == "login":
         return (
@@ -102,7 +102,7 @@ def _answer_matches(response, want: str, method: str) -> bool:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_every_route_for_every_role(app, client, auth, ids, tally, role: str) -> None:  # noqa: ANN001
+def test_every_route_for_every_role(app, client, auth, ids, tally, role: str) -> None:
     """GETs first; then refused POSTs (nothing may change); allowed POSTs last."""
     checked, wrong = 0, []
     routes = crawl.routes(app)

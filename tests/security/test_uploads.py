@@ -29,7 +29,7 @@ def app_config() -> dict:
 
 
 @pytest.fixture
-def draft(app, auth, w, make_billing):  # noqa: ANN001, ANN201
+def draft(app, auth, w, make_billing):
     billing_id = make_billing(w)
     auth.login_contact(w.contact_id)
     return billing_id
@@ -42,7 +42,7 @@ def _upload(
     name: str,
     mimetype: str = "application/octet-stream",
     **extra,
-):  # noqa: ANN001, ANN202
+):
     return client.post(
         f"/portal/billings/{billing_id}/attachments",
         data={
@@ -54,7 +54,7 @@ def _upload(
     )
 
 
-def _state(app) -> tuple[int, int, list[str]]:  # noqa: ANN001
+def _state(app) -> tuple[int, int, list[str]]:
     folder = app.config["UPLOAD_FOLDER"]
     files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
     with app.app_context():
@@ -124,7 +124,7 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
-def test_refused_upload(app, client, draft, case: str) -> None:  # noqa: ANN001
+def test_refused_upload(app, client, draft, case: str) -> None:
     content, name, mimetype = REFUSED[case]
     before = _state(app)
     response = _upload(client, draft, content, name, mimetype)
@@ -135,7 +135,7 @@ def test_refused_upload(app, client, draft, case: str) -> None:  # noqa: ANN001
     assert _state(app) == before
 
 
-def test_exactly_the_limit_is_accepted(app, client, draft) -> None:  # noqa: ANN001
+def test_exactly_the_limit_is_accepted(app, client, draft) -> None:
     content = PDF + b"0" * (LIMIT - len(PDF))
     before = _state(app)
     assert _upload(client, draft, content, "invoice.pdf").status_code == 302
@@ -149,14 +149,14 @@ def test_exactly_the_limit_is_accepted(app, client, draft) -> None:  # noqa: ANN
         assert db.session.scalars(sa.select(Attachment)).one().size == LIMIT
 
 
-def test_request_over_max_content_length_is_413(app, client, draft) -> None:  # noqa: ANN001
+def test_request_over_max_content_length_is_413(app, client, draft) -> None:
     before = _state(app)
     response = _upload(client, draft, PDF + b"0" * (70 * 1024), "invoice.pdf")
     assert response.status_code == 413
     assert _state(app) == before
 
 
-def test_too_many_parts_is_413(app, client, draft) -> None:  # noqa: ANN001
+def test_too_many_parts_is_413(app, client, draft) -> None:
     before = _state(app)
     extra = {f"field{n}": "x" for n in range(60)}
     response = _upload(client, draft, PDF, "invoice.pdf", **extra)
@@ -187,7 +187,7 @@ TRAVERSAL = [
 
 
 @pytest.mark.parametrize("name", TRAVERSAL, ids=lambda n: repr(n[:30]))
-def test_path_traversal_names(app, client, draft, name: str) -> None:  # noqa: ANN001
+def test_path_traversal_names(app, client, draft, name: str) -> None:
     """The file lands in the upload folder under a random name; the name kept
     for the download has no path, no control characters, no leading dot. (A
     name the multipart parser cuts short loses its extension: refused.)"""
@@ -221,7 +221,7 @@ def test_path_traversal_names(app, client, draft, name: str) -> None:  # noqa: A
 
 def test_polyglot_is_stored_as_pdf_and_never_rendered(
     app, client, auth, draft, w
-) -> None:  # noqa: ANN001
+) -> None:
     """A real PDF header followed by HTML is accepted as a PDF, and every
     download (contact or staff) forces a download in a sandbox."""
     polyglot = PDF + HTML
@@ -248,7 +248,7 @@ def test_polyglot_is_stored_as_pdf_and_never_rendered(
 
 def test_upload_to_another_contacts_billing_is_404(
     app, client, auth, w, make_billing
-) -> None:  # noqa: ANN001
+) -> None:
     billing_id = make_billing(w)
     auth.login_contact(w.other_contact_id)
     before = _state(app)
@@ -257,7 +257,7 @@ def test_upload_to_another_contacts_billing_is_404(
 
 
 @pytest.mark.parametrize("kind", ["", "receipt", "<script>", "invoice\x00", "x" * 500])
-def test_unknown_kind_is_refused(app, client, draft, kind: str) -> None:  # noqa: ANN001
+def test_unknown_kind_is_refused(app, client, draft, kind: str) -> None:
     before = _state(app)
     response = client.post(
         f"/portal/billings/{draft}/attachments",
@@ -271,7 +271,7 @@ def test_unknown_kind_is_refused(app, client, draft, kind: str) -> None:  # noqa
     assert _state(app) == before
 
 
-def test_accepted_types_still_work(app, client, draft) -> None:  # noqa: ANN001
+def test_accepted_types_still_work(app, client, draft) -> None:
     """The checks refuse what they should and nothing more."""
     for content, name in (
         (PDF, "a.pdf"),
@@ -288,14 +288,14 @@ def test_accepted_types_still_work(app, client, draft) -> None:  # noqa: ANN001
 # ------------------------------------------------------------------ issue 17
 
 
-def _says_beside_the_field(response, words: str) -> None:  # noqa: ANN001
+def _says_beside_the_field(response, words: str) -> None:
     text = response.get_data(as_text=True)
     assert response.status_code == 422, response.status_code
     assert words in text
     assert 'id="file-error"' in text or "is-invalid" in text
 
 
-def test_unavailable_upload_folder_says_so_beside_the_field(app, client, draft) -> None:  # noqa: ANN001
+def test_unavailable_upload_folder_says_so_beside_the_field(app, client, draft) -> None:
     """The storage path is not a directory (a broken mount): a real OSError."""
     folder = app.config["UPLOAD_FOLDER"]
     os.makedirs(os.path.dirname(folder), exist_ok=True)
@@ -314,7 +314,7 @@ def test_unavailable_upload_folder_says_so_beside_the_field(app, client, draft) 
 
 def test_full_disk_says_so_and_leaves_no_partial_file(
     app, client, draft, monkeypatch
-) -> None:  # noqa: ANN001
+) -> None:
     """Writes go to /dev/full (the kernel's "no space left on device")."""
     import builtins
 
@@ -322,7 +322,7 @@ def test_full_disk_says_so_and_leaves_no_partial_file(
 
     real_open = builtins.open
 
-    def full_open(path, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def full_open(path, mode="r", *args, **kwargs):
         if mode == "xb":
             real_open(path, "xb").close()  # the partial file exists...
             return real_open("/dev/full", "wb", buffering=0)  # ...and cannot grow
@@ -335,7 +335,7 @@ def test_full_disk_says_so_and_leaves_no_partial_file(
     assert _state(app) == before  # no row, no event, no .part file
 
 
-def test_files_per_billing_are_bounded(app, client, draft) -> None:  # noqa: ANN001
+def test_files_per_billing_are_bounded(app, client, draft) -> None:
     app.config["MAX_FILES_PER_BILLING"] = 3
     codes = [
         _upload(client, draft, PDF, f"invoice{n}.pdf", "application/pdf").status_code
@@ -348,6 +348,6 @@ def test_files_per_billing_are_bounded(app, client, draft) -> None:  # noqa: ANN
     assert _state(app) == before
 
 
-def _state_rows(app) -> tuple[int, int]:  # noqa: ANN001
+def _state_rows(app) -> tuple[int, int]:
     rows, events, _ = _state(app)
     return rows, events

@@ -20,7 +20,7 @@ D = Decimal
 
 def bill(
     commitment: Commitment,
-    period,  # noqa: ANN001
+    period,
     admin: User,
     claimed: dict[int, tuple[str, str]],
     approved: dict[int, tuple[str, str]] | None = None,

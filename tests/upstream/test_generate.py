@@ -43,7 +43,7 @@ from .scenario import bill, build
 D = Decimal
 
 
-def load(w):  # noqa: ANN001, ANN201
+def load(w):
     """The scenario's rows, fresh from the session."""
     return (
         db.session.get(ClientContract, w.contract_id),
@@ -56,17 +56,17 @@ def line_figs(claim: ClientClaim, which: str = "claimed") -> dict[str, object]:
     return {r.sov.cost_code: r.figures for r in upstream.claim_sheet(claim, which).rows}
 
 
-def claim_line(claim: ClientClaim, code: str):  # noqa: ANN201
+def claim_line(claim: ClientClaim, code: str):
     return next(ln for ln in claim.lines if ln.client_sov_line.cost_code == code)
 
 
 @pytest.fixture
-def w(ctx):  # noqa: ANN001, ANN201
+def w(ctx):
     return build()
 
 
 @pytest.fixture
-def claim1(w):  # noqa: ANN001, ANN201
+def claim1(w):
     """Claim 1 for period 1 with L4 adjusted by 5,000.00 of self-performed work."""
     contract, period, admin = load(w)
     claim = upstream.generate_claim(contract, period, admin)
@@ -83,7 +83,7 @@ def claim1(w):  # noqa: ANN001, ANN201
     return claim
 
 
-def test_generate_claim_to_the_cent(w, claim1):  # noqa: ANN001
+def test_generate_claim_to_the_cent(w, claim1):
     claim = claim1
     assert claim.claim_number == 1
     assert claim.status == "draft"
@@ -162,7 +162,7 @@ def test_generate_claim_to_the_cent(w, claim1):  # noqa: ANN001
     ]
 
 
-def test_reconciliation_explains_every_difference(w, claim1):  # noqa: ANN001
+def test_reconciliation_explains_every_difference(w, claim1):
     recon = upstream.reconcile(claim1)
     # 26,000.00 (SC-001) + 47,080.26 (SC-002) + 7,777.77 (SC-003)
     assert recon.downstream_total == D("80858.03")
@@ -176,7 +176,7 @@ def test_reconciliation_explains_every_difference(w, claim1):  # noqa: ANN001
     assert recon.difference == D("0.00") and recon.ties
 
 
-def test_traceability_lists_downstream_lines(w, claim1):  # noqa: ANN001
+def test_traceability_lists_downstream_lines(w, claim1):
     lines, unmapped = upstream.trace(claim1)
     electrical = next(t for t in lines if t.sov.cost_code == "26-100")
     assert [
@@ -190,7 +190,7 @@ def test_traceability_lists_downstream_lines(w, claim1):  # noqa: ANN001
     assert [s.cost_code for s in unmapped] == ["99-999"]
 
 
-def test_adjustment_is_audited_and_needs_a_reason(w, claim1):  # noqa: ANN001
+def test_adjustment_is_audited_and_needs_a_reason(w, claim1):
     event = db.session.scalars(
         sa.select(AuditEvent).where(
             AuditEvent.action == "claim.adjust", AuditEvent.object_id == claim1.id
@@ -223,7 +223,7 @@ def test_adjustment_is_audited_and_needs_a_reason(w, claim1):  # noqa: ANN001
     assert "work" in exc.value.errors
 
 
-def test_regenerate_picks_up_new_billing_without_double_counting(w, claim1):  # noqa: ANN001
+def test_regenerate_picks_up_new_billing_without_double_counting(w, claim1):
     contract, period, admin = load(w)
     late = db.session.get(Billing, w.b_late)
     wf.review_lines(
@@ -269,7 +269,7 @@ def test_regenerate_picks_up_new_billing_without_double_counting(w, claim1):  # 
     assert upstream.out_of_date(claim1) == ""
 
 
-def test_mapping_a_cost_code_places_the_unmapped_amount(w, claim1):  # noqa: ANN001
+def test_mapping_a_cost_code_places_the_unmapped_amount(w, claim1):
     contract, period, admin = load(w)
     electrical = next(s for s in contract.lines if s.cost_code == "26-100")
     upstream.map_cost_code(contract, "99-999", electrical.id, admin)
@@ -285,7 +285,7 @@ def test_mapping_a_cost_code_places_the_unmapped_amount(w, claim1):  # noqa: ANN
         upstream.map_cost_code(contract, "03-300", electrical.id, admin)
 
 
-def test_adding_a_client_line_places_the_unmapped_amount(w, claim1):  # noqa: ANN001
+def test_adding_a_client_line_places_the_unmapped_amount(w, claim1):
     contract, period, admin = load(w)
     line = upstream.add_client_line(
         contract, "99-999", "Electrical allowance", "20,000.00", admin
@@ -301,7 +301,7 @@ def test_adding_a_client_line_places_the_unmapped_amount(w, claim1):  # noqa: AN
     assert set(exc.value.errors) == {"cost_code", "description", "scheduled_value"}
 
 
-def test_submitted_claim_is_frozen(w, claim1):  # noqa: ANN001
+def test_submitted_claim_is_frozen(w, claim1):
     contract, period, admin = load(w)
     with pytest.raises(upstream.ClaimError, match="unmapped|no line"):
         upstream.submit_claim(claim1, admin, claim1.version)
@@ -328,7 +328,7 @@ def test_submitted_claim_is_frozen(w, claim1):  # noqa: ANN001
     assert upstream.reconcile(claim1).ties
 
 
-def test_stale_version_is_refused(w, claim1):  # noqa: ANN001
+def test_stale_version_is_refused(w, claim1):
     contract, period, admin = load(w)
     old = claim1.version
     upstream.regenerate(claim1, admin, old)
@@ -339,7 +339,7 @@ def test_stale_version_is_refused(w, claim1):  # noqa: ANN001
     assert db.session.get(ClientClaim, claim1.id).status == "draft"
 
 
-def test_back_to_draft_then_edit_and_resubmit(w, claim1):  # noqa: ANN001
+def test_back_to_draft_then_edit_and_resubmit(w, claim1):
     contract, period, admin = load(w)
     upstream.submit_claim(claim1, admin, claim1.version, accept_unmapped=True)
     upstream.back_to_draft(claim1, admin, claim1.version, "Client asked for L4 detail")
@@ -362,7 +362,7 @@ def test_back_to_draft_then_edit_and_resubmit(w, claim1):  # noqa: ANN001
     )
 
 
-def test_void_frees_billings_and_a_new_claim_takes_them(w, claim1):  # noqa: ANN001
+def test_void_frees_billings_and_a_new_claim_takes_them(w, claim1):
     contract, period, admin = load(w)
     with pytest.raises(wf.ValidationFailed):
         upstream.void_claim(claim1, admin, claim1.version, "  ")
@@ -381,7 +381,7 @@ def test_void_frees_billings_and_a_new_claim_takes_them(w, claim1):  # noqa: ANN
     assert {b.id for b in again.billings} == {w.b_concrete, w.b_electric, w.b_plumbing}
 
 
-def test_billings_are_never_taken_twice(w, claim1):  # noqa: ANN001
+def test_billings_are_never_taken_twice(w, claim1):
     contract, period, admin = load(w)
     with pytest.raises(upstream.ClaimError, match="already exists"):
         upstream.generate_claim(contract, period, admin)
@@ -395,7 +395,7 @@ def test_billings_are_never_taken_twice(w, claim1):  # noqa: ANN001
     assert upstream.claim_sheet(second).totals.total_completed_and_stored == D("0.00")
 
 
-def test_second_claim_takes_d_and_line_7_from_the_first(w, claim1):  # noqa: ANN001
+def test_second_claim_takes_d_and_line_7_from_the_first(w, claim1):
     contract, period, admin = load(w)
     period2 = db.session.get(BillingPeriod, w.period2_id)
     upstream.submit_claim(claim1, admin, claim1.version, accept_unmapped=True)
@@ -456,7 +456,7 @@ def test_second_claim_takes_d_and_line_7_from_the_first(w, claim1):  # noqa: ANN
     assert t.balance_to_finish_including_retainage == D("411660.01")
 
 
-def test_approval_refuses_a_bad_amount_and_writes_nothing(w, claim1):  # noqa: ANN001
+def test_approval_refuses_a_bad_amount_and_writes_nothing(w, claim1):
     contract, period, admin = load(w)
     upstream.submit_claim(claim1, admin, claim1.version, accept_unmapped=True)
     db.session.commit()
@@ -477,7 +477,7 @@ def test_approval_refuses_a_bad_amount_and_writes_nothing(w, claim1):  # noqa: A
         upstream.approve_claim(claim1, admin, claim1.version, {}, [w.b_concrete])
 
 
-def test_claims_go_in_period_order(w, claim1):  # noqa: ANN001
+def test_claims_go_in_period_order(w, claim1):
     contract, period, admin = load(w)
     period2 = db.session.get(BillingPeriod, w.period2_id)
     claim2 = upstream.generate_claim(contract, period2, admin)
@@ -491,14 +491,14 @@ def test_claims_go_in_period_order(w, claim1):  # noqa: ANN001
         upstream.generate_claim(contract, period, admin)
 
 
-def test_only_admins_generate(w):  # noqa: ANN001
+def test_only_admins_generate(w):
     contract, period, admin = load(w)
     viewer = f.make_user("viewer")
     with pytest.raises(upstream.ClaimError, match="not allowed"):
         upstream.generate_claim(contract, period, viewer)
 
 
-def test_voided_downstream_billing_is_released_on_regenerate(w, claim1):  # noqa: ANN001
+def test_voided_downstream_billing_is_released_on_regenerate(w, claim1):
     contract, period, admin = load(w)
     plumbing = db.session.get(Billing, w.b_plumbing)
     wf.void_billing(plumbing, admin, plumbing.version, "Wrong commitment")
@@ -514,7 +514,7 @@ def test_voided_downstream_billing_is_released_on_regenerate(w, claim1):  # noqa
     assert upstream.reconcile(claim1).ties
 
 
-def test_approving_a_held_billing_keeps_the_draft_up_to_date(w, claim1):  # noqa: ANN001
+def test_approving_a_held_billing_keeps_the_draft_up_to_date(w, claim1):
     contract, period, admin = load(w)
     plumbing = db.session.get(Billing, w.b_plumbing)
     wf.approve_billing(plumbing, admin, plumbing.version)

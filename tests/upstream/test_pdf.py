@@ -62,7 +62,7 @@ def attach(billing: Billing, name: str) -> None:
     db.session.flush()
 
 
-def test_billing_pdf_shows_claimed_and_approved_with_reasons(ctx):  # noqa: ANN001
+def test_billing_pdf_shows_claimed_and_approved_with_reasons(ctx):
     w = build()
     billing = db.session.get(Billing, w.b_electric)
     attach(billing, "conditional-waiver-jan.pdf")
@@ -93,7 +93,7 @@ def test_billing_pdf_shows_claimed_and_approved_with_reasons(ctx):  # noqa: ANN0
     assert re.search(r"Page 1 of \d", text)
 
 
-def test_claim_pdf_matches_the_claim_page(app, client, auth):  # noqa: ANN001
+def test_claim_pdf_matches_the_claim_page(app, client, auth):
     with app.app_context():
         w = build()
         contract = db.session.get(ClientContract, w.contract_id)
@@ -132,7 +132,7 @@ def test_claim_pdf_matches_the_claim_page(app, client, auth):  # noqa: ANN001
         assert expected in text, expected
 
 
-def test_approved_claim_pdf_shows_both_amounts(ctx):  # noqa: ANN001
+def test_approved_claim_pdf_shows_both_amounts(ctx):
     w = build()
     contract = db.session.get(ClientContract, w.contract_id)
     admin = db.session.get(User, w.admin_id)
@@ -154,7 +154,7 @@ def test_approved_claim_pdf_shows_both_amounts(ctx):  # noqa: ANN001
 
 
 @pytest.fixture
-def big(ctx):  # noqa: ANN001, ANN201
+def big(ctx):
     """A commitment and a client contract of 80 lines, billed and claimed."""
     admin = f.make_user("admin")
     project = f.make_project(name="Long Schedule", currency="CAD")
@@ -175,7 +175,7 @@ def _continuation_pages(texts: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("which", ["billing", "claim"])
-def test_long_continuation_sheet_repeats_headers_and_numbers_pages(big, which):  # noqa: ANN001
+def test_long_continuation_sheet_repeats_headers_and_numbers_pages(big, which):
     billing, claim = big
     data = pdf.billing_pdf(billing) if which == "billing" else pdf.claim_pdf(claim)
     texts = pages(data)
@@ -196,7 +196,7 @@ def test_long_continuation_sheet_repeats_headers_and_numbers_pages(big, which): 
     assert money(D("8000.00"), "CAD") in joined
 
 
-def test_text_is_latin1_safe(ctx):  # noqa: ANN001
+def test_text_is_latin1_safe(ctx):
     w = build()
     billing = db.session.get(Billing, w.b_electric)
     billing.commitment.vendor.name = "Élan Électrique – “Ωmega” ✓"

@@ -15,7 +15,7 @@ from ..helpers import counting
 from .scenario import bill, build
 
 
-def add_commitments(w, count: int) -> None:  # noqa: ANN001
+def add_commitments(w, count: int) -> None:
     """``count`` more approved billings of 5 lines each on the claim's codes."""
     contract = db.session.get(ClientContract, w.contract_id)
     period = db.session.get(BillingPeriod, w.period1_id)
@@ -35,14 +35,14 @@ def add_commitments(w, count: int) -> None:  # noqa: ANN001
     db.session.commit()
 
 
-def count_queries(app, client, url: str) -> int:  # noqa: ANN001
+def count_queries(app, client, url: str) -> int:
     with counting(app) as statements:
         assert client.get(url).status_code == 200
     return len(statements)
 
 
 @pytest.mark.parametrize("page", ["view", "trace", "period", "pdf"])
-def test_claim_pages_do_not_query_per_billing(app, client, auth, page):  # noqa: ANN001
+def test_claim_pages_do_not_query_per_billing(app, client, auth, page):
     with app.app_context():
         w = build()
     auth.login_user(w.admin_id)

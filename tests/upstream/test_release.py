@@ -25,7 +25,7 @@ HELD = D("2530.00") + D("4905.53") + D("855.56")
 
 
 @pytest.fixture
-def w(app):  # noqa: ANN001, ANN201
+def w(app):
     with app.app_context():
         world = build()
         world.viewer_id = f.make_user("viewer").id
@@ -39,7 +39,7 @@ def w(app):  # noqa: ANN001, ANN201
     return world
 
 
-def _state(app, w):  # noqa: ANN001, ANN202
+def _state(app, w):
     with app.app_context():
         claim = db.session.get(ClientClaim, w.claim_id)
         totals = upstream.claim_sheet(claim).totals
@@ -51,7 +51,7 @@ def _state(app, w):  # noqa: ANN001, ANN202
         return claim.retainage_released, claim.version, totals, events
 
 
-def test_release_lowers_line_5_and_raises_line_8(app, w) -> None:  # noqa: ANN001
+def test_release_lowers_line_5_and_raises_line_8(app, w) -> None:
     released, version, before, _ = _state(app, w)
     assert released == D("0.00")
     assert before.retainage == HELD
@@ -79,7 +79,7 @@ def test_release_lowers_line_5_and_raises_line_8(app, w) -> None:  # noqa: ANN00
         ("1.005", ""),
     ],
 )
-def test_bad_amounts_are_refused_and_change_nothing(app, w, raw, message) -> None:  # noqa: ANN001
+def test_bad_amounts_are_refused_and_change_nothing(app, w, raw, message) -> None:
     released, version, before, _ = _state(app, w)
     with app.app_context():
         claim = db.session.get(ClientClaim, w.claim_id)
@@ -92,7 +92,7 @@ def test_bad_amounts_are_refused_and_change_nothing(app, w, raw, message) -> Non
     assert _state(app, w) == (released, version, before, 0)
 
 
-def test_the_whole_held_amount_can_be_released(app, w) -> None:  # noqa: ANN001
+def test_the_whole_held_amount_can_be_released(app, w) -> None:
     with app.app_context():
         claim = db.session.get(ClientClaim, w.claim_id)
         admin = db.session.get(User, w.admin_id)
@@ -101,7 +101,7 @@ def test_the_whole_held_amount_can_be_released(app, w) -> None:  # noqa: ANN001
     assert _state(app, w)[2].retainage == D("0.00")
 
 
-def test_stale_version_and_submitted_claim_are_refused(app, w) -> None:  # noqa: ANN001
+def test_stale_version_and_submitted_claim_are_refused(app, w) -> None:
     with app.app_context():
         claim = db.session.get(ClientClaim, w.claim_id)
         admin = db.session.get(User, w.admin_id)
@@ -118,10 +118,10 @@ def test_stale_version_and_submitted_claim_are_refused(app, w) -> None:  # noqa:
 
 
 def test_the_page_form_saves_and_shows_errors_on_the_field(
-    app,  # noqa: ANN001
-    client,  # noqa: ANN001
-    auth,  # noqa: ANN001
-    w,  # noqa: ANN001
+    app,
+    client,
+    auth,
+    w,
 ) -> None:
     auth.login_user(w.admin_id)
     page = client.get(f"/admin/claims/{w.claim_id}").get_data(as_text=True)
@@ -157,7 +157,7 @@ def test_the_page_form_saves_and_shows_errors_on_the_field(
     assert _state(app, w)[0] == D("500.00")
 
 
-def test_viewer_cannot_release(app, client, auth, w) -> None:  # noqa: ANN001
+def test_viewer_cannot_release(app, client, auth, w) -> None:
     auth.login_user(w.viewer_id)
     page = client.get(f"/admin/claims/{w.claim_id}").get_data(as_text=True)
     assert 'name="retainage_released"' not in page

@@ -27,7 +27,7 @@ D = Decimal
 
 
 @pytest.fixture
-def w(app):  # noqa: ANN001, ANN201
+def w(app):
     with app.app_context():
         world = build()
         world.viewer_id = f.make_user("viewer").id
@@ -38,7 +38,7 @@ def w(app):  # noqa: ANN001, ANN201
     return world
 
 
-def make_claim(app, w):  # noqa: ANN001, ANN201
+def make_claim(app, w):
     with app.app_context():
         claim = upstream.generate_claim(
             db.session.get(ClientContract, w.contract_id),
@@ -49,13 +49,13 @@ def make_claim(app, w):  # noqa: ANN001, ANN201
         return claim.id
 
 
-def claim_state(app, claim_id):  # noqa: ANN001, ANN201
+def claim_state(app, claim_id):
     with app.app_context():
         claim = db.session.get(ClientClaim, claim_id)
         return claim.status, claim.version
 
 
-def test_index_and_generate_flow(app, client, auth, w):  # noqa: ANN001
+def test_index_and_generate_flow(app, client, auth, w):
     auth.login_user(w.admin_id)
     page = client.get("/admin/claims")
     assert page.status_code == 200
@@ -93,7 +93,7 @@ def test_index_and_generate_flow(app, client, auth, w):  # noqa: ANN001
     assert "already exists" in again.get_data(as_text=True)
 
 
-def test_generate_form_errors(client, auth, w):  # noqa: ANN001
+def test_generate_form_errors(client, auth, w):
     auth.login_user(w.admin_id)
     response = client.post("/admin/claims/generate", data={"contract_id": "x"})
     assert response.status_code == 400
@@ -101,7 +101,7 @@ def test_generate_form_errors(client, auth, w):  # noqa: ANN001
     assert 'id="contract_id-error"' in html and 'id="period_id-error"' in html
 
 
-def test_adjust_map_submit_approve_void_through_pages(app, client, auth, w):  # noqa: ANN001
+def test_adjust_map_submit_approve_void_through_pages(app, client, auth, w):
     claim_id = make_claim(app, w)
     auth.login_user(w.admin_id)
     with app.app_context():
@@ -227,7 +227,7 @@ def test_adjust_map_submit_approve_void_through_pages(app, client, auth, w):  # 
     assert "Period overview" in period and "Unexplained difference" in period
 
 
-def test_void_through_the_page_frees_billings(app, client, auth, w):  # noqa: ANN001
+def test_void_through_the_page_frees_billings(app, client, auth, w):
     claim_id = make_claim(app, w)
     auth.login_user(w.admin_id)
     status, version = claim_state(app, claim_id)
@@ -248,7 +248,7 @@ def test_void_through_the_page_frees_billings(app, client, auth, w):  # noqa: AN
         assert db.session.get(Billing, w.b_electric).client_claim_id is None
 
 
-def test_pdf_downloads(app, client, auth, w):  # noqa: ANN001
+def test_pdf_downloads(app, client, auth, w):
     claim_id = make_claim(app, w)
     auth.login_user(w.viewer_id)
     for url in (f"/admin/claims/{claim_id}/pdf", f"/admin/billings/{w.b_electric}/pdf"):
@@ -264,7 +264,7 @@ def test_pdf_downloads(app, client, auth, w):  # noqa: ANN001
     assert client.get("/admin/claims/9999").status_code == 404
 
 
-def test_roles(app, client, auth, w):  # noqa: ANN001
+def test_roles(app, client, auth, w):
     claim_id = make_claim(app, w)
     status, version = claim_state(app, claim_id)
     with app.app_context():
