@@ -133,8 +133,9 @@ def demo_command(host: str, port: int, no_serve: bool, mail_interval: float) -> 
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config["PUBLIC_BASE_URL"] == Config.PUBLIC_BASE_URL:
-        # A wildcard bind is not an address a browser can open: links use loopback.
-        wildcard = host in ("0.0.0.0", "::", "")  # noqa: S104  # nosec B104
+        # B104: a wildcard bind is only compared here, never bound; it is not an
+        # address a browser can open, so links use loopback.
+        wildcard = host in ("0.0.0.0", "::", "")  # noqa: S104 - compared  # nosec B104
         link_host = "127.0.0.1" if wildcard else host
         app.config["PUBLIC_BASE_URL"] = f"http://{link_host}:{port}"
     if (
