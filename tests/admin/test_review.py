@@ -554,14 +554,14 @@ def _billing_with_lines(app, world, n: int) -> int:
 def test_review_page_queries_do_not_grow_with_lines(
     app, client, auth, world_ids
 ) -> None:
-    from .test_dashboard import query_counter
+    from ..helpers import counting
 
     small = _billing_with_lines(app, world_ids, 3)
     large = _billing_with_lines(app, world_ids, 40)
     auth.login_user(world_ids.admin_id)
     counts = []
     for billing_id in (small, large):
-        with query_counter(app) as statements:
+        with counting(app) as statements:
             response = client.get(f"/admin/billings/{billing_id}")
             assert response.status_code == 200
         counts.append(len(statements))
