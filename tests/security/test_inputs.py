@@ -36,8 +36,8 @@ from . import crawl, forms, fuzz
 POST_ENDPOINTS = forms.post_endpoints()
 #: Tables an error answer may still change, per endpoint (and why).
 MAY_CHANGE_ON_ERROR = {
-    # A failed sign-in is counted on the account and audited (lockout).
-    "admin.login": ("n_audit_events",),
+    # A failed sign-in is counted per email and address and audited (lockout).
+    "admin.login": ("n_audit_events", "n_sign_in_failures"),
 }
 ERROR_FLASHES = {"danger", "warning", "error"}
 
@@ -368,7 +368,10 @@ def test_header_injection_through_addresses_is_refused(
     response = anonymous.post("/portal/new-link", data={"email": email})
     assert response.status_code in (200, 422)
     with app.app_context():
-        assert fuzz.changed(before, fuzz.fingerprint()) == []
+        # "Send me a link" records every request alike, known address or not
+        # (equal work, issue 17); the worker mails only a contact's own stored
+        # address, so the row carries nothing into a mail header.
+        assert fuzz.changed(before, fuzz.fingerprint(), ("n_link_requests",)) == []
         assert _count(OutboxMessage) == mails
 
 
