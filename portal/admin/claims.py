@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,18 @@ from werkzeug.wrappers import Response
 from portal import upstream
 from portal.accounts.auth import role_required
 from portal.admin import bp
+from portal.admin.forms import (
+    ClaimAddLineForm,
+    ClaimAdjustForm,
+    ClaimBackToDraftForm,
+    ClaimForm,
+    ClaimGenerateForm,
+    ClaimMapForm,
+    ClaimReleaseForm,
+    ClaimSubmitForm,
+    ClaimVoidForm,
+    claim_approve_form,
+)
 from portal.billing.billings import BillingError, ValidationFailed
 from portal.core.statuses import ADMINS, READERS, BillingStatus, ClaimStatus
 from portal.documents import pdf
@@ -43,6 +56,7 @@ from portal.models import (
     Project,
 )
 from portal.validation import parse_id
+from portal.web.forms import StrictForm
 from portal.web.templating import term
 
 ZERO = Decimal("0.00")
@@ -57,9 +71,10 @@ def _int(raw: str | None) -> int | None:
     return parse_id(raw)
 
 
-def _version() -> int:
-    """The claim version the form was rendered with (0 when missing: stale)."""
-    return _int(request.form.get("version")) or 0
+def _checked(form: StrictForm) -> None:
+    """Refuse a form whose fields do not parse as the domain would (nothing written)."""
+    if not form.check():
+        raise ValidationFailed(dict(form.messages))
 
 
 def _page() -> int:
@@ -101,7 +116,7 @@ def claims_index():
 
 
 def _index_page(
-    values: dict[str, str], errors: dict[str, str] | None = None, status: int = 200
+    values: Mapping[str, Any], errors: dict[str, str] | None = None, status: int = 200
 ) -> tuple[str, int]:
     project_id = _int(request.args.get("project_id"))
     query = (
@@ -187,20 +202,19 @@ def _generate_options() -> dict[str, Any]:
 @role_required(*ADMINS)
 def claims_generate():
     """Generate a draft claim for a client contract and a billing period."""
-    contract = db.session.get(
-        ClientContract, _int(request.form.get("contract_id")) or 0
-    )
-    period = db.session.get(BillingPeriod, _int(request.form.get("period_id")) or 0)
-    errors = {}
+    form = ClaimGenerateForm()
+    form.check()
+    contract = db.session.get(ClientContract, form.contract_id.data or 0)
+    period = db.session.get(BillingPeriod, form.period_id.data or 0)
     if contract is None:
-        errors["contract_id"] = f"Choose a {term('client_contract')}."
+        form.fail("contract_id", f"Choose a {term('client_contract')}.")
     if period is None:
-        errors["period_id"] = "Choose a billing period."
-    if not errors:
+        form.fail("period_id", "Choose a billing period.")
+    if form.ok and contract is not None and period is not None:
         try:
             claim = upstream.generate_claim(contract, period, _me())
         except ValidationFailed as exc:
-            errors = exc.errors
+            form.add_errors(exc.errors)
         except BillingError as exc:
             db.session.rollback()
             flash(str(exc), "danger")
@@ -229,14 +243,7 @@ def claims_generate():
             return _back(claim)
     db.session.rollback()
     flash("Please correct the highlighted fields.", "danger")
-    return _index_page(
-        {
-            "contract_id": request.form.get("contract_id", ""),
-            "period_id": request.form.get("period_id", ""),
-        },
-        errors,
-        400,
-    )
+    return _index_page(form.values, form.messages, 400)
 
 
 # ------------------------------------------------------------------ claim
@@ -322,7 +329,7 @@ def claim_regenerate(claim_id: int):
     """Rebuild a draft from the period's billings (keeps hand adjustments)."""
     claim = _claim_or_404(claim_id)
     try:
-        result = upstream.regenerate(claim, _me(), _version())
+        result = upstream.regenerate(claim, _me(), ClaimForm().expected_version)
     except BillingError as exc:
         return _refused(claim_id, exc)
     db.session.commit()
@@ -340,18 +347,17 @@ def claim_regenerate(claim_id: int):
 def claim_map(claim_id: int):
     """Map an unmapped cost code to a client-contract line, then regenerate."""
     claim = _claim_or_404(claim_id)
-    # No silent cut: upstream refuses an over-long code with a field error.
-    code = (request.form.get("cost_code") or "").strip()
+    form = ClaimMapForm()
+    # No silent cut: an over-long code is refused with a field error.
+    code = form.cost_code.raw.strip()
     try:
+        _checked(form)
         upstream.map_cost_code(
-            claim.contract,
-            code,
-            _int(request.form.get("client_sov_line_id")),
-            _me(),
+            claim.contract, code, form.client_sov_line_id.data, _me()
         )
-        upstream.regenerate(claim, _me(), _version())
+        upstream.regenerate(claim, _me(), form.expected_version)
     except ValidationFailed as exc:
-        return _map_errors(claim_id, code, exc, dict(request.form))
+        return _map_errors(claim_id, code, form, exc)
     except BillingError as exc:
         return _refused(claim_id, exc, "unmapped")
     db.session.commit()
@@ -364,22 +370,24 @@ def claim_map(claim_id: int):
 def claim_add_line(claim_id: int):
     """Add a client-contract SOV line for an unmapped cost code, then regenerate."""
     claim = _claim_or_404(claim_id)
-    code = (request.form.get("cost_code") or "").strip()
+    form = ClaimAddLineForm()
+    code = form.cost_code.raw.strip()
     if claim.status != ClaimStatus.DRAFT:
         return _refused(
             claim_id, upstream.ClaimError("Only a draft claim can be regenerated.")
         )
     try:
+        _checked(form)
         line = upstream.add_client_line(
             claim.contract,
             code,
-            request.form.get("description"),
-            request.form.get("scheduled_value"),
+            form.description.raw,
+            form.scheduled_value.raw,
             _me(),
         )
-        upstream.regenerate(claim, _me(), _version())
+        upstream.regenerate(claim, _me(), form.expected_version)
     except ValidationFailed as exc:
-        return _map_errors(claim_id, code, exc, dict(request.form))
+        return _map_errors(claim_id, code, form, exc)
     except BillingError as exc:
         return _refused(claim_id, exc, "unmapped")
     db.session.commit()
@@ -392,16 +400,19 @@ def claim_add_line(claim_id: int):
 
 
 def _map_errors(
-    claim_id: int, code: str, exc: ValidationFailed, values: dict[str, str]
+    claim_id: int, code: str, form: StrictForm, exc: ValidationFailed
 ) -> tuple[str, int]:
     db.session.rollback()
+    form.add_errors(exc.errors)
     claim = _claim_or_404(claim_id)
     flash("Please correct the highlighted fields.", "danger")
     return (
         render_template(
             "admin/claims_view.html",
             **_claim_context(
-                claim, map_errors={code: exc.errors}, map_values={code: values}
+                claim,
+                map_errors={code: form.messages},
+                map_values={code: form.values},
             ),
         ),
         400,
@@ -422,8 +433,8 @@ def claim_line(claim_id: int, line_id: int):
 def _line_page(
     claim: ClientClaim,
     line: ClientClaimLine,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
+    errors: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
     lines, _unmapped = upstream.trace(claim)
@@ -464,29 +475,27 @@ def claim_line_adjust(claim_id: int, line_id: int):
     line = db.get_or_404(ClientClaimLine, line_id)
     if line.client_claim_id != claim.id:
         abort(404)
-    values = {
-        "work": request.form.get("work", ""),
-        "materials": request.form.get("materials", ""),
-        "reason": request.form.get("reason", ""),
-    }
+    form = ClaimAdjustForm()
     try:
+        _checked(form)
         upstream.adjust_line(
             claim,
             line,
             _me(),
-            values["work"],
-            values["materials"],
-            values["reason"],
-            _version(),
+            form.work.raw,
+            form.materials.raw,
+            form.reason.raw,
+            form.expected_version,
         )
     except ValidationFailed as exc:
         db.session.rollback()
+        form.add_errors(exc.errors)
         flash("Please correct the highlighted fields.", "danger")
         return _line_page(
             _claim_or_404(claim_id),
             db.get_or_404(ClientClaimLine, line_id),
-            exc.errors,
-            values,
+            form.messages,
+            form.values,
             400,
         )
     except BillingError as exc:
@@ -501,19 +510,21 @@ def claim_line_adjust(claim_id: int, line_id: int):
 def claim_retainage_released(claim_id: int):
     """Set the retainage a draft claim asks the client to release."""
     claim = _claim_or_404(claim_id)
-    raw = request.form.get("retainage_released", "")
+    form = ClaimReleaseForm()
     try:
-        released = upstream.set_retainage_released(claim, _me(), raw, _version())
+        _checked(form)
+        released = upstream.set_retainage_released(
+            claim, _me(), form.retainage_released.raw, form.expected_version
+        )
     except ValidationFailed as exc:
         db.session.rollback()
+        form.add_errors(exc.errors)
         flash("Please correct the highlighted field.", "danger")
         claim = _claim_or_404(claim_id)
         return (
             render_template(
                 "admin/claims_view.html",
-                **_claim_context(
-                    claim, errors=exc.errors, values={"retainage_released": raw}
-                ),
+                **_claim_context(claim, errors=form.messages, values=form.values),
             ),
             400,
         )
@@ -555,12 +566,14 @@ def claim_trace(claim_id: int):
 def claim_submit(claim_id: int):
     """Draft → submitted: the figures are frozen as sent to the client."""
     claim = _claim_or_404(claim_id)
+    form = ClaimSubmitForm()
+    form.check()
     try:
         upstream.submit_claim(
             claim,
             _me(),
-            _version(),
-            accept_unmapped=request.form.get("accept_unmapped") == "1",
+            form.expected_version,
+            accept_unmapped=form.accept_unmapped.data,
         )
     except BillingError as exc:
         return _refused(claim_id, exc)
@@ -578,8 +591,10 @@ def claim_submit(claim_id: int):
 def claim_back_to_draft(claim_id: int):
     """Submitted → draft, when the client asked for changes."""
     claim = _claim_or_404(claim_id)
+    form = ClaimBackToDraftForm()
     try:
-        upstream.back_to_draft(claim, _me(), _version(), request.form.get("reason", ""))
+        _checked(form)
+        upstream.back_to_draft(claim, _me(), form.expected_version, form.reason.raw)
     except ValidationFailed as exc:
         return _refused(claim_id, BillingError(" ".join(exc.errors.values())))
     except BillingError as exc:
@@ -594,9 +609,11 @@ def claim_back_to_draft(claim_id: int):
 def claim_void(claim_id: int):
     """Void the claim with a reason; its downstream billings are freed."""
     claim = _claim_or_404(claim_id)
+    form = ClaimVoidForm()
     try:
+        _checked(form)
         released = upstream.void_claim(
-            claim, _me(), _version(), request.form.get("reason", "")
+            claim, _me(), form.expected_version, form.reason.raw
         )
     except ValidationFailed as exc:
         return _refused(claim_id, BillingError(" ".join(exc.errors.values())), "void")
@@ -613,29 +630,30 @@ def claim_void(claim_id: int):
 
 def _approve_page(
     claim: ClientClaim,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
+    errors: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
     sheet = upstream.claim_sheet(claim, "claimed")
     included = upstream.included_billings(claim)
     by_sov = {ln.client_sov_line_id: ln for ln in claim.lines}
     if values is None:
-        values = {}
+        shown: dict[str, str] = {}
         for row in sheet.rows:
             line = by_sov.get(row.sov.id)
             if line is not None:
-                values[f"line-{line.id}-work"] = f"{row.figures.work_this_period:.2f}"
-                values[f"line-{line.id}-materials"] = (
+                shown[f"line-{line.id}-work"] = f"{row.figures.work_this_period:.2f}"
+                shown[f"line-{line.id}-materials"] = (
                     f"{row.figures.materials_stored:.2f}"
                 )
-        values.update(
+        shown.update(
             {
                 f"billing-{b.id}": "1"
                 for b in included
                 if b.status == BillingStatus.PENDING_OWNER_APPROVAL
             }
         )
+        values = shown
     return (
         render_template(
             "admin/claims_approve.html",
@@ -666,37 +684,26 @@ def claim_approve(claim_id: int):
             flash(f"Only a submitted {_label()} can be approved.", "warning")
             return _back(claim)
         return _approve_page(claim)
-    form = request.form
-    amounts = {}
-    for line in claim.lines:
-        work = form.get(f"line-{line.id}-work")
-        materials = form.get(f"line-{line.id}-materials")
-        if work is not None or materials is not None:
-            amounts[line.id] = (work, materials)
-    billing_ids = [
-        number
-        for key in form
-        if key.startswith("billing-")
-        and form.get(key) == "1"
-        and (number := parse_id(key.removeprefix("billing-"))) is not None
-    ]
+    form = claim_approve_form(line.id for line in claim.lines)
     try:
+        _checked(form)
         result = upstream.approve_claim(
             claim,
             _me(),
-            _version(),
-            amounts,
-            billing_ids,
-            form.get("note", ""),
+            form.expected_version,
+            form.amounts(),
+            form.checked_billings(),
+            form.note.raw,
         )
     except ValidationFailed as exc:
         db.session.rollback()
+        form.add_errors(exc.errors)
         flash("Please correct the highlighted fields.", "danger")
-        return _approve_page(_claim_or_404(claim_id), exc.errors, dict(form), 400)
+        return _approve_page(_claim_or_404(claim_id), form.messages, form.values, 400)
     except BillingError as exc:
         db.session.rollback()
         flash(str(exc), "danger")
-        return _approve_page(_claim_or_404(claim_id), {}, dict(form), 409)
+        return _approve_page(_claim_or_404(claim_id), {}, form.values, 409)
     db.session.commit()
     message = f"{term('Client_claim')} #{claim.claim_number} approved"
     if result.differs:

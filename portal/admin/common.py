@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from portal.admin.forms import BackForm
 from portal.billing.figures import _cents
 from portal.core.statuses import ADMINS, AUDITORS, READERS, ChangeOrderStatus
 from portal.extensions import db
@@ -128,7 +129,7 @@ def back_url(default: str, **values: Any) -> str:
     """Where to return after a small POST: a local ``back`` field, else ``default``."""
     from portal.accounts.auth import safe_next
 
-    target = (request.form.get("back") or "").strip()
+    target = BackForm().target
     fallback = url_for(default, **values)
     # safe_next's own fallback can't carry ``values``: a foreign ``back`` used to
     # build url_for(default) without them (a BuildError, so a 500).

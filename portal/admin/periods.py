@@ -25,6 +25,7 @@ from portal.admin.common import (
 )
 from portal.admin.forms import (
     SERIES_KINDS,
+    BackForm,
     BulkForm,
     NewPeriodForm,
     PeriodDatesForm,
@@ -276,7 +277,7 @@ def _period_action(period_id: int, action: str):
     else:
         db.session.commit()
         flash(message, "success")
-    back = request.form.get("back")
+    back = BackForm().target
     if back == "dashboard" and action != "delete":
         return redirect(url_for("admin.period_dashboard", period_id=period_id))
     return redirect(url_for("admin.periods", project_id=project_id))

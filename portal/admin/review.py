@@ -3,7 +3,6 @@ page (G702/G703 claimed vs approved), decisions, comments, attachments, history.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -33,10 +32,13 @@ from portal.admin.common import (
 )
 from portal.admin.forms import (
     REVIEW_DECISIONS,
-    BillingCommentForm,
+    BillingCommentBodyForm,
     BillingNewForm,
+    BillingVoidForm,
     DecisionForm,
     VersionForm,
+    billing_edit_form,
+    review_lines_form,
 )
 from portal.billing import billings, figures
 from portal.billing.attachments import send_attachment
@@ -206,20 +208,6 @@ def billing_new():
     return redirect(url_for("admin.billing_edit", billing_id=billing.id))
 
 
-_LINE_FIELD = re.compile(r"line-([1-9][0-9]{0,17})-(work|materials)")
-
-
-def _posted_lines() -> dict[int, tuple[str | None, str | None]]:
-    """``{sov_line_id: (work, materials)}`` from the G703 entry form's fields."""
-    out: dict[int, list[str | None]] = {}
-    for key in request.form:
-        match = _LINE_FIELD.fullmatch(key)
-        if match:
-            slot = out.setdefault(int(match[1]), [None, None])
-            slot[0 if match[2] == "work" else 1] = request.form.get(key)
-    return {k: (v[0], v[1]) for k, v in out.items()}
-
-
 def _edit_page(billing: Billing, errors: dict[str, str], posted: Any, status: int):
     sheet = figures.sheet(billing, "claimed")
     return (
@@ -250,30 +238,34 @@ def billing_edit(billing_id: int):
         return redirect(url_for("admin.billing_review", billing_id=billing.id))
     if request.method == "GET":
         return _edit_page(billing, {}, None, 200)
-    version = _version(VersionForm())
+    project = billing.commitment.project
+    form = billing_edit_form(
+        (bl.sov_line_id for bl in billing.lines), project.retainage_release_allowed
+    )
+    version = _version(form)
     if version is None:
         flash("The form is missing its version: reload the page.", "danger")
         return redirect(url_for("admin.billing_edit", billing_id=billing.id))
-    project = billing.commitment.project
     data = billings.BillingInput(
-        lines=_posted_lines(),
-        vendor_invoice_number=request.form.get("vendor_invoice_number", ""),
-        notes=request.form.get("notes", ""),
+        lines=form.posted_lines(),
+        vendor_invoice_number=form.vendor_invoice_number.raw,
+        notes=form.notes.raw,
         retainage_released=(
-            request.form.get("retainage_released")
-            if project.retainage_release_allowed
-            else None
+            form.retainage_released.raw if project.retainage_release_allowed else None
         ),
     )
-    submit = request.form.get("action") == "submit"
+    submit = form.action.raw == "submit"
     try:
+        if not form.check():
+            raise billings.ValidationFailed(dict(form.messages))
         overbilled = billings.save_billing(billing, me(), data, version)
         if submit:
             billings.submit_billing(billing, me(), billing.version)
     except billings.ValidationFailed as exc:
         db.session.rollback()
+        form.add_errors(exc.errors)
         flash(str(exc), "danger")
-        return _edit_page(_load(billing_id), exc.errors, request.form, 400)
+        return _edit_page(_load(billing_id), form.messages, form.values, 400)
     except billings.StaleBilling:
         db.session.rollback()
         flash(STALE_MESSAGE, "warning")
@@ -281,7 +273,7 @@ def billing_edit(billing_id: int):
     except billings.BillingError as exc:
         db.session.rollback()
         flash(str(exc), "danger")
-        return _edit_page(_load(billing_id), {}, request.form, 400)
+        return _edit_page(_load(billing_id), {}, form.values, 400)
     db.session.commit()
     if overbilled:
         flash(
@@ -418,21 +410,6 @@ def billing_review(billing_id: int):
     return _review_page(_load(billing_id), {}, None, 200)
 
 
-def _line_reviews(billing: Billing) -> dict[int, billings.LineReview]:
-    reviews = {}
-    for bl in billing.lines:
-        prefix = f"line-{bl.id}-"
-        if prefix + "status" not in request.form:
-            continue
-        reviews[bl.id] = billings.LineReview(
-            approved_work=request.form.get(prefix + "work"),
-            approved_materials=request.form.get(prefix + "materials"),
-            status=request.form.get(prefix + "status", ""),
-            comment=request.form.get(prefix + "comment", ""),
-        )
-    return reviews
-
-
 DECISIONS = REVIEW_DECISIONS
 
 
@@ -452,7 +429,7 @@ def billing_decide(billing_id: int):
     if "comment" in form.messages:
         flash(f"Comment: {form.messages['comment']}", "danger")
         return _review_page(
-            billing, {"comment": form.messages["comment"]}, request.form, 400
+            billing, {"comment": form.messages["comment"]}, form.values, 400
         )
     if version != billing.version:
         flash(STALE_MESSAGE, "warning")
@@ -460,7 +437,10 @@ def billing_decide(billing_id: int):
     user = me()
     try:
         if billing.status == BillingStatus.UNDER_REVIEW:
-            reviews = _line_reviews(billing)
+            grid = review_lines_form(bl.id for bl in billing.lines)
+            if not grid.check():
+                raise billings.ValidationFailed(dict(grid.messages))
+            reviews = grid.reviews()
             if reviews:
                 billings.review_lines(billing, user, reviews, version)
                 version = billing.version
@@ -487,7 +467,7 @@ def billing_decide(billing_id: int):
     except billings.ValidationFailed as exc:
         db.session.rollback()
         flash(str(exc), "danger")
-        return _review_page(_load(billing_id), exc.errors, request.form, 400)
+        return _review_page(_load(billing_id), exc.errors, form.values, 400)
     except billings.StaleBilling:
         db.session.rollback()
         flash(STALE_MESSAGE, "warning")
@@ -506,13 +486,16 @@ def billing_decide(billing_id: int):
 def billing_void(billing_id: int):
     """Void a billing with a reason."""
     billing = _load(billing_id)
-    version = _version(VersionForm())
+    form = BillingVoidForm()
+    version = _version(form)
     back = redirect(url_for("admin.billing_review", billing_id=billing_id))
     if version is None or version != billing.version:
         flash(STALE_MESSAGE, "warning")
         return back
     try:
-        billings.void_billing(billing, me(), version, request.form.get("reason", ""))
+        if "reason" in form.messages:
+            raise billings.ValidationFailed({"reason": form.messages["reason"]})
+        billings.void_billing(billing, me(), version, form.reason.raw)
     except billings.ValidationFailed as exc:
         db.session.rollback()
         flash(f"Not voided: {exc.errors.get('reason', exc)}", "danger")
@@ -535,7 +518,7 @@ def billing_void(billing_id: int):
 def billing_comment(billing_id: int):
     """Add a billing-level (or line) comment; comments are kept forever."""
     billing = _load(billing_id)
-    form = BillingCommentForm()
+    form = BillingCommentBodyForm()
     form.validate()
     line_id = form.line_id.data
     line = next((bl for bl in billing.lines if bl.id == line_id), None)
@@ -543,7 +526,9 @@ def billing_comment(billing_id: int):
         flash("That line is not on this billing.", "danger")
         return redirect(url_for("admin.billing_review", billing_id=billing_id))
     try:
-        billings.add_comment(billing, me(), request.form.get("body", ""), line)
+        if "body" in form.messages:
+            raise billings.ValidationFailed({"body": form.messages["body"]})
+        billings.add_comment(billing, me(), form.body.raw, line)
     except billings.ValidationFailed as exc:
         db.session.rollback()
         flash(f"Comment not added: {exc.errors.get('body', exc)}", "danger")

@@ -315,3 +315,44 @@ def test_roles(app, client, auth, w):
     auth.login_contact(w.contact_id)
     assert client.get("/admin/claims").status_code == 403
     assert client.get(f"/admin/billings/{w.b_electric}/pdf").status_code == 403
+
+
+def test_a_bad_amount_in_the_approve_grid_writes_nothing(app, client, auth, w):
+    """The grid validates through the form layer: each message beside its line,
+    the typed text back, no claim, billing or audit change (even with a held
+    billing ticked and a good line beside the bad one)."""
+    claim_id = make_claim(app, w)
+    with app.app_context():
+        claim = db.session.get(ClientClaim, claim_id)
+        upstream.submit_claim(
+            claim, db.session.get(User, w.admin_id), claim.version, accept_unmapped=True
+        )
+        db.session.commit()
+        first, second = (ln.id for ln in claim.lines[:2])
+        events = db.session.scalar(sa.select(sa.func.count(AuditEvent.id)))
+    status, version = claim_state(app, claim_id)
+    auth.login_user(w.admin_id)
+    response = client.post(
+        f"/admin/claims/{claim_id}/approve",
+        data={
+            "version": version,
+            f"line-{first}-work": "1,000.00",
+            f"line-{first}-materials": "-5",
+            f"line-{second}-work": "12abc",
+            f"line-{second}-materials": "0",
+            f"billing-{w.b_plumbing}": "1",
+        },
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert f'id="line-{first}-materials-error"' in html
+    assert "This amount cannot be negative." in html
+    assert f'id="line-{second}-work-error"' in html
+    assert f'id="line-{first}-work-error"' not in html
+    assert 'value="12abc"' in html
+    assert claim_state(app, claim_id) == ("submitted", version)
+    with app.app_context():
+        assert db.session.get(Billing, w.b_plumbing).status == "pending_owner_approval"
+        assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id))) == events
+        claim = db.session.get(ClientClaim, claim_id)
+        assert all(ln.client_approved_work is None for ln in claim.lines)
