@@ -56,17 +56,29 @@ class Filters:
         return out
 
 
+class FiltersForm(StrictForm):
+    """The ready-to-export page's filters, from the query (unknown values ignored)."""
+
+    format = StrictChoiceField(choices=list(FORMATS), default="")
+    project = IdField(required=False)
+    period = IdField(required=False)
+    vendor = IdField(required=False)
+
+
 def read_filters(args: Mapping[str, str], default_format: str) -> Filters:
     """Filters from the query string; unknown values are ignored."""
-    fmt = args.get("format") or default_format
-    if fmt not in FORMATS:
-        fmt = default_format
+    form = FiltersForm(formdata=args)
     return Filters(
-        project_id=positive_int(args.get("project")),
-        period_id=positive_int(args.get("period")),
-        vendor_id=positive_int(args.get("vendor")),
-        fmt=fmt,
+        project_id=form.project.data,
+        period_id=form.period.data,
+        vendor_id=form.vendor.data,
+        fmt=form.format.data or default_format,
     )
+
+
+def query_page(args: Mapping[str, str]) -> int:
+    """The ``page`` query argument (1 when missing or unreadable)."""
+    return PageForm(formdata=args).page_number
 
 
 class BatchCreateForm(StrictForm):

@@ -30,8 +30,8 @@ from portal.exports.forms import (
     ReverseForm,
     TokenForm,
     cost_code_form,
-    positive_int,
     project_code_form,
+    query_page,
     read_filters,
     settings_form,
     vendor_code_form,
@@ -82,7 +82,7 @@ def _may_write() -> bool:
 def index():
     """Approved billings not yet exported, with missing ERP codes, and batches."""
     filters = read_filters(request.args, export_batches.latest_format())
-    page = positive_int(request.args.get("page")) or 1
+    page = query_page(request.args)
     pagination = db.paginate(
         export_batches.unexported_query(
             filters.project_id, filters.period_id, filters.vendor_id
@@ -178,7 +178,7 @@ def batch_create():
 @role_required(*STAFF)
 def batches():
     """Every export batch, newest first."""
-    page = positive_int(request.args.get("page")) or 1
+    page = query_page(request.args)
     pagination = db.paginate(
         sa.select(ExportBatch)
         .options(
@@ -345,7 +345,7 @@ def _cost_code_page(page: int) -> tuple[object, list[dict[str, str]]]:
 @role_required(*STAFF)
 def settings_cost_codes():
     """ERP codes per cost code: expense account, Sage cost code/category, QB class."""
-    page = positive_int(request.args.get("page")) or 1
+    page = query_page(request.args)
     pagination, rows = _cost_code_page(page)
     return render_template(
         "exports/settings_cost_codes.html",
@@ -422,7 +422,7 @@ def _vendor_page(page: int) -> object:
 @role_required(*STAFF)
 def settings_vendors():
     """ERP vendor codes."""
-    page = positive_int(request.args.get("page")) or 1
+    page = query_page(request.args)
     return render_template(
         "exports/settings_vendors.html",
         pagination=_vendor_page(page),
@@ -479,7 +479,7 @@ def _project_page(page: int) -> object:
 @role_required(*STAFF)
 def settings_projects():
     """ERP job numbers and QuickBooks Customer:Job names per project."""
-    page = positive_int(request.args.get("page")) or 1
+    page = query_page(request.args)
     return render_template(
         "exports/settings_projects.html",
         pagination=_project_page(page),

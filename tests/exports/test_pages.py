@@ -500,3 +500,12 @@ def test_a_refused_token_name_comes_back_as_typed(client, auth, data) -> None:
     html = response.get_data(as_text=True)
     assert 'id="name-error">Use at most 80 characters.' in html
     assert f'value="{"Sage import " * 8}"' in html
+
+
+def test_unreadable_filters_and_page_are_ignored(client, auth, data) -> None:
+    auth.login_user(data.finance_id)
+    page = client.get("/exports/?format=bogus&project=abc&vendor=-1&period=0&page=x")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.count('name="billing_id"') == 2
+    assert client.get("/exports/batches?page=%00").status_code == 200
