@@ -284,3 +284,20 @@ def test_the_form_layer_imports_no_blueprint() -> None:
             assert not module.startswith(
                 ("portal.admin", "portal.contact", "portal.exports")
             ), module
+
+
+def test_posted_text_is_handed_on_unchanged(flask_app) -> None:
+    # The domain cleans and checks it: the form neither trims nor refuses.
+    assert read(flask_app, f.PostedTextField(), {"x": "  a\tb\x00 "}) == (
+        "  a\tb\x00 ",
+        None,
+    )
+    assert read(flask_app, f.PostedTextField(), {}) == ("", None)
+
+    class Two(f.StrictForm):
+        x = f.PostedTextField()
+        y = f.PostedTextField()
+
+    with flask_app.test_request_context(method="POST", data={"x": ""}):
+        form = Two()
+        assert form.x.present and not form.y.present

@@ -370,8 +370,7 @@ def save_billing(
     billing: Billing, actor: Actor, data: BillingInput, expected_version: int
 ) -> list[int]:
     """Save the form on a draft or revise-and-resubmit billing; return overbilled lines."""
-    _check(billing, "save", actor)
-    _check_editor(billing, actor)
+    check_may_save(billing, actor)
     sync_lines(billing)
     clean = validate_input(billing, data)
     before = _amounts(billing)
@@ -397,6 +396,16 @@ def save_billing(
         audit.record(actor, "billing.save", billing, before=before, after=after)
     db.session.flush()
     return clean["overbilled"]
+
+
+def check_may_save(billing: Billing, actor: Actor) -> None:
+    """Raise :class:`BillingError` unless ``actor`` may save ``billing`` now.
+
+    What :func:`save_billing` checks before it reads the form: a form the web
+    layer refused reports this first too, as a saved one would.
+    """
+    _check(billing, "save", actor)
+    _check_editor(billing, actor)
 
 
 def _check_editor(billing: Billing, actor: Actor) -> None:

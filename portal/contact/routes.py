@@ -110,7 +110,7 @@ def link(token: str):
     if len(token) > MAX_TOKEN:
         return _bad_link(token, "invalid")
     if request.method == "POST":
-        if request.form.get("action") == "fresh":
+        if forms.LinkForm().wants_fresh_link:
             return _fresh_link(token)
         return _exchange(token)
     try:
@@ -198,15 +198,19 @@ def new_link():
     """Ask for a sign-in link by email; the answer never says if it is known."""
     if request.method == "GET":
         return render_template("contact/new_link.html", email="", email_error=None)
-    email, error = forms.parse_email(request.form.get("email"))
-    if error:
+    form = forms.NewLinkForm()
+    if not form.check():
         return (
-            render_template("contact/new_link.html", email=email, email_error=error),
+            render_template(
+                "contact/new_link.html",
+                email=form.email.data,
+                email_error=form.messages["email"],
+            ),
             422,
         )
-    drafts.request_links(email)
+    drafts.request_links(form.email.data)
     db.session.commit()
-    return render_template("contact/new_link_sent.html", email=email)
+    return render_template("contact/new_link_sent.html", email=form.email.data)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -262,23 +266,18 @@ def billing_start(commitment_id: int):
 def invitation_answer(invitation_id: int):
     """Accept or decline an invitation to bill (declining takes an optional reason)."""
     invitation = drafts.get_own_invitation(invitation_id)
-    decision = request.form.get("decision")
-    if decision not in {"accept", "decline"}:
+    form = forms.InvitationAnswerForm()
+    if not form.check():
         flash("Choose accept or decline.", "danger")
         return redirect(url_for("contact.index"))
     try:
-        invitations.answer(
-            invitation,
-            current_user,
-            decision == "accept",
-            request.form.get("reason", ""),
-        )
+        invitations.answer(invitation, current_user, form.accepted, form.reason.data)
         db.session.commit()
     except InvitationError as exc:
         db.session.rollback()
         flash(str(exc), "danger")
         return redirect(url_for("contact.index"))
-    if decision == "accept":
+    if form.accepted:
         flash(
             "Thank you: invitation accepted. Start your billing when you are ready.",
             "success",
@@ -318,28 +317,32 @@ def billing_view(billing_id: int):
     billing = get_own_billing(billing_id)
     if request.method == "GET":
         return _render_billing(billing)
-    action = request.form.get("action")
-    if action not in {"save", "submit"}:
+    form = forms.billing_form(billing)()
+    form.check()
+    if form.action.errors:
         flash("Use the Save draft or Submit button.", "danger")
         return redirect(url_for("contact.billing_view", billing_id=billing.id))
+    submit = form.action.data == "submit"
     resubmit = billing.status == BillingStatus.REVISE_AND_RESUBMIT
+    message = str(ValidationFailed())
+    refused = not form.ok
+    overbilled: list[int] = []
     try:
-        data = forms.billing_input(billing, request.form)
-        overbilled = billings.save_billing(
-            billing, current_user, data, forms.parse_version(request.form)
-        )
-        if action == "submit":
-            billings.submit_billing(billing, current_user, billing.version)
-        db.session.commit()
+        if not refused:
+            overbilled = billings.save_billing(
+                billing, current_user, form.billing_input(), form.version.data
+            )
+            if submit:
+                billings.submit_billing(billing, current_user, billing.version)
+            db.session.commit()
+        else:
+            # A refused field: what saving checks first still comes first (a
+            # billing that can no longer be edited says so), then the fields.
+            billings.check_may_save(billing, current_user)
     except ValidationFailed as exc:
-        db.session.rollback()
-        return _render_billing(
-            billing,
-            422,
-            errors=exc.errors,
-            form=request.form,
-            message=exc.errors.get("lines") or str(exc),
-        )
+        refused = True
+        form.add_errors(exc.errors)
+        message = exc.errors.get("lines") or str(exc)
     except StaleBilling as exc:
         db.session.rollback()
         flash(str(exc), "danger")
@@ -349,8 +352,13 @@ def billing_view(billing_id: int):
         if billing.status not in EDITABLE_STATUSES:
             flash(str(exc), "danger")
             return redirect(url_for("contact.billing_view", billing_id=billing.id))
-        return _render_billing(billing, 422, form=request.form, message=str(exc))
-    if action == "submit":
+        return _render_billing(billing, 422, form=form.values, message=str(exc))
+    if refused:
+        db.session.rollback()  # nothing of a refused form is written
+        return _render_billing(
+            billing, 422, errors=form.messages, form=form.values, message=message
+        )
+    if submit:
         flash(
             f"{drafts.term_for(billing, 'Progress_billing')} "
             f"#{billing.application_number} "
@@ -376,24 +384,24 @@ def comment_add(billing_id: int):
     if billing.status == BillingStatus.VOID:
         flash("This billing was voided; it can no longer be commented on.", "danger")
         return redirect(url_for("contact.billing_view", billing_id=billing.id))
+    form = forms.CommentForm()
+    form.check()
     line = None
-    raw_line = request.form.get("line_id", "")
-    if raw_line:
-        line_id = forms.parse_int(raw_line)
-        line = next((bl for bl in billing.lines if bl.id == line_id), None)
+    if form.names_line:
+        line = next((bl for bl in billing.lines if bl.id == form.line_id.data), None)
         if line is None:
             abort(404)
-    text = request.form.get("body", "")
     try:
-        billings.add_comment(billing, current_user, text, line)
+        billings.add_comment(billing, current_user, form.body.data, line)
         db.session.commit()
     except ValidationFailed as exc:
         db.session.rollback()
+        form.add_errors(exc.errors)
         return _render_billing(
             billing,
             422,
-            comment_error=exc.errors.get("body") or str(exc),
-            comment_text=text,
+            comment_error=form.messages.get("body") or str(exc),
+            comment_text=form.body.data,
             comment_line=line.id if line else None,
         )
     except BillingError as exc:
@@ -413,14 +421,18 @@ def comment_add(billing_id: int):
 def attachment_upload(billing_id: int):
     """Attach an invoice, lien waiver or other file to the billing."""
     billing = get_own_billing(billing_id)
-    kind = request.form.get("kind", "")
+    form = forms.AttachmentForm()
+    kind = form.kind.data
     try:
         attachment = attachments.save_upload(
             billing, request.files.get("file"), kind, current_user
         )
     except UploadError as exc:
         db.session.rollback()
-        return _render_billing(billing, 422, upload_error=exc.message, upload_kind=kind)
+        form.fail("file", exc.message)
+        return _render_billing(
+            billing, 422, upload_error=form.messages["file"], upload_kind=kind
+        )
     try:
         db.session.commit()
     except Exception:

@@ -1,16 +1,17 @@
-"""Reading the finance pages' forms and filters (no logic, just parsing).
+"""The finance pages' forms and filters (no logic, just parsing).
 
-Every POST form carries the CSRF token (CSRFProtect checks it app-wide). The
-batch form is a :class:`StrictForm`; the ERP settings grids are still read by
-the plain functions below (their fields depend on the rows shown).
+Every POST form carries the CSRF token (CSRFProtect checks it app-wide). Each
+form is a :class:`StrictForm`; the ERP settings grids build their classes with
+:func:`build` (their fields follow the rows posted). The ERP codes, the reversal
+reason and the token name are checked by the domain, whose field errors come
+back beside the fields through ``form.add_errors``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from werkzeug.datastructures import MultiDict
+from typing import ClassVar
 
 from portal.finance.builders import FORMATS
 from portal.finance.erp import COST_CODE_FIELDS, SETTINGS_FIELDS
@@ -19,9 +20,14 @@ from portal.web.forms import (
     FlagField,
     IdField,
     IdListField,
+    PostedTextField,
     StrictChoiceField,
     StrictForm,
+    build,
 )
+
+#: The most rows a settings grid reads (a page shows far fewer).
+MAX_ROWS = 1000
 
 
 def positive_int(raw: str | None) -> int | None:
@@ -50,17 +56,29 @@ class Filters:
         return out
 
 
+class FiltersForm(StrictForm):
+    """The ready-to-export page's filters, from the query (unknown values ignored)."""
+
+    format = StrictChoiceField(choices=list(FORMATS), default="")
+    project = IdField(required=False)
+    period = IdField(required=False)
+    vendor = IdField(required=False)
+
+
 def read_filters(args: Mapping[str, str], default_format: str) -> Filters:
     """Filters from the query string; unknown values are ignored."""
-    fmt = args.get("format") or default_format
-    if fmt not in FORMATS:
-        fmt = default_format
+    form = FiltersForm(formdata=args)
     return Filters(
-        project_id=positive_int(args.get("project")),
-        period_id=positive_int(args.get("period")),
-        vendor_id=positive_int(args.get("vendor")),
-        fmt=fmt,
+        project_id=form.project.data,
+        period_id=form.period.data,
+        vendor_id=form.vendor.data,
+        fmt=form.format.data or default_format,
     )
+
+
+def query_page(args: Mapping[str, str]) -> int:
+    """The ``page`` query argument (1 when missing or unreadable)."""
+    return PageForm(formdata=args).page_number
 
 
 class BatchCreateForm(StrictForm):
@@ -80,45 +98,131 @@ class BatchCreateForm(StrictForm):
         return None if self.format.errors else self.format.data
 
 
-def read_settings_form(form: MultiDict) -> dict[str, str]:
-    """The ERP accounts form."""
-    return {name: form.get(name, "") for name in SETTINGS_FIELDS}
+class ReverseForm(StrictForm):
+    """Reverse a batch: the reason (the domain requires and checks it)."""
+
+    reason = PostedTextField()
 
 
-def read_cost_code_form(form: MultiDict) -> dict[str, dict[str, str]]:
-    """Rows ``cc-<i>-code`` + ``cc-<i>-<field>`` → {cost_code: {field: value}}."""
-    rows: dict[str, dict[str, str]] = {}
-    index = 0
-    while f"cc-{index}-code" in form and index < 1000:
-        code = form.get(f"cc-{index}-code", "")
-        rows[code] = {
-            name: form.get(f"cc-{index}-{name}", "") for name in COST_CODE_FIELDS
-        }
-        index += 1
-    return rows
+class TokenForm(StrictForm):
+    """Create an API token: its name (the domain checks it)."""
+
+    name = PostedTextField()
 
 
-def read_vendor_form(form: MultiDict) -> dict[int, str]:
-    """Fields ``vendor-<id>`` → {vendor_id: code}."""
-    out: dict[int, str] = {}
-    for key, value in form.items():
+class PageForm(StrictForm):
+    """A settings grid's page number (1 when missing or unreadable)."""
+
+    page = IdField(required=False)
+
+    @property
+    def page_number(self) -> int:
+        return self.page.data or 1
+
+
+class SettingsForm(StrictForm):
+    """The ERP accounts form; the domain cleans and checks every code."""
+
+    def texts(self) -> dict[str, str]:
+        """Field name → text as typed, for the domain and to show again."""
+        return {name: self[name].data for name in SETTINGS_FIELDS}
+
+
+def settings_form() -> SettingsForm:
+    """The ERP accounts form, read from the posted data."""
+    cls = build(SettingsForm, {name: PostedTextField() for name in SETTINGS_FIELDS})
+    return cls()
+
+
+def _posted() -> Mapping[str, str]:
+    """The posted fields' names (a grid's fields follow the rows posted)."""
+    return StrictForm().values
+
+
+class CostCodeForm(PageForm):
+    """One page of cost-code mappings: rows ``cc-<i>-code`` + ``cc-<i>-<field>``."""
+
+    row_count: ClassVar[int] = 0
+
+    def rows(self) -> dict[str, dict[str, str]]:
+        """{cost_code: {field: text}} as posted (a later duplicate code wins)."""
+        rows: dict[str, dict[str, str]] = {}
+        for index in range(self.row_count):
+            code = self[f"cc-{index}-code"].data
+            rows[code] = {
+                name: self[f"cc-{index}-{name}"].data for name in COST_CODE_FIELDS
+            }
+        return rows
+
+
+def cost_code_form() -> CostCodeForm:
+    """The cost-code grid, with a field per posted row (the first 1000 rows)."""
+    posted = _posted()
+    count = 0
+    while f"cc-{count}-code" in posted and count < MAX_ROWS:
+        count += 1
+    fields = {}
+    for index in range(count):
+        fields[f"cc-{index}-code"] = PostedTextField()
+        for name in COST_CODE_FIELDS:
+            fields[f"cc-{index}-{name}"] = PostedTextField()
+    cls = build(CostCodeForm, fields)
+    cls.row_count = count
+    return cls()
+
+
+class VendorCodeForm(PageForm):
+    """One page of vendor codes: fields ``vendor-<id>``."""
+
+    keys: ClassVar[dict[str, int]] = {}
+
+    def codes(self) -> dict[int, str]:
+        """{vendor_id: code as typed}."""
+        return {vendor_id: self[key].data for key, vendor_id in self.keys.items()}
+
+
+def vendor_code_form() -> VendorCodeForm:
+    """The vendor grid, with a field per posted ``vendor-<id>``."""
+    keys: dict[str, int] = {}
+    for key in _posted():
         if key.startswith("vendor-"):
             vendor_id = positive_int(key.removeprefix("vendor-"))
             if vendor_id:
-                out[vendor_id] = value
-    return out
+                keys[key] = vendor_id
+    cls = build(VendorCodeForm, {key: PostedTextField() for key in keys})
+    cls.keys = keys
+    return cls()
 
 
-def read_project_form(form: MultiDict) -> dict[int, dict[str, str]]:
-    """Fields ``project-<id>-job`` / ``project-<id>-qb`` → {project_id: {...}}."""
-    out: dict[int, dict[str, str]] = {}
-    for key in form:
+class ProjectCodeForm(PageForm):
+    """One page of project codes: ``project-<id>-job`` and ``project-<id>-qb``."""
+
+    keys: ClassVar[dict[int, tuple[str, str]]] = {}
+
+    def rows(self) -> dict[int, dict[str, str]]:
+        """{project_id: {"erp_job_number": …, "qb_customer_job": …}} as typed."""
+        return {
+            project_id: {
+                "erp_job_number": self[job].data,
+                "qb_customer_job": self[qb].data,
+            }
+            for project_id, (job, qb) in self.keys.items()
+        }
+
+
+def project_code_form() -> ProjectCodeForm:
+    """The project grid, with fields per posted ``project-<id>-job``."""
+    keys: dict[int, tuple[str, str]] = {}
+    for key in _posted():
         if not key.startswith("project-") or not key.endswith("-job"):
             continue
         project_id = positive_int(key.removeprefix("project-").removesuffix("-job"))
         if project_id:
-            out[project_id] = {
-                "erp_job_number": form.get(key, ""),
-                "qb_customer_job": form.get(f"project-{project_id}-qb", ""),
-            }
-    return out
+            keys[project_id] = (key, f"project-{project_id}-qb")
+    fields = {}
+    for job, qb in keys.values():
+        fields[job] = PostedTextField()
+        fields[qb] = PostedTextField()
+    cls = build(ProjectCodeForm, fields)
+    cls.keys = keys
+    return cls()

@@ -27,12 +27,14 @@ from portal.core.statuses import EXPORTERS, READERS
 from portal.exports import api, bp
 from portal.exports.forms import (
     BatchCreateForm,
-    positive_int,
-    read_cost_code_form,
+    ReverseForm,
+    TokenForm,
+    cost_code_form,
+    project_code_form,
+    query_page,
     read_filters,
-    read_project_form,
-    read_settings_form,
-    read_vendor_form,
+    settings_form,
+    vendor_code_form,
 )
 from portal.extensions import db, login_manager
 from portal.finance import batches as export_batches
@@ -80,7 +82,7 @@ def _may_write() -> bool:
 def index():
     """Approved billings not yet exported, with missing ERP codes, and batches."""
     filters = read_filters(request.args, export_batches.latest_format())
-    page = positive_int(request.args.get("page")) or 1
+    page = query_page(request.args)
     pagination = db.paginate(
         export_batches.unexported_query(
             filters.project_id, filters.period_id, filters.vendor_id
@@ -176,7 +178,7 @@ def batch_create():
 @role_required(*STAFF)
 def batches():
     """Every export batch, newest first."""
-    page = positive_int(request.args.get("page")) or 1
+    page = query_page(request.args)
     pagination = db.paginate(
         sa.select(ExportBatch)
         .options(
@@ -220,6 +222,7 @@ def batch_view(batch_id: int):
         formats=FORMATS,
         may_write=_may_write(),
         errors={},
+        values={},
     )
 
 
@@ -235,12 +238,12 @@ def batch_download(batch_id: int):
 def batch_reverse(batch_id: int):
     """Reverse a batch with a reason; its billings can be exported again."""
     batch = _batch_or_404(batch_id)
+    form = ReverseForm()
     try:
-        freed = export_batches.reverse_batch(
-            batch, current_user, request.form.get("reason", "")
-        )
+        freed = export_batches.reverse_batch(batch, current_user, form.reason.data)
     except export_batches.ReasonRequired as exc:
         db.session.rollback()
+        form.add_errors(exc.errors)
         billings = export_batches.batch_billings(batch)
         rows = export_batches.export_rows(billings)
         return (
@@ -250,7 +253,8 @@ def batch_reverse(batch_id: int):
                 entries=[(b, rows[b.id]) for b in billings],
                 formats=FORMATS,
                 may_write=_may_write(),
-                errors=exc.errors,
+                errors=form.messages,
+                values=form.values,
             ),
             400,
         )
@@ -290,17 +294,19 @@ def settings():
 @role_required(*WRITERS)
 def settings_save():
     """Save the ERP accounts and defaults."""
-    data = read_settings_form(request.form)
+    form = settings_form()
+    data = form.texts()
     try:
         changed = erp.save_settings(current_user, data)
     except erp.SettingsInvalid as exc:
         db.session.rollback()
+        form.add_errors(exc.errors)
         return (
             render_template(
                 "exports/settings.html",
                 values=data,
                 fields=erp.SETTINGS_FIELDS,
-                errors=exc.errors,
+                errors=form.messages,
                 may_write=True,
                 tab="accounts",
             ),
@@ -339,7 +345,7 @@ def _cost_code_page(page: int) -> tuple[object, list[dict[str, str]]]:
 @role_required(*STAFF)
 def settings_cost_codes():
     """ERP codes per cost code: expense account, Sage cost code/category, QB class."""
-    page = positive_int(request.args.get("page")) or 1
+    page = query_page(request.args)
     pagination, rows = _cost_code_page(page)
     return render_template(
         "exports/settings_cost_codes.html",
@@ -357,12 +363,14 @@ def settings_cost_codes():
 @role_required(*WRITERS)
 def settings_cost_codes_save():
     """Save one page of cost-code mappings."""
-    page = positive_int(request.form.get("page")) or 1
-    data = read_cost_code_form(request.form)
+    form = cost_code_form()
+    page = form.page_number
+    data = form.rows()
     try:
         changed = erp.save_cost_codes(current_user, data)
     except erp.SettingsInvalid as exc:
         db.session.rollback()
+        form.add_errors(exc.errors)
         pagination, _ = _cost_code_page(page)
         rows = [{"code": code, **values} for code, values in data.items()]
         return (
@@ -372,7 +380,7 @@ def settings_cost_codes_save():
                 rows=rows,
                 fields=erp.COST_CODE_FIELDS,
                 defaults=export_batches.erp_settings(),
-                errors=exc.errors,
+                errors=form.messages,
                 may_write=True,
                 tab="cost_codes",
             ),
@@ -414,7 +422,7 @@ def _vendor_page(page: int) -> object:
 @role_required(*STAFF)
 def settings_vendors():
     """ERP vendor codes."""
-    page = positive_int(request.args.get("page")) or 1
+    page = query_page(request.args)
     return render_template(
         "exports/settings_vendors.html",
         pagination=_vendor_page(page),
@@ -429,18 +437,20 @@ def settings_vendors():
 @role_required(*WRITERS)
 def settings_vendors_save():
     """Save one page of vendor codes."""
-    page = positive_int(request.form.get("page")) or 1
-    data = read_vendor_form(request.form)
+    form = vendor_code_form()
+    page = form.page_number
+    data = form.codes()
     try:
         changed = erp.save_vendor_codes(current_user, data)
     except erp.SettingsInvalid as exc:
         db.session.rollback()
+        form.add_errors(exc.errors)
         return (
             render_template(
                 "exports/settings_vendors.html",
                 pagination=_vendor_page(page),
                 values=data,
-                errors=exc.errors,
+                errors=form.messages,
                 may_write=True,
                 tab="vendors",
             ),
@@ -469,7 +479,7 @@ def _project_page(page: int) -> object:
 @role_required(*STAFF)
 def settings_projects():
     """ERP job numbers and QuickBooks Customer:Job names per project."""
-    page = positive_int(request.args.get("page")) or 1
+    page = query_page(request.args)
     return render_template(
         "exports/settings_projects.html",
         pagination=_project_page(page),
@@ -484,18 +494,20 @@ def settings_projects():
 @role_required(*WRITERS)
 def settings_projects_save():
     """Save one page of project codes."""
-    page = positive_int(request.form.get("page")) or 1
-    data = read_project_form(request.form)
+    form = project_code_form()
+    page = form.page_number
+    data = form.rows()
     try:
         changed = erp.save_project_codes(current_user, data)
     except erp.SettingsInvalid as exc:
         db.session.rollback()
+        form.add_errors(exc.errors)
         return (
             render_template(
                 "exports/settings_projects.html",
                 pagination=_project_page(page),
                 values=data,
-                errors=exc.errors,
+                errors=form.messages,
                 may_write=True,
                 tab="projects",
             ),
@@ -514,13 +526,16 @@ def settings_projects_save():
 # --------------------------------------------------------------- API tokens
 
 
-def _tokens_page(new_token: str | None = None, errors: dict | None = None, code=200):
+def _tokens_page(
+    new_token: str | None = None, form: TokenForm | None = None, code: int = 200
+):
     response = make_response(
         render_template(
             "exports/tokens.html",
             tokens=api_tokens.tokens_of(current_user),
             new_token=new_token,
-            errors=errors or {},
+            errors=form.messages if form is not None else {},
+            values=form.values if form is not None else {},
             may_write=current_user.role in WRITERS,
         ),
         code,
@@ -540,11 +555,13 @@ def tokens():
 @role_required(*STAFF)
 def token_create():
     """Create an API token and show it once."""
+    form = TokenForm()
     try:
-        _, raw = api_tokens.create_token(current_user, request.form.get("name", ""))
+        _, raw = api_tokens.create_token(current_user, form.name.data)
     except api_tokens.TokenInvalid as exc:
         db.session.rollback()
-        return _tokens_page(errors=exc.errors, code=400)
+        form.add_errors(exc.errors)
+        return _tokens_page(form=form, code=400)
     db.session.commit()
     return _tokens_page(new_token=raw)
 

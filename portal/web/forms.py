@@ -150,6 +150,25 @@ class RawTextField(StrictField):
         return value
 
 
+class PostedTextField(StrictField):
+    """Text handed unchanged to a domain function that cleans and checks it.
+
+    For fields whose rules (and messages) live in the domain, such as a comment
+    body or an ERP code: the domain raises :class:`validation.FieldErrors` (or
+    its own field errors) and :meth:`StrictForm.add_errors` puts them beside
+    the field. ``present`` tells whether the field was posted at all.
+    """
+
+    fallback = ""
+
+    def parse(self, raw: str) -> str:
+        return raw
+
+    @property
+    def present(self) -> bool:
+        return bool(getattr(self, "raw_data", None))
+
+
 class StrictEmailField(StrictField):
     """An email address (one @, no spaces), at most 254 characters."""
 

@@ -597,3 +597,37 @@ def test_worked_example_figures_on_the_page(app, client, w, draft, app_ctx):
         assert line in page
     home = text_of(client.get("/portal/").text)
     assert "$22,775.00" in home and "$23,700.00" in home  # payment due per billing
+
+
+def test_a_refused_amount_on_a_billing_no_longer_editable_says_so(
+    app, client, w, draft
+):
+    # Submitted in another tab: the old page's bad amount is not the news, the
+    # billing's status is (as when its amounts were fine).
+    v = version_of(app, draft)
+    assert _post(client, draft, form_for(w, v, "submit", l1w="100")).status_code == 302
+    before = _state(app, draft)
+    response = _post(client, draft, form_for(w, v, "save", l1w="abc"))
+    assert response.status_code == 302
+    assert "cannot be edited" in client.get(f"/portal/billings/{draft}").text
+    assert _state(app, draft) == before
+
+
+def test_a_refused_retainage_release_is_kept_beside_its_field(
+    app, client, w, draft, app_ctx
+):
+    with app_ctx():
+        db.session.get(Project, w.project_id).retainage_release_allowed = True
+        db.session.commit()
+    before = _state(app, draft)
+    response = _post(
+        client,
+        draft,
+        form_for(w, before[1], "save", l1w="20000", retainage_released="12.345"),
+    )
+    assert response.status_code == 422
+    error = re.search(r'id="retainage_released-error">([^<]*)<', response.text)
+    assert error is not None and "Use at most 2 decimal places." in error.group(1)
+    assert 'value="12.345"' in response.text
+    assert f'name="line-{w.line_ids[0]}-work" value="20000"' in response.text
+    assert _state(app, draft) == before

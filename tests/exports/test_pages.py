@@ -167,6 +167,14 @@ def test_create_download_and_reverse_from_the_pages(app, client, auth, data) -> 
     )
     assert no_reason.status_code == 400
     assert "Give a reason" in no_reason.get_data(as_text=True)
+    long_reason = "Imported twice " * 140  # over 2,000 characters
+    too_long = client.post(
+        f"/exports/batches/{batch_id}/reverse", data={"reason": long_reason}
+    )
+    assert too_long.status_code == 400
+    html = too_long.get_data(as_text=True)
+    assert "Use at most 2000 characters." in html
+    assert f">{long_reason}</textarea>" in html  # what was typed comes back
     with app.app_context():
         assert db.session.get(ExportBatch, batch_id).reversed_at is None
 
@@ -483,3 +491,21 @@ def test_token_name_is_required(client, auth, data) -> None:
     assert "Name the token" in response.get_data(as_text=True)
     long = client.post("/exports/tokens", data={"name": "x" * 81})
     assert long.status_code == 400
+
+
+def test_a_refused_token_name_comes_back_as_typed(client, auth, data) -> None:
+    auth.login_user(data.viewer_id)
+    response = client.post("/exports/tokens", data={"name": "Sage import " * 8})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'id="name-error">Use at most 80 characters.' in html
+    assert f'value="{"Sage import " * 8}"' in html
+
+
+def test_unreadable_filters_and_page_are_ignored(client, auth, data) -> None:
+    auth.login_user(data.finance_id)
+    page = client.get("/exports/?format=bogus&project=abc&vendor=-1&period=0&page=x")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.count('name="billing_id"') == 2
+    assert client.get("/exports/batches?page=%00").status_code == 200
