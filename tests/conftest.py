@@ -22,11 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from portal import create_app
-from portal.core.statuses import Role
 from portal.extensions import db
 
 from . import clock as test_clock
-from . import factories as f
+from .helpers import build_world, built, make_staff
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 _traveller = None
@@ -236,17 +235,13 @@ def runner(app):
 
 
 @pytest.fixture
-def world(app):
-    """SPEC §4's worked example set up in the database (see factories.build_world).
+def world(app, today):
+    """SPEC §4's worked example set up in the database (see helpers.build_world).
 
-    Built in a short-lived app context: a context left pushed would be reused by
-    every test-client request (and leak Flask-Login's user between requests).
-    Tests that use the models directly also ask for ``ctx``.
+    Built in a short-lived app context (``helpers.built``). Tests that use the
+    models directly also ask for ``ctx``.
     """
-    with app.app_context():
-        ids = f.build_world()
-        db.session.remove()
-    return ids
+    return built(app, build_world, today)
 
 
 class Auth:
@@ -292,7 +287,7 @@ def auth(app, client):
 def users(app):
     """One active user per role: {"admin": id, "finance": id, "viewer": id}."""
     with app.app_context():
-        out = {role.value: f.make_user(role=role.value).id for role in Role}
+        out = make_staff()
         db.session.commit()
         db.session.remove()
     return out

@@ -1,16 +1,24 @@
-"""Small factories for tests: plain functions that add rows and flush."""
+"""Small factories for tests: plain functions that add one object and flush.
+
+A whole world (project, commitments, periods, users...) is built by
+``tests.helpers.build_world`` from these.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
 from datetime import date, timedelta
 from decimal import Decimal
-from types import SimpleNamespace
+
+from flask import current_app
 
 from portal.accounts.passwords import hash_password
 from portal.core.statuses import ChangeOrderStatus, CommitmentStatus, PeriodStatus
 from portal.extensions import db
 from portal.models import (
+    Attachment,
     BillingPeriod,
     ChangeOrder,
     ChangeOrderItem,
@@ -18,14 +26,13 @@ from portal.models import (
     ClientSovLine,
     Commitment,
     Contact,
+    OutboxMessage,
     Project,
     SovLine,
     User,
     Vendor,
 )
 from portal.timeutil import utcnow
-
-from .clock import pinned_today
 
 D = Decimal
 _seq = itertools.count(1)
@@ -134,10 +141,12 @@ def make_period(
     *,
     start: date,
     due: date,
+    end: date | None = None,
     status: str = PeriodStatus.OPEN,
 ) -> BillingPeriod:
-    """A 28-day period from ``start``; ``due`` is the contacts' due date."""
-    end = start + timedelta(days=27)
+    """A period from ``start`` to ``end`` (28 days by default), billed on its
+    last day; ``due`` is the contacts' due date."""
+    end = end or start + timedelta(days=27)
     period = BillingPeriod(
         project=project,
         sequence=sequence,
@@ -200,54 +209,62 @@ def make_client_contract(
     return contract
 
 
-def build_world(today: date | None = None) -> SimpleNamespace:
-    """SPEC §4's worked example: L1 50,000; L2 30,000 (+CO-1 5,000); L3 20,000;
-    10 % work / 5 % materials retainage; an admin, a contact, two periods
-    (period 1 open; create period 2 after closing it).
+def make_pending_change_order(
+    commitment_id: int, sov_line_id: int, amount: str = "100.00"
+) -> tuple[ChangeOrder, ChangeOrderItem]:
+    """A change order still pending, with one item."""
+    co = ChangeOrder(commitment_id=commitment_id, number="CO-P", title="Pending")
+    db.session.add(co)
+    db.session.flush()
+    item = ChangeOrderItem(
+        change_order_id=co.id, sov_line_id=sov_line_id, amount=D(amount)
+    )
+    db.session.add(item)
+    db.session.flush()
+    return co, item
 
-    Period 1 starts on the 1st of ``today``'s month (the run's pinned day by
-    default) and is due ten days after ``today``, so contacts may still bill.
-    """
-    today = today or pinned_today()
-    admin = make_user("admin")
-    project = make_project(name="Worked Example")
-    vendor = make_vendor(name="Example Electric")
-    contact = make_contact(
-        vendor, name="Casey Contact", email="casey@example-electric.example"
+
+def make_attachment(
+    billing_id: int,
+    data: bytes,
+    stored_name: str,
+    *,
+    contact: Contact | None = None,
+    user: User | None = None,
+    original_name: str = "invoice.pdf",
+) -> Attachment:
+    """A PDF attachment of a billing, its file written to the upload folder."""
+    folder = current_app.config["UPLOAD_FOLDER"]
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, stored_name), "wb") as fh:
+        fh.write(data)
+    attachment = Attachment(
+        billing_id=billing_id,
+        uploaded_by_contact_id=contact.id if contact else None,
+        uploaded_by_user_id=user.id if user else None,
+        original_name=original_name,
+        stored_name=stored_name,
+        content_type="application/pdf",
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        kind="invoice",
     )
-    other_vendor = make_vendor(name="Other Vendor")
-    other_contact = make_contact(
-        other_vendor, name="Olive Other", email="olive@other.example"
+    db.session.add(attachment)
+    db.session.flush()
+    return attachment
+
+
+def make_failed_message() -> OutboxMessage:
+    """An invitation mail that failed its last attempt."""
+    message = OutboxMessage(
+        kind="invite",
+        recipient="x@example.com",
+        subject="Hello",
+        body_text="t",
+        body_html="h",
+        status="failed",
+        attempts=8,
     )
-    commitment = make_commitment(
-        project,
-        vendor,
-        [("26-100", "50000.00"), ("26-200", "30000.00"), ("26-300", "20000.00")],
-        [contact],
-        work_pct="10",
-        materials_pct="5",
-        number="SC-100",
-    )
-    other = make_commitment(
-        project,
-        other_vendor,
-        [("03-300", "40000.00")],
-        [other_contact],
-        number="SC-200",
-    )
-    approve_change_order(commitment, commitment.sov_lines[1], "5000.00", admin)
-    period1 = make_period(
-        project, 1, start=today.replace(day=1), due=today + timedelta(days=10)
-    )
-    db.session.commit()
-    return SimpleNamespace(
-        admin_id=admin.id,
-        project_id=project.id,
-        vendor_id=vendor.id,
-        contact_id=contact.id,
-        other_contact_id=other_contact.id,
-        commitment_id=commitment.id,
-        other_commitment_id=other.id,
-        line_ids=[line.id for line in commitment.sov_lines],
-        period1_id=period1.id,
-    )
+    db.session.add(message)
+    db.session.flush()
+    return message

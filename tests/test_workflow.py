@@ -463,10 +463,11 @@ def _race(
 
 
 def _prepare_race(app) -> tuple[int, int, int]:
-    from .factories import build_world
+    from .clock import pinned_today
+    from .helpers import build_world
 
     with app.app_context():
-        world = build_world()
+        world = build_world(pinned_today())
         billing = billing_in(world, S.UNDER_REVIEW)
         db.session.commit()
         out = billing.id, world.admin_id, billing.version

@@ -4,8 +4,6 @@ its own session and ``current_user``, as in production)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -13,47 +11,30 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from portal.core.statuses import Role
 from portal.extensions import db
 from portal.models import (
-    Attachment,
     AuditEvent,
     Billing,
-    ChangeOrder,
-    ChangeOrderItem,
+    BillingPeriod,
+    ClientContract,
     Commitment,
-    OutboxMessage,
     User,
 )
 
 from .. import factories as f
+from ..clock import pinned_today
+from ..helpers import Contract, build_world
 
 D = Decimal
 
 
 @pytest.fixture
-def staff(app):
-    """One active user per role: {"admin": id, "finance": id, "viewer": id}."""
-    with app.app_context():
-        out = {role.value: f.make_user(role=role.value).id for role in Role}
-        db.session.commit()
-    return out
-
-
-@pytest.fixture
-def world_ids(app):
-    """SPEC §4's worked example (see tests/factories.build_world), as ids."""
-    with app.app_context():
-        return f.build_world()
-
-
-@pytest.fixture
-def as_role(auth, staff):
+def as_role(auth, users):
     """``as_role("viewer")`` signs the test client in as that role's user."""
 
     def sign_in(role: str) -> int:
-        auth.login_user(staff[role])
-        return staff[role]
+        auth.login_user(users[role])
+        return users[role]
 
     return sign_in
 
@@ -92,58 +73,31 @@ def get(app, model, pk):
 
 def make_everything(app) -> SimpleNamespace:
     """The worked example plus one of every other object, for the URL-map walk."""
+    from portal import upstream
     from portal.billing import billings
 
     with app.app_context():
-        w = f.build_world()
+        w = build_world(pinned_today(), contract=Contract((("26-100", "90000"),)))
         admin = db.session.get(User, w.admin_id)
         commitment = db.session.get(Commitment, w.commitment_id)
-        period = commitment.project.periods[0]
+        period = db.session.get(BillingPeriod, w.period1_id)
         billing = billings.create_billing(commitment, period, admin)
-        contract = f.make_client_contract(commitment.project, [("26-100", "90000")])
-        from portal import upstream
-
+        contract = db.session.get(ClientContract, w.contract_id)
         claim = upstream.generate_claim(contract, period, admin)
-        co = ChangeOrder(commitment=commitment, number="CO-P", title="Pending")
-        db.session.add(co)
-        db.session.flush()
-        item = ChangeOrderItem(
-            change_order_id=co.id, sov_line_id=w.line_ids[0], amount=D("100.00")
-        )
-        db.session.add(item)
+        co, item = f.make_pending_change_order(w.commitment_id, w.line_ids[0])
         data = b"%PDF-1.4 test invoice\n"
-        stored = "a" * 32 + ".pdf"
-        folder = app.config["UPLOAD_FOLDER"]
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, stored), "wb") as fh:
-            fh.write(data)
-        attachment = Attachment(
-            billing_id=billing.id,
-            uploaded_by_user_id=admin.id,
+        attachment = f.make_attachment(
+            billing.id,
+            data,
+            "a" * 32 + ".pdf",
+            user=admin,
             original_name="invoice 7.pdf",
-            stored_name=stored,
-            content_type="application/pdf",
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            kind="invoice",
         )
-        db.session.add(attachment)
-        message = OutboxMessage(
-            kind="invite",
-            recipient="x@example.com",
-            subject="Hello",
-            body_text="t",
-            body_html="h",
-            status="failed",
-            attempts=8,
-        )
-        db.session.add(message)
-        db.session.flush()
+        message = f.make_failed_message()
         ids = SimpleNamespace(
             **vars(w),
             billing_id=billing.id,
-            contract_id=contract.id,
-            client_line_id=contract.lines[0].id,
+            client_line_id=w.client_line_ids[0],
             claim_id=claim.id,
             claim_line_id=claim.lines[0].id,
             change_order_id=co.id,

@@ -118,7 +118,7 @@ def test_every_admin_view_declares_its_roles(app) -> None:
     assert len(_endpoints(app)) > 60
 
 
-def test_role_matrix_over_the_url_map(app, client, auth, staff) -> None:
+def test_role_matrix_over_the_url_map(app, client, auth, users) -> None:
     """anonymous → sign-in; contact → 403; each role → its answer, per endpoint."""
     ids = make_everything(app)
     checked = 0
@@ -146,7 +146,7 @@ def test_role_matrix_over_the_url_map(app, client, auth, staff) -> None:
         for endpoint, method, rule in _endpoints(app):
             if endpoint in PUBLIC or (method == "POST" and role == "admin"):
                 continue
-            auth.login_user(staff[role])
+            auth.login_user(users[role])
             allowed = role in expected_roles(endpoint)
             response = client.open(_url(app, endpoint, rule, ids), method=method)
             if not allowed:
@@ -172,7 +172,7 @@ def test_role_matrix_over_the_url_map(app, client, auth, staff) -> None:
     for endpoint, method, rule in _endpoints(app):
         if method != "POST":
             continue
-        auth.login_user(staff["admin"])
+        auth.login_user(users["admin"])
         response = client.post(_url(app, endpoint, rule, ids), data={})
         assert response.status_code in (200, 302, 400), (
             endpoint,
@@ -183,9 +183,9 @@ def test_role_matrix_over_the_url_map(app, client, auth, staff) -> None:
 
 
 @pytest.mark.parametrize("role", ["viewer", "finance"])
-def test_read_only_roles_see_no_write_buttons(app, client, auth, staff, role) -> None:
+def test_read_only_roles_see_no_write_buttons(app, client, auth, users, role) -> None:
     ids = make_everything(app)
-    auth.login_user(staff[role])
+    auth.login_user(users[role])
     page = client.get(f"/admin/billings/{ids.billing_id}").get_data(as_text=True)
     assert "Edit on the contact&#39;s behalf" not in page
     assert 'name="decision"' not in page
@@ -193,8 +193,8 @@ def test_read_only_roles_see_no_write_buttons(app, client, auth, staff, role) ->
     assert "New commitment" not in page
 
 
-def test_huge_and_unknown_ids_are_404_not_500(app, client, auth, staff) -> None:
-    auth.login_user(staff["admin"])
+def test_huge_and_unknown_ids_are_404_not_500(app, client, auth, users) -> None:
+    auth.login_user(users["admin"])
     for url in (
         "/admin/projects/99999999999999999999999999",
         "/admin/billings/9223372036854775808",

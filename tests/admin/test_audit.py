@@ -5,9 +5,9 @@ from __future__ import annotations
 from .conftest import make_everything
 
 
-def test_audit_log_filters(app, client, auth, staff) -> None:
+def test_audit_log_filters(app, client, auth, users) -> None:
     ids = make_everything(app)
-    auth.login_user(staff["admin"])
+    auth.login_user(users["admin"])
     client.post(f"/admin/contacts/{ids.contact_id}/revoke-links")
     everything = client.get("/admin/audit").get_data(as_text=True)
     assert "contact.revoke_links" in everything and "billing.create" in everything
@@ -17,7 +17,7 @@ def test_audit_log_filters(app, client, auth, staff) -> None:
         f"/admin/audit?object_type=billing&object_id={ids.billing_id}"
     ).get_data(as_text=True)
     assert "billing.create" in by_object and "contact.revoke_links" not in by_object
-    by_actor = client.get(f"/admin/audit?actor_id={staff['admin']}").get_data(
+    by_actor = client.get(f"/admin/audit?actor_id={users['admin']}").get_data(
         as_text=True
     )
     assert "contact.revoke_links" in by_actor and "billing.create" not in by_actor
@@ -33,7 +33,7 @@ def test_audit_log_filters(app, client, auth, staff) -> None:
     )
     # The object column links to the object's page.
     assert f'href="/admin/billings/{ids.billing_id}"' in by_object
-    auth.login_user(staff["viewer"])
+    auth.login_user(users["viewer"])
     assert client.get("/admin/audit").status_code == 200
-    auth.login_user(staff["finance"])
+    auth.login_user(users["finance"])
     assert client.get("/admin/audit").status_code == 403

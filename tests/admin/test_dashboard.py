@@ -57,9 +57,9 @@ def bulk(client, period_id: int, action: str, ids: list[int]):
 
 
 def test_bulk_invite_one_link_and_one_mail_per_contact(
-    app, client, auth, world_ids
+    app, client, auth, world
 ) -> None:
-    w = world_ids
+    w = world
     _add_second_contact(app, w.commitment_id)
     auth.login_user(w.admin_id)
     response = bulk(
@@ -103,9 +103,9 @@ def test_bulk_invite_one_link_and_one_mail_per_contact(
 
 
 def test_bulk_actions_need_a_selection_and_an_open_period(
-    app, client, auth, world_ids
+    app, client, auth, world
 ) -> None:
-    w = world_ids
+    w = world
     auth.login_user(w.admin_id)
     response = bulk(client, w.period1_id, "invite", [])
     assert "Select at least one commitment first." in client.get(
@@ -120,9 +120,9 @@ def test_bulk_actions_need_a_selection_and_an_open_period(
 
 
 def test_reminders_are_idempotent_within_a_day(
-    app, client, auth, runner, world_ids
+    app, client, auth, runner, world
 ) -> None:
-    w = world_ids
+    w = world
     auth.login_user(w.admin_id)
     bulk(client, w.period1_id, "invite", [w.commitment_id, w.other_commitment_id])
     first = bulk(
@@ -153,8 +153,8 @@ def test_reminders_are_idempotent_within_a_day(
     assert count(app, OutboxMessage, OutboxMessage.kind == "reminder") == 4
 
 
-def test_dashboard_states_totals_and_overdue(app, client, auth, world_ids) -> None:
-    w = world_ids
+def test_dashboard_states_totals_and_overdue(app, client, auth, world) -> None:
+    w = world
     with app.app_context():
         project = db.session.get(Project, w.project_id)
         lonely = f.make_commitment(project, number="SC-300")  # no billing contact
@@ -243,8 +243,8 @@ def _grow(app, project_id: int, period_id: int, admin_id: int, n: int) -> None:
         db.session.commit()
 
 
-def test_pages_run_a_constant_number_of_queries(app, client, auth, world_ids) -> None:
-    w = world_ids
+def test_pages_run_a_constant_number_of_queries(app, client, auth, world) -> None:
+    w = world
     auth.login_user(w.admin_id)
     pages = [
         f"/admin/periods/{w.period1_id}",
@@ -266,8 +266,8 @@ def test_pages_run_a_constant_number_of_queries(app, client, auth, world_ids) ->
         assert len(statements) == before[url], url
 
 
-def test_contact_revoke_and_deactivate_end_links(app, client, auth, world_ids) -> None:
-    w = world_ids
+def test_contact_revoke_and_deactivate_end_links(app, client, auth, world) -> None:
+    w = world
     auth.login_user(w.admin_id)
     with app.app_context():
         version = db.session.get(Contact, w.contact_id).token_version

@@ -96,7 +96,7 @@ def _queue(app, n: int = 2) -> list[int]:
         return ids
 
 
-def test_failing_mail_server_loses_nothing(app, runner, auth, staff, client) -> None:
+def test_failing_mail_server_loses_nothing(app, runner, auth, users, client) -> None:
     ids = _queue(app)
     result = runner.invoke(args=["send-mail"])
     assert result.exit_code == 0, result.output
@@ -110,7 +110,7 @@ def test_failing_mail_server_loses_nothing(app, runner, auth, staff, client) -> 
     # Not due yet: a second pass leaves them alone (backoff).
     assert "sent 0, failed 0" in runner.invoke(args=["send-mail"]).output
     # The admin sees them waiting, with the error.
-    auth.login_user(staff["admin"])
+    auth.login_user(users["admin"])
     page = client.get("/admin/outbox?status=pending").get_data(as_text=True)
     assert "ConnectionRefusedError" in page and "contact0@vendor.example" in page
     # The mail server comes back; "Retry now" makes them due and they all go out.
@@ -134,7 +134,7 @@ def test_failing_mail_server_loses_nothing(app, runner, auth, staff, client) -> 
     assert audit_actions(app, action="outbox.retry") == ["outbox.retry"] * 2
 
 
-def test_failed_messages_can_be_retried_from_the_page(app, client, auth, staff) -> None:
+def test_failed_messages_can_be_retried_from_the_page(app, client, auth, users) -> None:
     ids = _queue(app, 1)
     with app.app_context():
         db.session.execute(
@@ -143,7 +143,7 @@ def test_failed_messages_can_be_retried_from_the_page(app, client, auth, staff) 
             )
         )
         db.session.commit()
-    auth.login_user(staff["admin"])
+    auth.login_user(users["admin"])
     page = client.get("/admin/outbox?status=failed").get_data(as_text=True)
     assert "boom" in page and "Retry all 1 failed" in page
     response = client.post("/admin/outbox/retry-failed")
@@ -151,5 +151,5 @@ def test_failed_messages_can_be_retried_from_the_page(app, client, auth, staff) 
     message = get(app, OutboxMessage, ids[0])
     assert message.status == "pending" and message.next_attempt_at <= utcnow()
     # Viewers and finance never see the outbox.
-    auth.login_user(staff["viewer"])
+    auth.login_user(users["viewer"])
     assert client.get("/admin/outbox").status_code == 403

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.calendar
 
 
 @pytest.fixture
-def project_id(app, auth, staff):
-    auth.login_user(staff["admin"])
+def project_id(app, auth, users):
+    auth.login_user(users["admin"])
     with app.app_context():
         project = f.make_project()
         db.session.commit()
@@ -175,8 +175,8 @@ def test_generate_validates_its_inputs(app, client, project_id) -> None:
     assert count(app, BillingPeriod) == 0
 
 
-def test_only_empty_periods_are_deleted(app, client, world_ids, auth) -> None:
-    w = world_ids
+def test_only_empty_periods_are_deleted(app, client, world, auth) -> None:
+    w = world
     auth.login_user(w.admin_id)
     with app.app_context():
         project = db.session.get(Project, w.project_id)

@@ -126,10 +126,10 @@ def open_period_2(app, client, project_id: int, period1_id: int) -> int:
         return period.id
 
 
-def test_worked_example_through_the_pages(app, client, auth, world_ids) -> None:
+def test_worked_example_through_the_pages(app, client, auth, world) -> None:
     """SPEC §4: billing 1 approved as claimed; billing 2 with L3 cut to 10,000 is
     approved as noted, and the page shows the G702 figures to the cent."""
-    w = world_ids
+    w = world
     l1, l2, l3 = w.line_ids
     auth.login_user(w.admin_id)
 
@@ -219,9 +219,9 @@ def test_worked_example_through_the_pages(app, client, auth, world_ids) -> None:
 
 
 @pytest.fixture
-def submitted(app, client, auth, world_ids):
+def submitted(app, client, auth, world):
     """Billing 1 of the worked example, under review."""
-    w = world_ids
+    w = world
     auth.login_user(w.admin_id)
     b1 = create_billing(client, w.commitment_id, w.period1_id)
     l1, l2, _ = w.line_ids
@@ -232,8 +232,8 @@ def submitted(app, client, auth, world_ids):
     return b1
 
 
-def test_stale_decision_is_refused(app, client, world_ids, submitted) -> None:
-    l1, _, _ = world_ids.line_ids
+def test_stale_decision_is_refused(app, client, world, submitted) -> None:
+    l1, _, _ = world.line_ids
     old = _version(app, submitted)
     # Someone else saves a review meanwhile: line 1 cut to 19,000.
     response = decide(
@@ -260,7 +260,7 @@ def test_stale_decision_is_refused(app, client, world_ids, submitted) -> None:
 
 
 def test_two_admins_deciding_at_once_exactly_one_wins(
-    app, client, world_ids, submitted
+    app, client, world, submitted
 ) -> None:
     loaded = _version(app, submitted)
     first = decide(app, client, submitted, "approve", version=loaded)
@@ -274,8 +274,8 @@ def test_two_admins_deciding_at_once_exactly_one_wins(
     assert "billing.send_back" not in actions
 
 
-def test_send_back_mails_every_reason(app, client, world_ids, submitted) -> None:
-    l1, l2, _ = world_ids.line_ids
+def test_send_back_mails_every_reason(app, client, world, submitted) -> None:
+    l1, l2, _ = world.line_ids
     # "revise" without a reason: a field error, nothing changes.
     bad = decide(
         app, client, submitted, "send_back", lines={l1: ("20000", "0", "revise", "")}
@@ -322,15 +322,15 @@ def test_send_back_mails_every_reason(app, client, world_ids, submitted) -> None
     )
 
 
-def test_send_back_needs_a_reason(app, client, world_ids, submitted) -> None:
+def test_send_back_needs_a_reason(app, client, world, submitted) -> None:
     response = decide(app, client, submitted, "send_back")
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Mark at least one line revise" in page
     assert get(app, Billing, submitted).status == "under_review"
 
 
-def test_revision_history_shows_what_changed(app, client, world_ids, submitted) -> None:
-    l1, l2, _ = world_ids.line_ids
+def test_revision_history_shows_what_changed(app, client, world, submitted) -> None:
+    l1, l2, _ = world.line_ids
     decide(
         app,
         client,
@@ -361,14 +361,14 @@ def test_revision_history_shows_what_changed(app, client, world_ids, submitted) 
         assert statuses[l1] == "pending"
 
 
-def test_hold_then_approve(app, client, world_ids, submitted) -> None:
+def test_hold_then_approve(app, client, world, submitted) -> None:
     assert decide(app, client, submitted, "hold").status_code == 302
     assert get(app, Billing, submitted).status == "pending_owner_approval"
     assert decide(app, client, submitted, "approve").status_code == 302
     assert get(app, Billing, submitted).status == "approved"
 
 
-def test_void_needs_a_reason(app, client, world_ids, submitted) -> None:
+def test_void_needs_a_reason(app, client, world, submitted) -> None:
     version = _version(app, submitted)
     response = client.post(
         f"/admin/billings/{submitted}/void", data={"version": version, "reason": " "}
@@ -389,9 +389,9 @@ def test_void_needs_a_reason(app, client, world_ids, submitted) -> None:
 
 
 def test_entry_form_refuses_bad_amounts_and_saves_nothing(
-    app, client, auth, world_ids
+    app, client, auth, world
 ) -> None:
-    w = world_ids
+    w = world
     l1, l2, l3 = w.line_ids
     auth.login_user(w.admin_id)
     b1 = create_billing(client, w.commitment_id, w.period1_id)
@@ -427,8 +427,8 @@ def test_entry_form_refuses_bad_amounts_and_saves_nothing(
         ) in (0, D("0.00"))
 
 
-def test_admin_may_create_after_the_due_date(app, client, auth, world_ids) -> None:
-    w = world_ids
+def test_admin_may_create_after_the_due_date(app, client, auth, world) -> None:
+    w = world
     with app.app_context():
         period = db.session.get(BillingPeriod, w.period1_id)
         period.due_date = pinned_today() - timedelta(days=3)
@@ -443,9 +443,9 @@ def test_admin_may_create_after_the_due_date(app, client, auth, world_ids) -> No
 
 
 def test_second_billing_for_the_same_period_is_refused(
-    app, client, auth, world_ids
+    app, client, auth, world
 ) -> None:
-    w = world_ids
+    w = world
     auth.login_user(w.admin_id)
     create_billing(client, w.commitment_id, w.period1_id)
     response = client.post(
@@ -457,7 +457,7 @@ def test_second_billing_for_the_same_period_is_refused(
     assert count(app, Billing) == 1
 
 
-def test_comments_attachments_and_audit_page(app, client, auth, staff) -> None:
+def test_comments_attachments_and_audit_page(app, client, auth, users) -> None:
     ids = make_everything(app)
     auth.login_user(ids.admin_id)
     response = client.post(
@@ -473,7 +473,7 @@ def test_comments_attachments_and_audit_page(app, client, auth, staff) -> None:
     assert "Lien waiver received, thanks." in page
     assert "invoice 7.pdf" in page
     # A viewer can read and download, but not comment.
-    auth.login_user(staff["viewer"])
+    auth.login_user(users["viewer"])
     download = client.get(f"/admin/attachments/{ids.attachment_id}")
     assert download.status_code == 200
     assert download.data == ids.attachment_bytes
@@ -500,12 +500,12 @@ def test_comments_attachments_and_audit_page(app, client, auth, staff) -> None:
     )
 
 
-def test_billings_list_filters(app, client, auth, world_ids, submitted) -> None:
+def test_billings_list_filters(app, client, auth, world, submitted) -> None:
     page = client.get("/admin/billings?status=under_review").get_data(as_text=True)
     assert "SC-100" in page
     page = client.get("/admin/billings?status=approved").get_data(as_text=True)
     assert "No billings match." in page
-    page = client.get(f"/admin/billings?vendor_id={world_ids.vendor_id}&q=sc-1")
+    page = client.get(f"/admin/billings?vendor_id={world.vendor_id}&q=sc-1")
     assert "SC-100" in page.get_data(as_text=True)
     page = client.get("/admin/billings?q=nothing-like-this").get_data(as_text=True)
     assert "No billings match." in page
@@ -551,14 +551,12 @@ def _billing_with_lines(app, world, n: int) -> int:
         return billing.id
 
 
-def test_review_page_queries_do_not_grow_with_lines(
-    app, client, auth, world_ids
-) -> None:
+def test_review_page_queries_do_not_grow_with_lines(app, client, auth, world) -> None:
     from ..helpers import counting
 
-    small = _billing_with_lines(app, world_ids, 3)
-    large = _billing_with_lines(app, world_ids, 40)
-    auth.login_user(world_ids.admin_id)
+    small = _billing_with_lines(app, world, 3)
+    large = _billing_with_lines(app, world, 40)
+    auth.login_user(world.admin_id)
     counts = []
     for billing_id in (small, large):
         with counting(app) as statements:

@@ -32,9 +32,9 @@ D = Decimal
 
 
 @pytest.fixture
-def admin(app, auth, staff):
-    auth.login_user(staff["admin"])
-    return staff["admin"]
+def admin(app, auth, users):
+    auth.login_user(users["admin"])
+    return users["admin"]
 
 
 PROJECT = {
@@ -282,9 +282,9 @@ def test_commitment_sov_by_hand_contacts_and_approval(app, client, admin) -> Non
 
 
 def test_removing_a_contact_revokes_links_and_invitations(
-    app, client, auth, world_ids
+    app, client, auth, world
 ) -> None:
-    w = world_ids
+    w = world
     auth.login_user(w.admin_id)
     client.post(
         f"/admin/periods/{w.period1_id}/bulk",
@@ -380,8 +380,8 @@ def test_sov_csv_import_all_or_nothing(app, client, admin) -> None:
     assert "sov_line.import" in audit_actions(app, object_type="commitment")
 
 
-def test_change_order_adds_to_lines_once_approved(app, client, auth, world_ids) -> None:
-    w = world_ids
+def test_change_order_adds_to_lines_once_approved(app, client, auth, world) -> None:
+    w = world
     auth.login_user(w.admin_id)
     response = client.post(
         f"/admin/commitments/{w.commitment_id}/change-orders",
@@ -505,7 +505,7 @@ def test_client_contract_lines_and_import(app, client, admin) -> None:
     assert count(app, ClientSovLine) == 3
 
 
-def test_lists_search_and_paginate(app, client, auth, staff) -> None:
+def test_lists_search_and_paginate(app, client, auth, users) -> None:
     app.config["PAGE_SIZE"] = 3
     with app.app_context():
         for i in range(7):
@@ -513,7 +513,7 @@ def test_lists_search_and_paginate(app, client, auth, staff) -> None:
         vendor = f.make_vendor(name="Zephyr Glass")
         f.make_contact(vendor, email="glazier@zephyr.example")
         db.session.commit()
-    auth.login_user(staff["viewer"])
+    auth.login_user(users["viewer"])
     first = client.get("/admin/projects").get_data(as_text=True)
     assert "P-00" in first and "P-03" not in first
     assert 'aria-label="Pages"' in first
@@ -531,9 +531,9 @@ def test_lists_search_and_paginate(app, client, auth, staff) -> None:
     assert client.get("/admin/projects?page=999").status_code == 200
 
 
-def test_line_edits_follow_the_commitment_status(app, client, auth, world_ids) -> None:
+def test_line_edits_follow_the_commitment_status(app, client, auth, world) -> None:
     """Approved commitment: description only. Draft: everything, and delete."""
-    w = world_ids
+    w = world
     auth.login_user(w.admin_id)
     l1 = w.line_ids[0]
     assert client.get(f"/admin/sov-lines/{l1}").status_code == 200
@@ -600,9 +600,9 @@ def test_line_edits_follow_the_commitment_status(app, client, auth, world_ids) -
 
 
 def test_change_order_items_can_be_removed_while_pending(
-    app, client, auth, world_ids
+    app, client, auth, world
 ) -> None:
-    w = world_ids
+    w = world
     auth.login_user(w.admin_id)
     response = client.post(
         f"/admin/commitments/{w.commitment_id}/change-orders",

@@ -24,8 +24,8 @@ def _new_user(client, **data):
     return client.post("/admin/users/new", data=form)
 
 
-def test_admin_creates_a_user_who_can_sign_in(app, client, auth, staff) -> None:
-    auth.login_user(staff["admin"])
+def test_admin_creates_a_user_who_can_sign_in(app, client, auth, users) -> None:
+    auth.login_user(users["admin"])
     assert client.get("/admin/users").status_code == 200
     assert _new_user(client).status_code == 302
     duplicate = _new_user(client, email="FRAN@example.com")
@@ -58,8 +58,8 @@ def test_admin_creates_a_user_who_can_sign_in(app, client, auth, staff) -> None:
     assert response.status_code == 302
 
 
-def test_role_change_and_deactivation_end_sessions(app, client, auth, staff) -> None:
-    viewer_id = staff["viewer"]
+def test_role_change_and_deactivation_end_sessions(app, client, auth, users) -> None:
+    viewer_id = users["viewer"]
     victim = app.test_client()
     with app.app_context():
         email = db.session.get(User, viewer_id).email
@@ -72,7 +72,7 @@ def test_role_change_and_deactivation_end_sessions(app, client, auth, staff) -> 
         == 302
     )
     assert victim.get("/admin/").status_code == 200
-    auth.login_user(staff["admin"])
+    auth.login_user(users["admin"])
     page = client.get(f"/admin/users/{viewer_id}")
     assert page.status_code == 200
     response = client.post(
@@ -105,8 +105,8 @@ def test_role_change_and_deactivation_end_sessions(app, client, auth, staff) -> 
     assert actions.count("user.update") == 2
 
 
-def test_admin_cannot_lock_themselves_out(app, client, auth, staff) -> None:
-    admin_id = staff["admin"]
+def test_admin_cannot_lock_themselves_out(app, client, auth, users) -> None:
+    admin_id = users["admin"]
     auth.login_user(admin_id)
     email = get(app, User, admin_id).email
     response = client.post(
@@ -118,14 +118,14 @@ def test_admin_cannot_lock_themselves_out(app, client, auth, staff) -> None:
     assert get(app, User, admin_id).role == "admin"
 
 
-def test_reset_password_unlocks_and_ends_sessions(app, client, auth, staff) -> None:
-    finance_id = staff["finance"]
+def test_reset_password_unlocks_and_ends_sessions(app, client, auth, users) -> None:
+    finance_id = users["finance"]
     with app.app_context():
         user = db.session.get(User, finance_id)
         user.failed_logins = 3
         version = user.session_version
         db.session.commit()
-    auth.login_user(staff["admin"])
+    auth.login_user(users["admin"])
     short = client.post(
         f"/admin/users/{finance_id}/password", data={"password": "short"}
     )
@@ -141,8 +141,8 @@ def test_reset_password_unlocks_and_ends_sessions(app, client, auth, staff) -> N
     assert "user.password_reset" in audit_actions(app, object_type="user")
 
 
-def test_users_page_searches(app, client, auth, staff) -> None:
-    auth.login_user(staff["admin"])
+def test_users_page_searches(app, client, auth, users) -> None:
+    auth.login_user(users["admin"])
     page = client.get("/admin/users?q=viewer").get_data(as_text=True)
     assert re.search(r"viewer\d+@example\.com", page)
     assert not re.search(r"finance\d+@example\.com", page)

@@ -1,10 +1,9 @@
 """Fixtures for the contact portal tests.
 
-The shared ``world`` fixture keeps an app context pushed for the whole test;
-Flask then reuses it for every test-client request, so ``g`` (and Flask-Login's
-cached user) would leak from one request to the next. These tests therefore
-build the same SPEC §4 world in a short-lived context (``w``) and open a fresh
-context only to look at the database (``app_ctx``).
+No app context stays pushed during a test: Flask would reuse it for every
+test-client request, so ``g`` (and Flask-Login's cached user) would leak from
+one request to the next. ``w`` is the shared ``world`` (built in a short-lived
+context); ``app_ctx`` opens a fresh context only to look at the database.
 """
 
 from __future__ import annotations
@@ -24,17 +23,12 @@ from portal.billing import billings
 from portal.extensions import db
 from portal.models import Billing, BillingPeriod, Contact, User
 
-from .. import factories as f
-
 D = Decimal
 
 
 @pytest.fixture
-def w(app):
-    """SPEC §4's worked example (factories.build_world), without a pushed context."""
-    with app.app_context():
-        world = f.build_world()
-        db.session.remove()
+def w(world):
+    """The shared ``world`` (SPEC §4's worked example), under its short name here."""
     return world
 
 

@@ -15,27 +15,21 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.finance import batches as export_batches
 from portal.models import Billing, ExportBatch, ExportBatchItem, User
-from tests import factories as f
 from tests.conftest import _empty_all_tables, make_test_app
 
-from .conftest import approve_worked_example, configure_erp
+from ..helpers import build_world
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def pg_world(pg_url, tmp_path):
+def pg_world(pg_url, tmp_path, today):
     """The worked example, approved, in the PostgreSQL database; emptied after."""
     app = make_test_app(pg_url, tmp_path)
     with app.app_context():
-        world = f.build_world()
-        example = approve_worked_example(world)
-        configure_erp(world)
-        finance = f.make_user("finance")
-        db.session.commit()
-        example.finance_id = finance.id
-        other = db.session.get(User, world.admin_id)
-        example.admin_id = other.id
+        example = build_world(
+            today, staff=("admin", "finance"), approved=True, erp=True
+        )
     yield example
     with app.app_context():
         db.session.remove()

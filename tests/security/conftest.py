@@ -11,9 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from portal.extensions import db
-
 from ..contact.conftest import app_ctx, issue, make_billing, w  # noqa: F401
+from ..helpers import built
 from . import counts
 from .world import build_full_world, build_light_world
 
@@ -22,21 +21,15 @@ _ATTEMPTS: Counter = Counter()
 
 
 @pytest.fixture
-def ids(app):
+def ids(app, today):
     """The full world (every object state a form needs), as ids; no context left."""
-    with app.app_context():
-        out = build_full_world()
-        db.session.remove()
-    return out
+    return built(app, build_full_world, today)
 
 
 @pytest.fixture
-def lite(app):
+def lite(app, today):
     """The worked example with a draft (Casey) and a billing under review (Olive)."""
-    with app.app_context():
-        out = build_light_world()
-        db.session.remove()
-    return out
+    return built(app, build_light_world, today)
 
 
 @pytest.fixture

@@ -42,8 +42,9 @@ from portal.models import (
 from portal.timeutil import utcnow
 
 from .. import factories as f
+from ..clock import pinned_today
 from ..conftest import Auth, _empty_all_tables, make_test_app
-from ..exports.conftest import approve_worked_example, configure_erp
+from ..helpers import build_world
 from .race import race
 
 ENGINES = ["suite", "postgresql"]
@@ -119,7 +120,7 @@ def one_winner(results: list[Any], effects: dict[str, int]) -> list[str]:
 def _billing(app: Flask, status: str, admins: int = 1) -> SimpleNamespace:
     """The worked example's commitment with a billing brought to ``status``."""
     with app.app_context():
-        world = f.build_world()
+        world = build_world(pinned_today())
         extra = [f.make_user("admin").id for _ in range(admins - 1)]
         contact = db.session.get(Contact, world.contact_id)
         admin = db.session.get(User, world.admin_id)
@@ -275,7 +276,7 @@ def test_naive_submit_is_caught(engine, tmp_path) -> None:
 
 def _link(app: Flask) -> tuple[SimpleNamespace, str]:
     with app.app_context():
-        world = f.build_world()
+        world = build_world(pinned_today())
         _, token = tokens.issue_link(db.session.get(Contact, world.contact_id))
         db.session.commit()
         db.session.remove()
@@ -488,10 +489,10 @@ def test_resubmit_during_void(engine, tmp_path) -> None:
 
 def _approved(app: Flask) -> SimpleNamespace:
     with app.app_context():
-        world = f.build_world()
-        example = approve_worked_example(world)
-        configure_erp(world)
-        example.finance_ids = [f.make_user("finance").id for _ in range(2)]
+        example = build_world(
+            pinned_today(), staff=("admin", "finance"), approved=True, erp=True
+        )
+        example.finance_ids = [example.finance_id, f.make_user("finance").id]
         db.session.commit()
         db.session.remove()
     return example
@@ -569,7 +570,7 @@ def test_naive_export_is_caught(engine, tmp_path) -> None:
 
 def _world(app: Flask, admins: int = 1) -> SimpleNamespace:
     with app.app_context():
-        world = f.build_world()
+        world = build_world(pinned_today())
         extra = [f.make_user("admin").id for _ in range(admins - 1)]
         db.session.commit()
         out = SimpleNamespace(**vars(world), admin_ids=[world.admin_id, *extra])

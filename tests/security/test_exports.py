@@ -23,8 +23,7 @@ from portal.models import (
     Vendor,
 )
 
-from .. import factories as f
-from ..exports.conftest import approve_worked_example, configure_erp
+from ..helpers import build_world
 
 #: How hostile text may start: SPEC §7's list, plus a control character in
 #: front (dropped by the XLSX writer, which must not un-neutralise it).
@@ -109,15 +108,14 @@ def _cells_xlsx(data: bytes) -> list[object]:
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 @pytest.mark.parametrize("prefix", list(PREFIXES))
 def test_formula_injection_in_every_text_column(
-    app, client, auth, fmt: str, prefix: str
+    app, client, auth, today, fmt: str, prefix: str
 ) -> None:
     with app.app_context():
-        world = f.build_world()
-        example = approve_worked_example(world)
-        configure_erp(world)
-        finance = f.make_user("finance").id
-        db.session.commit()
-        values = _poison(world, PREFIXES[prefix])
+        example = build_world(
+            today, staff=("admin", "finance"), approved=True, erp=True
+        )
+        finance = example.finance_id
+        values = _poison(example, PREFIXES[prefix])
         db.session.remove()
     auth.login_user(finance)
     response = client.post(

@@ -12,66 +12,38 @@ attachment, a failed mail and an API token.
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import date
 from types import SimpleNamespace
 
-from flask import current_app
-
 from portal import upstream
 from portal.accounts import api_tokens, tokens
-from portal.billing import billings, invitations
+from portal.billing import invitations
 from portal.core.statuses import PeriodStatus
 from portal.extensions import db
 from portal.finance import batches as export_batches
-from portal.models import (
-    Attachment,
-    BillingPeriod,
-    ChangeOrder,
-    ChangeOrderItem,
-    Commitment,
-    Contact,
-    OutboxMessage,
-    User,
-)
+from portal.models import BillingPeriod, ClientContract, Commitment, Contact, User
 
 from .. import factories as f
-from ..exports.conftest import approve_worked_example, configure_erp
+from ..helpers import STAFF, Contract, bill, build_world
 
 PDF_BYTES = b"%PDF-1.4\n% a small invoice\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
-def _attach(billing_id: int, contact: Contact) -> Attachment:
-    folder = current_app.config["UPLOAD_FOLDER"]
-    os.makedirs(folder, exist_ok=True)
-    stored = hashlib.sha256(f"{billing_id}".encode()).hexdigest()[:32]
-    with open(os.path.join(folder, stored), "wb") as fh:
-        fh.write(PDF_BYTES)
-    attachment = Attachment(
-        billing_id=billing_id,
-        uploaded_by_contact_id=contact.id,
-        original_name="invoice.pdf",
-        stored_name=stored,
-        content_type="application/pdf",
-        size=len(PDF_BYTES),
-        sha256=hashlib.sha256(PDF_BYTES).hexdigest(),
-        kind="invoice",
-    )
-    db.session.add(attachment)
-    db.session.flush()
-    return attachment
-
-
-def build_full_world() -> SimpleNamespace:
+def build_full_world(today: date) -> SimpleNamespace:
     """Every state a page can show a form for (needs an app context; commits)."""
-    world = f.build_world()
-    ex = approve_worked_example(world)  # b1 approved (period 1), b2 as noted (2)
-    configure_erp(world)
+    # b1 approved (period 1), b2 as noted (period 2); contract A (markup 5 %)
+    # has no line for 26-200: its claim lists unmapped amounts.
+    world = build_world(
+        today,
+        staff=STAFF,
+        approved=True,
+        erp=True,
+        contract=Contract((("26-100", "90000"),), markup="5"),
+    )
     admin = db.session.get(User, world.admin_id)
-    finance = f.make_user("finance")
-    viewer = f.make_user("viewer")
+    finance = db.session.get(User, world.finance_id)
     project = db.session.get(Commitment, world.commitment_id).project
-    period2 = db.session.get(BillingPeriod, ex.period2_id)
+    period2 = db.session.get(BillingPeriod, world.period2_id)
     period2.due_date = date(2099, 12, 31)  # contacts may still bill in it
     casey = db.session.get(Contact, world.contact_id)
     olive = db.session.get(Contact, world.other_contact_id)
@@ -85,18 +57,17 @@ def build_full_world() -> SimpleNamespace:
         number="SC-300",
     )
     invited = invitations.invite(period2, [third], admin).invited[0]
-    draft = billings.create_billing(third, period2, casey)
-    billings.save_billing(
-        draft,
+    draft = bill(
+        third,
+        period2,
         casey,
-        billings.BillingInput(
-            lines={third.sov_lines[0].id: ("1000.00", "0")},
-            vendor_invoice_number="EE-3001",
-            notes="First draft",
-        ),
-        draft.version,
+        {1: ("1000.00", "0")},
+        decide="draft",
+        invoice="EE-3001",
+        notes="First draft",
     )
-    attachment = _attach(draft.id, casey)
+    stored = hashlib.sha256(f"{draft.id}".encode()).hexdigest()[:32]
+    attachment = f.make_attachment(draft.id, PDF_BYTES, stored, contact=casey)
 
     # Casey's third commitment has no billing yet (start / create forms), a
     # second contact at Casey's vendor is on no commitment (add-contact form),
@@ -111,27 +82,14 @@ def build_full_world() -> SimpleNamespace:
 
     # Olive's billing in period 2, submitted: the review and decision forms.
     other = db.session.get(Commitment, world.other_commitment_id)
-    review = billings.create_billing(other, period2, olive)
-    billings.save_billing(
-        review,
-        olive,
-        billings.BillingInput(lines={other.sov_lines[0].id: ("5000.00", "0")}),
-        review.version,
+    review = bill(
+        other, period2, olive, {1: ("5000.00", "0")}, decide="review", invoice=""
     )
-    billings.submit_billing(review, olive, review.version)
 
-    # A pending change order with one item.
-    co = ChangeOrder(commitment_id=world.commitment_id, number="CO-P", title="Pending")
-    db.session.add(co)
-    db.session.flush()
-    item = ChangeOrderItem(
-        change_order_id=co.id, sov_line_id=world.line_ids[0], amount=f.D("100.00")
-    )
-    db.session.add(item)
+    co, item = f.make_pending_change_order(world.commitment_id, world.line_ids[0])
 
-    # Upstream: a draft claim (period 2) and a submitted one (period 1).
-    # Contract A has no line for 26-200: its claim lists unmapped amounts.
-    contract = f.make_client_contract(project, [("26-100", "90000")], markup="5")
+    # Upstream: a draft claim (period 1, contract A) and a submitted one (period 2).
+    contract = db.session.get(ClientContract, world.contract_id)
     submitted_contract = f.make_client_contract(project, [("26-100", "90000")])
     period1 = db.session.get(BillingPeriod, world.period1_id)
     draft_claim = upstream.generate_claim(contract, period1, admin)
@@ -141,37 +99,24 @@ def build_full_world() -> SimpleNamespace:
     draft_contract.status = "draft"
 
     # Exports: batch billing 1 (reversible), leave billing 2 ready.
-    batch = export_batches.create_batch(finance, "csv", [ex.billing1_id])
+    batch = export_batches.create_batch(finance, "csv", [world.billing1_id])
     api_token, _ = api_tokens.create_token(finance, "Fuzz tool")
 
     # An empty future period (open/close/delete/edit forms) and a failed mail.
-    spare = BillingPeriod(
-        project_id=world.project_id,
-        sequence=3,
-        start_date=date(2099, 1, 1),
-        end_date=date(2099, 1, 31),
-        due_date=date(2099, 1, 25),
-        billing_date=date(2099, 1, 31),
+    spare = f.make_period(
+        project,
+        3,
+        start=date(2099, 1, 1),
+        end=date(2099, 1, 31),
+        due=date(2099, 1, 25),
         status=PeriodStatus.CLOSED,
     )
-    db.session.add(spare)
-    message = OutboxMessage(
-        kind="invite",
-        recipient="x@example.com",
-        subject="Hello",
-        body_text="t",
-        body_html="h",
-        status="failed",
-        attempts=8,
-    )
-    db.session.add(message)
+    message = f.make_failed_message()
     _, token = tokens.issue_link(casey)
     db.session.flush()
     out = SimpleNamespace(
+        **vars(world),
         token=token,
-        **vars(ex),
-        finance_id=finance.id,
-        viewer_id=viewer.id,
         third_commitment_id=third.id,
         unbilled_commitment_id=unbilled.id,
         draft_commitment_id=draft_commitment.id,
@@ -183,8 +128,7 @@ def build_full_world() -> SimpleNamespace:
         attachment_id=attachment.id,
         change_order_id=co.id,
         item_id=item.id,
-        contract_id=contract.id,
-        client_line_id=contract.lines[0].id,
+        client_line_id=world.client_line_ids[0],
         submitted_contract_id=submitted_contract.id,
         draft_claim_id=draft_claim.id,
         draft_claim_line_id=draft_claim.lines[0].id,
@@ -237,29 +181,19 @@ def url_params(ids: SimpleNamespace, endpoint: str) -> dict[str, int]:
     return params
 
 
-def build_light_world() -> SimpleNamespace:
+def build_light_world(today: date) -> SimpleNamespace:
     """SPEC §4's example with a draft (Casey) and a billing under review (Olive)."""
-    world = f.build_world()
+    world = build_world(today)
     casey = db.session.get(Contact, world.contact_id)
     olive = db.session.get(Contact, world.other_contact_id)
     period = db.session.get(BillingPeriod, world.period1_id)
-    draft = billings.create_billing(
-        db.session.get(Commitment, world.commitment_id), period, casey
-    )
-    billings.save_billing(
-        draft,
-        casey,
-        billings.BillingInput(lines={world.line_ids[0]: ("1000.00", "0")}),
-        draft.version,
+    commitment = db.session.get(Commitment, world.commitment_id)
+    draft = bill(
+        commitment, period, casey, {1: ("1000.00", "0")}, decide="draft", invoice=""
     )
     other = db.session.get(Commitment, world.other_commitment_id)
-    review = billings.create_billing(other, period, olive)
-    billings.save_billing(
-        review,
-        olive,
-        billings.BillingInput(lines={other.sov_lines[0].id: ("5000.00", "0")}),
-        review.version,
+    review = bill(
+        other, period, olive, {1: ("5000.00", "0")}, decide="review", invoice=""
     )
-    billings.submit_billing(review, olive, review.version)
     db.session.commit()
     return SimpleNamespace(**vars(world), draft_id=draft.id, review_id=review.id)

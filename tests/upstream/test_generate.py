@@ -38,7 +38,8 @@ from portal.models import (
 )
 
 from .. import factories as f
-from .scenario import bill, build
+from ..helpers import bill
+from .scenario import build
 
 D = Decimal
 
@@ -138,15 +139,19 @@ def test_generate_claim_to_the_cent(w, claim1):
     assert l2_line.generated_work == l2_line.work_this_period == D("47680.27")
     # Taken: approved, approved as noted, pending owner approval; not under review.
     taken = {b.id for b in claim.billings}
-    assert taken == {w.b_concrete, w.b_electric, w.b_plumbing}
-    assert db.session.get(Billing, w.b_late).client_claim_id is None
+    assert taken == {
+        w.billings["concrete"],
+        w.billings["electric"],
+        w.billings["plumbing"],
+    }
+    assert db.session.get(Billing, w.billings["late"]).client_claim_id is None
     # Unmapped, listed with commitment, line, cost code and amount.
     assert claim.unmapped == [
         {
-            "billing_id": w.b_electric,
+            "billing_id": w.billings["electric"],
             "billing_status": "approved_as_noted",
             "application_number": 1,
-            "commitment_id": w.electric_id,
+            "commitment_id": w.commitments["electric"],
             "commitment": "SC-002",
             "vendor": "Bright Electric",
             "sov_line_id": claim.unmapped[0]["sov_line_id"],
@@ -225,7 +230,7 @@ def test_adjustment_is_audited_and_needs_a_reason(w, claim1):
 
 def test_regenerate_picks_up_new_billing_without_double_counting(w, claim1):
     contract, period, admin = load(w)
-    late = db.session.get(Billing, w.b_late)
+    late = db.session.get(Billing, w.billings["late"])
     wf.review_lines(
         late,
         admin,
@@ -243,7 +248,7 @@ def test_regenerate_picks_up_new_billing_without_double_counting(w, claim1):
     db.session.rollback()
     result = upstream.regenerate(claim1, admin, claim1.version)
     db.session.commit()
-    assert result == {"added": [w.b_late], "released": []}
+    assert result == {"added": [w.billings["late"]], "released": []}
     # L1: (20,000.00 + 1,000.00) x 1.10 = 23,100.00; materials unchanged
     figs = line_figs(claim1)
     assert figs["03-300"].work_this_period == D("23100.00")
@@ -261,10 +266,10 @@ def test_regenerate_picks_up_new_billing_without_double_counting(w, claim1):
         "93685.82"
     )
     assert {b.id for b in claim1.billings} == {
-        w.b_concrete,
-        w.b_electric,
-        w.b_plumbing,
-        w.b_late,
+        w.billings["concrete"],
+        w.billings["electric"],
+        w.billings["plumbing"],
+        w.billings["late"],
     }
     assert upstream.out_of_date(claim1) == ""
 
@@ -368,7 +373,9 @@ def test_void_frees_billings_and_a_new_claim_takes_them(w, claim1):
         upstream.void_claim(claim1, admin, claim1.version, "  ")
     released = upstream.void_claim(claim1, admin, claim1.version, "Wrong period")
     db.session.commit()
-    assert sorted(released) == sorted([w.b_concrete, w.b_electric, w.b_plumbing])
+    assert sorted(released) == sorted(
+        [w.billings["concrete"], w.billings["electric"], w.billings["plumbing"]]
+    )
     assert (
         db.session.scalar(
             sa.select(sa.func.count()).where(Billing.client_claim_id.is_not(None))
@@ -378,7 +385,11 @@ def test_void_frees_billings_and_a_new_claim_takes_them(w, claim1):
     again = upstream.generate_claim(contract, period, admin)
     db.session.commit()
     assert again.claim_number == 2  # void claims keep their number
-    assert {b.id for b in again.billings} == {w.b_concrete, w.b_electric, w.b_plumbing}
+    assert {b.id for b in again.billings} == {
+        w.billings["concrete"],
+        w.billings["electric"],
+        w.billings["plumbing"],
+    }
 
 
 def test_billings_are_never_taken_twice(w, claim1):
@@ -401,17 +412,17 @@ def test_second_claim_takes_d_and_line_7_from_the_first(w, claim1):
     upstream.submit_claim(claim1, admin, claim1.version, accept_unmapped=True)
     db.session.commit()
     electrical = claim_line(claim1, "26-100")
-    plumbing_billing = db.session.get(Billing, w.b_plumbing)
+    plumbing_billing = db.session.get(Billing, w.billings["plumbing"])
     result = upstream.approve_claim(
         claim1,
         admin,
         claim1.version,
         {electrical.id: ("45,000.00", "2,750.00")},
-        [w.b_plumbing],
+        [w.billings["plumbing"]],
         "Client measured electrical at 45,000",
     )
     db.session.commit()
-    assert result.differs and result.approved_billing_ids == [w.b_plumbing]
+    assert result.differs and result.approved_billing_ids == [w.billings["plumbing"]]
     assert plumbing_billing.status == BillingStatus.APPROVED
     # Both kept: claimed 47,680.27 and approved 45,000.00.
     assert electrical.work_this_period == D("47680.27")
@@ -427,7 +438,7 @@ def test_second_claim_takes_d_and_line_7_from_the_first(w, claim1):
 
     # Period 2: SC-001 bills footings 10,000.00 and slabs work 6,000.00 (the
     # stored materials installed: F back to 0).
-    concrete = db.session.get(Commitment, w.concrete_id)
+    concrete = db.session.get(Commitment, w.commitments["concrete"])
     bill(concrete, period2, admin, {1: ("10000.00", "0"), 2: ("6000.00", "0")})
     db.session.commit()
     claim2 = upstream.generate_claim(contract, period2, admin)
@@ -463,7 +474,11 @@ def test_approval_refuses_a_bad_amount_and_writes_nothing(w, claim1):
     line = claim_line(claim1, "03-300")
     with pytest.raises(wf.ValidationFailed) as exc:
         upstream.approve_claim(
-            claim1, admin, claim1.version, {line.id: ("NaN", "-1")}, [w.b_plumbing]
+            claim1,
+            admin,
+            claim1.version,
+            {line.id: ("NaN", "-1")},
+            [w.billings["plumbing"]],
         )
     assert set(exc.value.errors) == {
         f"line-{line.id}-work",
@@ -471,10 +486,15 @@ def test_approval_refuses_a_bad_amount_and_writes_nothing(w, claim1):
     }
     db.session.rollback()
     assert db.session.get(ClientClaim, claim1.id).status == "submitted"
-    assert db.session.get(Billing, w.b_plumbing).status == "pending_owner_approval"
+    assert (
+        db.session.get(Billing, w.billings["plumbing"]).status
+        == "pending_owner_approval"
+    )
     # Only included billings held for owner approval can be approved with it.
     with pytest.raises(upstream.ClaimError):
-        upstream.approve_claim(claim1, admin, claim1.version, {}, [w.b_concrete])
+        upstream.approve_claim(
+            claim1, admin, claim1.version, {}, [w.billings["concrete"]]
+        )
 
 
 def test_claims_go_in_period_order(w, claim1):
@@ -500,7 +520,7 @@ def test_only_admins_generate(w):
 
 def test_voided_downstream_billing_is_released_on_regenerate(w, claim1):
     contract, period, admin = load(w)
-    plumbing = db.session.get(Billing, w.b_plumbing)
+    plumbing = db.session.get(Billing, w.billings["plumbing"])
     wf.void_billing(plumbing, admin, plumbing.version, "Wrong commitment")
     db.session.commit()
     assert "voided" in upstream.out_of_date(claim1)
@@ -508,7 +528,7 @@ def test_voided_downstream_billing_is_released_on_regenerate(w, claim1):
     assert recon.out_of_date == D("8555.55") and not recon.ties
     result = upstream.regenerate(claim1, admin, claim1.version)
     db.session.commit()
-    assert result["released"] == [w.b_plumbing]
+    assert result["released"] == [w.billings["plumbing"]]
     assert plumbing.client_claim_id is None
     assert line_figs(claim1)["22-100"].work_this_period == D("0.00")
     assert upstream.reconcile(claim1).ties
@@ -516,7 +536,7 @@ def test_voided_downstream_billing_is_released_on_regenerate(w, claim1):
 
 def test_approving_a_held_billing_keeps_the_draft_up_to_date(w, claim1):
     contract, period, admin = load(w)
-    plumbing = db.session.get(Billing, w.b_plumbing)
+    plumbing = db.session.get(Billing, w.billings["plumbing"])
     wf.approve_billing(plumbing, admin, plumbing.version)
     db.session.commit()
     assert upstream.out_of_date(claim1) == ""

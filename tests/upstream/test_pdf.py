@@ -26,7 +26,8 @@ from portal.models import (
 from portal.web.templating import money
 
 from .. import factories as f
-from .scenario import bill, build
+from ..helpers import bill
+from .scenario import build
 
 D = Decimal
 G702_KEYS = (
@@ -64,7 +65,7 @@ def attach(billing: Billing, name: str) -> None:
 
 def test_billing_pdf_shows_claimed_and_approved_with_reasons(ctx):
     w = build()
-    billing = db.session.get(Billing, w.b_electric)
+    billing = db.session.get(Billing, w.billings["electric"])
     attach(billing, "conditional-waiver-jan.pdf")
     data = pdf.billing_pdf(billing)
     assert data.startswith(b"%PDF-")
@@ -99,7 +100,7 @@ def test_claim_pdf_matches_the_claim_page(app, client, auth):
         contract = db.session.get(ClientContract, w.contract_id)
         period = db.session.get(BillingPeriod, w.period1_id)
         admin = db.session.get(User, w.admin_id)
-        attach(db.session.get(Billing, w.b_concrete), "acme-invoice-0001.pdf")
+        attach(db.session.get(Billing, w.billings["concrete"]), "acme-invoice-0001.pdf")
         claim = upstream.generate_claim(contract, period, admin)
         db.session.commit()
         claim_id = claim.id
@@ -198,7 +199,7 @@ def test_long_continuation_sheet_repeats_headers_and_numbers_pages(big, which):
 
 def test_text_is_latin1_safe(ctx):
     w = build()
-    billing = db.session.get(Billing, w.b_electric)
+    billing = db.session.get(Billing, w.billings["electric"])
     billing.commitment.vendor.name = "Élan Électrique – “Ωmega” ✓"
     billing.lines[0].reviewer_comment = "Measured on site — 80 % ≤ claimed…"
     db.session.flush()

@@ -11,8 +11,8 @@ from portal.extensions import db
 from portal.models import BillingPeriod, ClientClaim, ClientContract, User
 
 from .. import factories as f
-from ..helpers import counting
-from .scenario import bill, build
+from ..helpers import bill, counting
+from .scenario import build
 
 
 def add_commitments(w, count: int) -> None:

@@ -71,9 +71,9 @@ def test_index_and_generate_flow(app, client, auth, w):
         claim = db.session.scalars(sa.select(ClientClaim)).one()
         assert claim.status == "draft"
         assert {b.id for b in claim.billings} == {
-            w.b_concrete,
-            w.b_electric,
-            w.b_plumbing,
+            w.billings["concrete"],
+            w.billings["electric"],
+            w.billings["plumbing"],
         }
         claim_id = claim.id
     assert response.headers["Location"].endswith(f"/admin/claims/{claim_id}")
@@ -177,7 +177,7 @@ def test_adjust_map_submit_approve_void_through_pages(app, client, auth, w):
     form = client.get(f"/admin/claims/{claim_id}/approve")
     assert form.status_code == 200
     html = form.get_data(as_text=True)
-    assert f'name="billing-{w.b_plumbing}"' in html
+    assert f'name="billing-{w.billings["plumbing"]}"' in html
     with app.app_context():
         claim = db.session.get(ClientClaim, claim_id)
         l2 = next(ln for ln in claim.lines if ln.client_sov_line_id == l2_sov_id)
@@ -198,7 +198,7 @@ def test_adjust_map_submit_approve_void_through_pages(app, client, auth, w):
             "version": version,
             f"line-{l2_id}-work": "45,000.00",
             f"line-{l2_id}-materials": "2,750.00",
-            f"billing-{w.b_plumbing}": "1",
+            f"billing-{w.billings['plumbing']}": "1",
             "note": "Measured by the client's QS",
         },
     )
@@ -206,7 +206,7 @@ def test_adjust_map_submit_approve_void_through_pages(app, client, auth, w):
     with app.app_context():
         claim = db.session.get(ClientClaim, claim_id)
         assert claim.status == "approved"
-        assert db.session.get(Billing, w.b_plumbing).status == "approved"
+        assert db.session.get(Billing, w.billings["plumbing"]).status == "approved"
         assert [
             e.action
             for e in db.session.scalars(
@@ -245,13 +245,16 @@ def test_void_through_the_page_frees_billings(app, client, auth, w):
     assert done.status_code == 302
     with app.app_context():
         assert db.session.get(ClientClaim, claim_id).status == "void"
-        assert db.session.get(Billing, w.b_electric).client_claim_id is None
+        assert db.session.get(Billing, w.billings["electric"]).client_claim_id is None
 
 
 def test_pdf_downloads(app, client, auth, w):
     claim_id = make_claim(app, w)
     auth.login_user(w.viewer_id)
-    for url in (f"/admin/claims/{claim_id}/pdf", f"/admin/billings/{w.b_electric}/pdf"):
+    for url in (
+        f"/admin/claims/{claim_id}/pdf",
+        f"/admin/billings/{w.billings['electric']}/pdf",
+    ):
         response = client.get(url)
         assert response.status_code == 200, url
         assert response.mimetype == "application/pdf"
@@ -314,7 +317,9 @@ def test_roles(app, client, auth, w):
     # A contact never reaches the back office.
     auth.login_contact(w.contact_id)
     assert client.get("/admin/claims").status_code == 403
-    assert client.get(f"/admin/billings/{w.b_electric}/pdf").status_code == 403
+    assert (
+        client.get(f"/admin/billings/{w.billings['electric']}/pdf").status_code == 403
+    )
 
 
 def test_a_bad_amount_in_the_approve_grid_writes_nothing(app, client, auth, w):
@@ -340,7 +345,7 @@ def test_a_bad_amount_in_the_approve_grid_writes_nothing(app, client, auth, w):
             f"line-{first}-materials": "-5",
             f"line-{second}-work": "12abc",
             f"line-{second}-materials": "0",
-            f"billing-{w.b_plumbing}": "1",
+            f"billing-{w.billings['plumbing']}": "1",
         },
     )
     assert response.status_code == 400
@@ -352,7 +357,10 @@ def test_a_bad_amount_in_the_approve_grid_writes_nothing(app, client, auth, w):
     assert 'value="12abc"' in html
     assert claim_state(app, claim_id) == ("submitted", version)
     with app.app_context():
-        assert db.session.get(Billing, w.b_plumbing).status == "pending_owner_approval"
+        assert (
+            db.session.get(Billing, w.billings["plumbing"]).status
+            == "pending_owner_approval"
+        )
         assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id))) == events
         claim = db.session.get(ClientClaim, claim_id)
         assert all(ln.client_approved_work is None for ln in claim.lines)
