@@ -438,6 +438,17 @@ def _sage_problems(row: BillingRow) -> list[str]:
             f"Amount this period is {row.gross_this_period:,.2f}: an AP invoice "
             "must be positive"
         )
+    elif row.current_payment_due < 0:
+        # The invoice would hold more retainage than its amount: Sage would
+        # record a negative amount payable, which its AP invoice import is not
+        # meant to carry (see docs/exports.md). Held back, never half-right.
+        problems.append(
+            f"Current payment due is {row.current_payment_due:,.2f} (amount this "
+            f"period {row.gross_this_period:,.2f} less retainage held this period "
+            f"{row.retainage_this_period:,.2f}): a Sage 300 CRE invoice cannot hold "
+            "more retainage than its amount; enter it in Sage by hand or export "
+            "this billing as CSV"
+        )
     checks = [
         ("APIF", "vendor", row.vendor_code),
         ("APIF", "invoice", row.invoice_number),
