@@ -274,8 +274,9 @@ def _sheet(
         return figures.sheet(billing, "approved")
     figs, sov_ids = stored
     mine = plain.get(billing.id, {})  # type: ignore[union-attr]
+    as_stood = figures.frozen_sov(billing) or {}  # the SOV the figures were made on
     rows = [
-        figures.Row(mine[i].sov, mine[i].line, fig)  # type: ignore[arg-type]
+        figures.Row(as_stood.get(i) or mine[i].sov, mine[i].line, fig)  # type: ignore[arg-type]
         for i, fig in zip(sov_ids, figs.lines, strict=True)
     ]
     return figures.Sheet(rows=rows, totals=figs.totals, figures=figs)
