@@ -5,6 +5,7 @@ billing (SPEC §4), and what it does to one that is not decided yet
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,6 +16,8 @@ from portal.billing import billings as wf
 from portal.billing import figures
 from portal.core.statuses import LineStatus, PeriodStatus
 from portal.extensions import db
+from portal.finance import batches as export_batches
+from portal.finance import builders
 from portal.models import Billing, BillingPeriod, Commitment, User
 
 from .. import factories as f
@@ -64,6 +67,8 @@ def first(app):
 
 
 def surfaces(client, auth, w, billing_id: int) -> dict[str, bytes]:
+    """The billing's pages, PDFs and API answer, and its export files."""
+    exported: dict[str, bytes] = {}
     auth.login_user(w.admin_id)
     out = {
         "review": client.get(f"/admin/billings/{billing_id}"),
@@ -75,10 +80,20 @@ def surfaces(client, auth, w, billing_id: int) -> dict[str, bytes]:
     }
     auth.login_contact(w.contact_id)
     out["contact"] = client.get(f"/portal/billings/{billing_id}")
+    with client.application.app_context():
+        billing = db.session.get(Billing, billing_id)
+        if billing.approved_figures:
+            rows = list(export_batches.export_rows([billing]).values())
+            batch = builders.BatchInfo(1, datetime(2026, 1, 1, tzinfo=UTC))
+            for fmt in ("csv", "sage300", "iif"):
+                exported[fmt] = builders.build(fmt, rows, batch)
     out["contact_pdf"] = client.get(f"/portal/billings/{billing_id}/pdf")
     for name, response in out.items():
         assert response.status_code in (200, 404), (name, response.status_code)
-    return {k: _session_free(r.data) for k, r in out.items() if r.status_code == 200}
+    return {
+        **{k: _session_free(r.data) for k, r in out.items() if r.status_code == 200},
+        **exported,
+    }
 
 
 def _session_free(data: bytes) -> bytes:
@@ -95,7 +110,7 @@ def test_an_approved_billing_answers_the_same_after_a_later_change_order(
 ) -> None:
     w = first
     before = surfaces(client, auth, w, w.billing1_id)
-    assert {"review", "pdf", "api", "contact"} <= set(before)
+    assert {"review", "pdf", "api", "contact", "csv", "sage300", "iif"} <= set(before)
     with app.app_context():
         later_change_order(w.commitment_id, w.admin_id)
     after = surfaces(client, auth, w, w.billing1_id)
@@ -214,3 +229,25 @@ def test_a_change_order_applies_to_a_billing_not_yet_decided(
         stored = billing.approved_figures
         assert len(stored["claimed_figures"]["lines"]) == 4
         assert [s["line_number"] for s in stored["sov"]] == [1, 2, 3, 4]
+
+
+def test_a_billing_held_for_the_owner_keeps_its_snapshot_when_approved(
+    app, first
+) -> None:
+    w = first
+    with app.app_context():
+        admin = db.session.get(User, w.admin_id)
+        commitment = db.session.get(Commitment, w.commitment_id)
+        period2 = db.session.get(BillingPeriod, w.period2_id)
+        held = bill(commitment, period2, admin, {2: ("4000.00", "0")}, decide="hold")
+        db.session.commit()
+        snapshot = held.approved_figures
+        later_change_order(w.commitment_id, w.admin_id)
+        held = db.session.get(Billing, held.id)
+        wf.approve_billing(held, admin, held.version)
+        db.session.commit()
+        assert held.status == "approved"
+        assert held.approved_figures == snapshot
+        sheet = figures.sheet(held, "approved")
+        assert [r.sov.line_number for r in sheet.rows] == [1, 2, 3]
+        assert sheet.rows[1].figures.scheduled_value == D("35000.00")
