@@ -336,9 +336,11 @@ def sheet(billing: Billing, which: str = "approved") -> Sheet:
     frozen = _frozen(billing, which)
     if frozen is not None:
         figs, ids = frozen
-        sovs: Mapping[int, SovLine | SovView] = frozen_sov(billing) or {
-            bl.sov_line_id: bl.sov_line for bl in billing.lines
-        }
+        # The lines and values are the snapshot's; their labels (description,
+        # cost code) are the live line's where the billing has one, so a text
+        # correction shows (and reaches the ERP) while no figure moves.
+        sovs: dict[int, SovLine | SovView] = dict(frozen_sov(billing) or {})
+        sovs.update({bl.sov_line_id: bl.sov_line for bl in billing.lines})
         rows = [
             Row(sovs[i], by_line.get(i), fig)
             for i, fig in zip(ids, figs.lines, strict=True)

@@ -274,9 +274,13 @@ def _sheet(
         return figures.sheet(billing, "approved")
     figs, sov_ids = stored
     mine = plain.get(billing.id, {})  # type: ignore[union-attr]
-    as_stood = figures.frozen_sov(billing) or {}  # the SOV the figures were made on
+    # A line the billing has no line row for (added while it was under review)
+    # is read from the SOV as it stood when the billing was decided.
+    as_stood = figures.frozen_sov(billing) or {}
     rows = [
-        figures.Row(as_stood.get(i) or mine[i].sov, mine[i].line, fig)  # type: ignore[arg-type]
+        figures.Row(mine[i].sov, mine[i].line, fig)  # type: ignore[arg-type]
+        if i in mine
+        else figures.Row(as_stood[i], None, fig)
         for i, fig in zip(sov_ids, figs.lines, strict=True)
     ]
     return figures.Sheet(rows=rows, totals=figs.totals, figures=figs)
