@@ -801,8 +801,17 @@ class ClientClaim(Model):
 
     __tablename__ = "client_claims"
     __table_args__ = (
-        sa.UniqueConstraint("client_contract_id", "claim_number"),
         _in("status", ClaimStatus),
+        # Live claims only: a draft voided before it was ever submitted gives
+        # its number back (SPEC §9: no gaps in what the client sees).
+        sa.Index(
+            "uq_client_claims_live_number",
+            "client_contract_id",
+            "claim_number",
+            unique=True,
+            sqlite_where=sa.text("status <> 'void'"),
+            postgresql_where=sa.text("status <> 'void'"),
+        ),
         sa.Index(
             "uq_client_claims_live_per_period",
             "client_contract_id",
@@ -827,6 +836,8 @@ class ClientClaim(Model):
     created_at: Mapped[datetime] = _created()
     generated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the client was first sent this claim (kept when it goes back to draft).
+    first_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     void_reason: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     #: Figures frozen on submission (money.figures_to_dict), else NULL.

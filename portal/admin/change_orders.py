@@ -15,7 +15,6 @@ from portal.models import (
     ChangeOrder,
     ChangeOrderItem,
     Commitment,
-    SovLine,
 )
 from portal.validation import FieldErrors, InputError
 from portal.web.forms import StrictForm
@@ -51,11 +50,6 @@ def _change_order_page(co: ChangeOrder, form: StrictForm | None = None):
     if form is not None:
         db.session.rollback()
     commitment = co.commitment
-    lines = db.session.scalars(
-        sa.select(SovLine)
-        .where(SovLine.commitment_id == commitment.id)
-        .order_by(SovLine.line_number)
-    ).all()
     items = db.session.scalars(
         sa.select(ChangeOrderItem)
         .options(joinedload(ChangeOrderItem.sov_line))
@@ -69,7 +63,7 @@ def _change_order_page(co: ChangeOrder, form: StrictForm | None = None):
             co=co,
             commitment=commitment,
             project=commitment.project,
-            lines=[line for line in lines if line.change_order_id in (None, co.id)],
+            lines=domain.lines_open_to(co),
             items=items,
             values=dict(posted) if form is not None else {"mode": "existing"},
             errors=errors,

@@ -171,6 +171,7 @@ def _index_page(
             ).all(),
             values=values,
             errors=errors or {},
+            waiting={c.id: upstream.unclaimed_periods(c) for c in contracts},
             **_generate_options(),
         ),
         status,

@@ -366,7 +366,10 @@ def revision_history(billing: Billing) -> list[RevisionChange]:
 def _review_page(billing: Billing, errors: dict[str, str], posted: Any, status: int):
     claimed = figures.sheet(billing, "claimed")
     approved = figures.sheet(billing, "approved")
-    rows = list(zip(claimed.rows, approved.rows, strict=True))
+    # Paired by SOV line: a decided billing's two sides are one frozen SOV; a
+    # snapshot older than the frozen claimed side may list other lines.
+    claimed_by_sov = {r.sov.id: r for r in claimed.rows}
+    rows = [(claimed_by_sov.get(a.sov.id, a), a) for a in approved.rows]
     commitment = billing.commitment
     earlier_open = bool(
         db.session.scalar(

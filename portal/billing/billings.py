@@ -727,7 +727,13 @@ def approve_billing(billing: Billing, user: User, expected_version: int) -> str:
     to_status = S.APPROVED_AS_NOTED if noted else S.APPROVED
     before = billing.status
     db.session.flush()
-    frozen = figures.freeze(billing)
+    # Held for the owner, its figures were frozen then: a change order approved
+    # since changes none of them (SPEC §4; docs/change-orders.md).
+    frozen = (
+        billing.approved_figures
+        if before == S.PENDING_OWNER_APPROVAL and billing.approved_figures
+        else figures.freeze(billing)
+    )
     _cas(
         billing,
         expected_version,

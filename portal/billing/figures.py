@@ -196,13 +196,44 @@ def compute(
     )
 
 
+@dataclass(frozen=True)
+class SovView:
+    """An SOV line as it stood when a billing was decided (SPEC §4: an approved
+    billing's figures never change, nor the schedule they were computed on)."""
+
+    id: int
+    line_number: int
+    cost_code: str
+    description: str
+    original_value: Decimal
+    change_orders: Decimal
+
+
 def freeze(billing: Billing) -> dict:
-    """The JSON stored on a decided billing: its approved figures and line ids."""
+    """The JSON stored on a decided billing: its approved and claimed figures,
+    and the SOV (lines, scheduled values) they were computed on.
+
+    Every surface of a decided billing reads this, so a change order approved
+    later (a new line, a new scheduled value) changes none of it.
+    """
     infos = billable_sov_lines(billing.commitment)
     figs = compute(billing, which="approved", infos=infos)
+    claimed = compute(billing, which="claimed", infos=infos)
     return {
         "figures": money.figures_to_dict(figs),
+        "claimed_figures": money.figures_to_dict(claimed),
         "sov_line_ids": [info.line.id for info in infos],
+        "sov": [
+            {
+                "id": info.line.id,
+                "line_number": info.line.line_number,
+                "cost_code": info.line.cost_code,
+                "description": info.line.description,
+                "original_value": str(info.line.original_value),
+                "change_orders": str(info.change_orders),
+            }
+            for info in infos
+        ],
     }
 
 
@@ -213,16 +244,42 @@ def _frozen_data(billing: Billing) -> dict | None:
     return data
 
 
-def _frozen(billing: Billing) -> tuple[money.BillingFigures, list[int]] | None:
+_FROZEN_KEYS = {"approved": "figures", "claimed": "claimed_figures"}
+
+
+def _frozen(
+    billing: Billing, which: str = "approved"
+) -> tuple[money.BillingFigures, list[int]] | None:
+    """Stored figures of a decided billing (``claimed`` ones only in snapshots
+    taken since they are stored: older ones compute the claimed side)."""
     data = _frozen_data(billing)
-    if data is None:
+    key = _FROZEN_KEYS.get(which)
+    if data is None or key is None or key not in data:
         return None
-    return money.figures_from_dict(data["figures"]), list(data["sov_line_ids"])
+    return money.figures_from_dict(data[key]), list(data["sov_line_ids"])
 
 
 def frozen(billing: Billing) -> tuple[money.BillingFigures, list[int]] | None:
     """A decided billing's stored figures and their SOV line ids (no queries), else None."""
     return _frozen(billing)
+
+
+def frozen_sov(billing: Billing) -> dict[int, SovView] | None:
+    """A decided billing's SOV lines as they stood, by id (no queries), else None."""
+    data = _frozen_data(billing)
+    if data is None or "sov" not in data:
+        return None
+    return {
+        raw["id"]: SovView(
+            id=raw["id"],
+            line_number=raw["line_number"],
+            cost_code=raw["cost_code"],
+            description=raw["description"],
+            original_value=money.to_cents(raw["original_value"]),
+            change_orders=money.to_cents(raw["change_orders"]),
+        )
+        for raw in data["sov"]
+    }
 
 
 def frozen_fields(
@@ -244,7 +301,7 @@ def frozen_fields(
 
 def billing_figures(billing: Billing, which: str = "approved") -> money.BillingFigures:
     """The billing's figures: frozen ones once decided, else computed now."""
-    frozen = _frozen(billing) if which == "approved" else None
+    frozen = _frozen(billing, which)
     if frozen is not None:
         return frozen[0]
     return compute(billing, which=which)
@@ -259,7 +316,7 @@ def ordered_lines(billing: Billing) -> list[BillingLine]:
 class Row:
     """One G703 row: the SOV line, the billing's line (if any) and its figures."""
 
-    sov: SovLine
+    sov: SovLine | SovView
     line: BillingLine | None
     figures: money.LineFigures
 
@@ -276,10 +333,14 @@ class Sheet:
 def sheet(billing: Billing, which: str = "approved") -> Sheet:
     """Rows and totals for pages, PDFs and exports, in SOV order."""
     by_line = {bl.sov_line_id: bl for bl in billing.lines}
-    frozen = _frozen(billing) if which == "approved" else None
+    frozen = _frozen(billing, which)
     if frozen is not None:
         figs, ids = frozen
-        sovs = {bl.sov_line_id: bl.sov_line for bl in billing.lines}
+        # The lines and values are the snapshot's; their labels (description,
+        # cost code) are the live line's where the billing has one, so a text
+        # correction shows (and reaches the ERP) while no figure moves.
+        sovs: dict[int, SovLine | SovView] = dict(frozen_sov(billing) or {})
+        sovs.update({bl.sov_line_id: bl.sov_line for bl in billing.lines})
         rows = [
             Row(sovs[i], by_line.get(i), fig)
             for i, fig in zip(ids, figs.lines, strict=True)

@@ -10,6 +10,7 @@ from portal.contracts.change_orders import (
     add_change_order_item,
     approve_change_order,
     create_change_order,
+    lines_open_to,
     remove_change_order_item,
     void_change_order,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "add_commitment_contact",
     "add_sov_line",
     "approve_change_order",
+    "lines_open_to",
     "create_change_order",
     "delete_client_line",
     "delete_sov_line",

@@ -62,6 +62,29 @@ def _require_pending(co: ChangeOrder) -> None:
         raise InputError(f"This change order is {co.status} and can no longer change.")
 
 
+def lines_open_to(co: ChangeOrder) -> list[SovLine]:
+    """The SOV lines ``co`` may add to: original lines, lines an approved change
+    order created, and its own new lines (not a pending or void one's)."""
+    approved = sa.select(ChangeOrder.id).where(
+        ChangeOrder.commitment_id == co.commitment_id,
+        ChangeOrder.status == ChangeOrderStatus.APPROVED,
+    )
+    return list(
+        db.session.scalars(
+            sa.select(SovLine)
+            .where(
+                SovLine.commitment_id == co.commitment_id,
+                sa.or_(
+                    SovLine.change_order_id.is_(None),
+                    SovLine.change_order_id == co.id,
+                    SovLine.change_order_id.in_(approved),
+                ),
+            )
+            .order_by(SovLine.line_number)
+        ).all()
+    )
+
+
 def add_change_order_item(
     actor: User,
     co: ChangeOrder,
@@ -91,6 +114,13 @@ def add_change_order_item(
         found = db.session.get(SovLine, sov_line_id) if sov_line_id else None
         if found is None or found.commitment_id != commitment.id:
             raise FieldErrors({"sov_line_id": "Choose a line of this commitment."})
+        if found not in lines_open_to(co):
+            raise FieldErrors(
+                {
+                    "sov_line_id": "This line belongs to a change order that is not "
+                    "approved yet: add to it once that change order is approved."
+                }
+            )
         line = found
     item = ChangeOrderItem(change_order_id=co.id, sov_line_id=line.id, amount=amount)
     db.session.add(item)

@@ -252,6 +252,15 @@ class _Document(FPDF):
                         new_x=XPos.RIGHT,
                         new_y=YPos.TOP,
                     )
+                elif col.align == "R":
+                    # Figures are never cut: one too wide is drawn smaller.
+                    text = safe(value).replace("\n", " ")
+                    shrunk = size
+                    while shrunk > 3 and self.get_string_width(text) > col.width - 1.5:
+                        shrunk -= 0.25
+                        self.set_font_size(shrunk)
+                    self.cell(col.width, height, text, border=1, align="R")
+                    self.set_font_size(size)
                 else:
                     self.cell(
                         col.width,
@@ -282,17 +291,21 @@ def _currency_formatter(currency: str) -> Callable[[Decimal | None], str]:
     return fmt
 
 
+#: Amount columns are wide enough for -$999,999,999,999.99 (SPEC §5's largest
+#: amount, negative) at the table's 7 pt; a wider figure (a grand total of
+#: several such lines) is drawn smaller, never cut (see ``_Document.grid``).
+AMOUNT_W = 26.5
 G703_COLUMNS = (
-    Column(("A", "Item"), 12, "C"),
-    Column(("B", "Description of work"), 62, "L"),
-    Column(("C", "Scheduled", "value"), 24),
-    Column(("D", "From previous", "application"), 24),
-    Column(("E", "Work completed", "this period"), 24),
-    Column(("F", "Materials", "presently stored"), 24),
-    Column(("G", "Total completed", "and stored to date"), 26),
-    Column(("G / C", "%"), 13),
-    Column(("H", "Balance to finish", "(C - G)"), 24),
-    Column(("I", "Retainage"), 22),
+    Column(("A", "Item"), 10, "C"),
+    Column(("B", "Description of work"), 51.5, "L"),
+    Column(("C", "Scheduled", "value"), AMOUNT_W),
+    Column(("D", "From previous", "application"), AMOUNT_W),
+    Column(("E", "Work completed", "this period"), AMOUNT_W),
+    Column(("F", "Materials", "presently stored"), AMOUNT_W),
+    Column(("G", "Total completed", "and stored to date"), AMOUNT_W),
+    Column(("G / C", "%"), 12),
+    Column(("H", "Balance to finish", "(C - G)"), AMOUNT_W),
+    Column(("I", "Retainage"), AMOUNT_W),
 )
 
 

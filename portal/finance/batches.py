@@ -274,8 +274,13 @@ def _sheet(
         return figures.sheet(billing, "approved")
     figs, sov_ids = stored
     mine = plain.get(billing.id, {})  # type: ignore[union-attr]
+    # A line the billing has no line row for (added while it was under review)
+    # is read from the SOV as it stood when the billing was decided.
+    as_stood = figures.frozen_sov(billing) or {}
     rows = [
         figures.Row(mine[i].sov, mine[i].line, fig)  # type: ignore[arg-type]
+        if i in mine
+        else figures.Row(as_stood[i], None, fig)
         for i, fig in zip(sov_ids, figs.lines, strict=True)
     ]
     return figures.Sheet(rows=rows, totals=figs.totals, figures=figs)
@@ -437,6 +442,17 @@ def _sage_problems(row: BillingRow) -> list[str]:
         problems.append(
             f"Amount this period is {row.gross_this_period:,.2f}: an AP invoice "
             "must be positive"
+        )
+    elif row.current_payment_due < 0:
+        # The invoice would hold more retainage than its amount: Sage would
+        # record a negative amount payable, which its AP invoice import is not
+        # meant to carry (see docs/exports.md). Held back, never half-right.
+        problems.append(
+            f"Current payment due is {row.current_payment_due:,.2f} (amount this "
+            f"period {row.gross_this_period:,.2f} less retainage held this period "
+            f"{row.retainage_this_period:,.2f}): a Sage 300 CRE invoice cannot hold "
+            "more retainage than its amount; enter it in Sage by hand or export "
+            "this billing as CSV"
         )
     checks = [
         ("APIF", "vendor", row.vendor_code),

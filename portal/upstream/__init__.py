@@ -65,8 +65,10 @@ from portal.upstream.generate import (
     generate_claim,
     included_billings,
     line_resolver,
+    next_claim_number,
     regenerate,
     rollup,
+    unclaimed_periods,
 )
 from portal.upstream.reconciliation import Reconciliation, out_of_date, reconcile
 
@@ -104,6 +106,7 @@ __all__ = [
     "included_billings",
     "line_resolver",
     "map_cost_code",
+    "next_claim_number",
     "out_of_date",
     "overbilled_lines",
     "period_billings",
@@ -114,5 +117,6 @@ __all__ = [
     "submit_claim",
     "trace",
     "trace_sources",
+    "unclaimed_periods",
     "void_claim",
 ]

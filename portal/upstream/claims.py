@@ -47,7 +47,12 @@ from portal.upstream.figures import (
     overbilled_lines,
     trace_sources,
 )
-from portal.upstream.generate import _earlier_claims, _later_claims, _release_billings
+from portal.upstream.generate import (
+    _earlier_claims,
+    _later_claims,
+    _missing_earlier,
+    _release_billings,
+)
 from portal.upstream.reconciliation import out_of_date
 from portal.web.templating import term
 
@@ -335,6 +340,9 @@ def submit_claim(
             f"Claim #{earlier_draft.claim_number} for an earlier period is still a "
             "draft: submit or void it first."
         )
+    waiting = _missing_earlier(claim.contract, claim.period)
+    if waiting:
+        raise ClaimError(waiting)
     stale = out_of_date(claim)
     if stale:
         raise ClaimError(f"{stale} Regenerate the draft first.")
@@ -383,6 +391,7 @@ def submit_claim(
         to_status,
         submitted_at=utcnow(),
         submitted_figures=frozen,
+        first_submitted_at=claim.first_submitted_at or utcnow(),
     )
     audit.record(
         user,

@@ -430,6 +430,76 @@ def _later_claims(
     )
 
 
+def unclaimed_periods(
+    contract: ClientContract, before: BillingPeriod | None = None
+) -> list[tuple[BillingPeriod, int]]:
+    """Periods with counted downstream billings in no live claim, for which the
+    contract has no live claim (SPEC §9: claims follow the periods in order).
+
+    Each with the number of such billings, in period order; only the periods
+    before ``before`` when given. Billings another contract's live claim took
+    do not count: they are claimed.
+    """
+    live = sa.select(ClientClaim.id).where(ClientClaim.status != C.VOID)
+    claimed_periods = sa.select(ClientClaim.period_id).where(
+        ClientClaim.client_contract_id == contract.id, ClientClaim.status != C.VOID
+    )
+    query = (
+        sa.select(BillingPeriod, sa.func.count(Billing.id))
+        .join(Billing, Billing.period_id == BillingPeriod.id)
+        .join(Commitment, Commitment.id == Billing.commitment_id)
+        .where(
+            BillingPeriod.project_id == contract.project_id,
+            Commitment.project_id == contract.project_id,
+            Billing.status.in_(ELIGIBLE_STATUSES),
+            sa.or_(
+                Billing.client_claim_id.is_(None),
+                Billing.client_claim_id.not_in(live),
+            ),
+            BillingPeriod.id.not_in(claimed_periods),
+        )
+        .group_by(BillingPeriod.id)
+        .order_by(BillingPeriod.sequence)
+    )
+    if before is not None:
+        query = query.where(BillingPeriod.sequence < before.sequence)
+    return [(period, count) for period, count in db.session.execute(query).all()]
+
+
+def _missing_earlier(contract: ClientContract, period: BillingPeriod) -> str | None:
+    """Why a claim for ``period`` must wait for earlier periods' claims, or None."""
+    missing = unclaimed_periods(contract, period)
+    if not missing:
+        return None
+    names = "; ".join(
+        f"{p.label} ({n} counted billing{'' if n == 1 else 's'})" for p, n in missing
+    )
+    return (
+        f"Claims follow the periods in order: {names} "
+        f"{'has' if len(missing) == 1 else 'have'} no claim yet. Generate "
+        f"{'it' if len(missing) == 1 else 'them'} first."
+    )
+
+
+def next_claim_number(contract: ClientContract) -> int:
+    """The next application number the client sees (SPEC §9: no gaps).
+
+    Numbers of live claims and of void claims the client was sent
+    (``first_submitted_at``) are used up; a draft voided before it was ever
+    submitted gives its number back.
+    """
+    last = db.session.scalar(
+        sa.select(sa.func.max(ClientClaim.claim_number)).where(
+            ClientClaim.client_contract_id == contract.id,
+            sa.or_(
+                ClientClaim.status != C.VOID,
+                ClientClaim.first_submitted_at.is_not(None),
+            ),
+        )
+    )
+    return (last or 0) + 1
+
+
 # ------------------------------------------------------------ generate
 
 
@@ -469,15 +539,13 @@ def generate_claim(
             f"({later[0].period.label}). Claims go in period order: void the later "
             "claim first."
         )
-    last_number = db.session.scalar(
-        sa.select(sa.func.max(ClientClaim.claim_number)).where(
-            ClientClaim.client_contract_id == contract.id
-        )
-    )
+    waiting = _missing_earlier(contract, period)
+    if waiting:
+        raise ClaimError(waiting)
     claim = ClientClaim(
         client_contract_id=contract.id,
         period_id=period.id,
-        claim_number=(last_number or 0) + 1,
+        claim_number=next_claim_number(contract),
         status=C.DRAFT,
         created_by_id=user.id,
     )

@@ -631,3 +631,77 @@ def test_change_order_items_can_be_removed_while_pending(
     assert "already has this change order" in dup.get_data(as_text=True)
     client.post(f"/admin/change-orders/{co_id}/void")
     assert get(app, ChangeOrder, co_id).status == "void"
+
+
+def test_a_change_order_adds_to_a_line_an_approved_change_order_created(
+    app, client, auth, world_ids
+) -> None:
+    """Issue 13 item 6: CO-2 created line 4; CO-3 lists it and adds to it, while
+    a line a pending change order created is neither listed nor accepted."""
+    w = world_ids
+    auth.login_user(w.admin_id)
+
+    def new_co(number: str) -> str:
+        response = client.post(
+            f"/admin/commitments/{w.commitment_id}/change-orders",
+            data={"co_number": number, "co_title": "Panels"},
+        )
+        assert response.status_code == 302
+        return (
+            "/admin/change-orders/"
+            + re.search(r"/change-orders/(\d+)", response.headers["Location"])[1]
+        )
+
+    first = new_co("CO-2")
+    client.post(
+        f"{first}/items",
+        data={
+            "mode": "new",
+            "cost_code": "26-400",
+            "description": "Panel P4",
+            "amount": "7000",
+        },
+    )
+    pending = new_co("CO-4")
+    client.post(
+        f"{pending}/items",
+        data={
+            "mode": "new",
+            "cost_code": "26-500",
+            "description": "Panel P5",
+            "amount": "1000",
+        },
+    )
+    client.post(f"{first}/approve")
+    with app.app_context():
+        lines = {
+            ln.cost_code: ln.id
+            for ln in db.session.scalars(
+                sa.select(SovLine).where(SovLine.commitment_id == w.commitment_id)
+            )
+        }
+    second = new_co("CO-3")
+    page = client.get(second).get_data(as_text=True)
+    assert f'<option value="{lines["26-400"]}"' in page
+    assert "Panel P4" in page
+    assert f'<option value="{lines["26-500"]}"' not in page
+    refused = client.post(
+        f"{second}/items",
+        data={"mode": "existing", "sov_line_id": lines["26-500"], "amount": "50"},
+    )
+    assert refused.status_code == 400
+    assert "not approved yet" in refused.get_data(as_text=True)
+    added = client.post(
+        f"{second}/items",
+        data={"mode": "existing", "sov_line_id": lines["26-400"], "amount": "-1,500"},
+    )
+    assert added.status_code == 302
+    client.post(f"{second}/approve")
+    assert get(app, ChangeOrder, int(second.rsplit("/", 1)[1])).status == "approved"
+    with app.app_context():
+        commitment = db.session.get(Commitment, w.commitment_id)
+        scheduled = {
+            i.line.cost_code: i.line.original_value + i.change_orders
+            for i in figures.billable_sov_lines(commitment)
+        }
+    assert scheduled["26-400"] == D("5500.00")

@@ -379,3 +379,45 @@ def test_formats_table_and_no_direct_export_list() -> None:
         "Viewpoint Vista",
         "Sage 100 Contractor",
     )
+
+
+def test_sage_holds_back_a_positive_invoice_whose_net_payable_is_negative() -> None:
+    """Issue 13 item 8: 351.21 invoiced this period, 928.35 retainage held this
+    period (stored materials installed into work at a higher rate): the
+    current payment due is -577.14, which an AP invoice cannot carry."""
+    from portal.finance.batches import problems_for
+
+    line = _line(
+        work_this_period=D("4641.75"),
+        materials_stored=D("0.00"),
+        materials_stored_previous=D("4290.54"),
+        retainage=D("928.35"),
+        total_completed_and_stored=D("4641.75"),
+    )
+    row = _billing(
+        lines=(line,),
+        total_completed_and_stored=D("4641.75"),
+        retainage=D("928.35"),
+        total_earned_less_retainage=D("3713.40"),
+        previous_certificates=D("4290.54"),
+        current_payment_due=D("-577.14"),
+    )
+    assert row.gross_this_period == D("351.21")
+    assert row.retainage_this_period == D("928.35")
+    problems = problems_for(row, "sage300")
+    assert problems == [
+        "Current payment due is -577.14 (amount this period 351.21 less retainage "
+        "held this period 928.35): a Sage 300 CRE invoice cannot hold more "
+        "retainage than its amount; enter it in Sage by hand or export this "
+        "billing as CSV"
+    ]
+    # CSV and XLSX carry any figures; a zero payment due still goes to Sage.
+    assert problems_for(row, "csv") == []
+    fully_retained = replace(
+        row,
+        current_payment_due=D("0.00"),
+        retainage=D("351.21"),
+        lines=(replace(line, retainage=D("351.21")),),
+        total_earned_less_retainage=D("4290.54"),
+    )
+    assert problems_for(fully_retained, "sage300") == []

@@ -509,3 +509,48 @@ def test_unreadable_filters_and_page_are_ignored(client, auth, data) -> None:
     html = page.get_data(as_text=True)
     assert html.count('name="billing_id"') == 2
     assert client.get("/exports/batches?page=%00").status_code == 200
+
+
+def test_index_holds_back_a_sage_invoice_with_negative_net_payable(
+    app, client, auth, data
+) -> None:
+    """Issue 13 item 8 on the ready page: stored materials at 0 % installed
+    into work at 20 %: 351.21 this period, 928.35 retainage held this period."""
+    from tests.helpers import bill
+
+    with app.app_context():
+        project = db.session.get(Project, data.project_id)
+        admin = db.session.get(User, data.admin_id)
+        commitment = f.make_commitment(
+            project,
+            db.session.get(Vendor, data.vendor_id),
+            [("26-100", "10000.00")],
+            work_pct="20",
+            materials_pct="0",
+            number="PO-777",
+        )
+        bill(
+            commitment,
+            db.session.get(BillingPeriod, data.period1_id),
+            admin,
+            {1: ("0", "4290.54")},
+        )
+        second = bill(
+            commitment,
+            db.session.get(BillingPeriod, data.period2_id),
+            admin,
+            {1: ("4641.75", "0")},
+        )
+        second_id = second.id
+        db.session.commit()
+    auth.login_user(data.finance_id)
+    html = client.get("/exports/?format=sage300").get_data(as_text=True)
+    at = html.index(f'id="billing-{second_id}"')
+    row = html[html.rindex("<tr", 0, at) : html.index("</tr>", at)]
+    assert "Held back" in row
+    assert "Current payment due is -577.14" in row
+    assert "amount this period 351.21 less retainage held this period 928.35" in row
+    assert "disabled" in row
+    # CSV takes it as it is.
+    html = client.get("/exports/?format=csv").get_data(as_text=True)
+    assert "Current payment due is -577.14" not in html

@@ -384,7 +384,8 @@ def test_void_frees_billings_and_a_new_claim_takes_them(w, claim1):
     )
     again = upstream.generate_claim(contract, period, admin)
     db.session.commit()
-    assert again.claim_number == 2  # void claims keep their number
+    # A draft voided before it reached the client gives its number back.
+    assert again.claim_number == 1
     assert {b.id for b in again.billings} == {
         w.billings["concrete"],
         w.billings["electric"],
@@ -541,3 +542,92 @@ def test_approving_a_held_billing_keeps_the_draft_up_to_date(w, claim1):
     db.session.commit()
     assert upstream.out_of_date(claim1) == ""
     assert plumbing.client_claim_id == claim1.id
+
+
+# ------------------------------------------------- claims in period order (§9)
+
+
+def test_a_later_period_waits_for_the_earlier_periods_claim(app, client, auth, w):
+    """Issue 13 item 4: period 1 has three counted billings and no claim, so
+    period 2's claim is refused, and the page says so before anything is made."""
+    contract, period1, admin = load(w)
+    period2 = db.session.get(BillingPeriod, w.period2_id)
+    concrete = db.session.get(Commitment, w.concrete_id)
+    bill(concrete, period2, admin, {1: ("1000.00", "0")})
+    db.session.commit()
+    assert [(p.id, n) for p, n in upstream.unclaimed_periods(contract)] == [
+        (period1.id, 3),
+        (period2.id, 1),
+    ]
+    auth.login_user(w.admin_id)
+    html = client.get("/admin/claims").get_data(as_text=True)
+    hint = html[html.index(f'id="waiting-{contract.id}"') :]
+    hint = hint[: hint.index("</div>")]
+    assert f"{period1.label}: 3 " in hint and "(next)" in hint
+    assert f"{period2.label}: 1 " in hint and f"(after {period1.label})" in hint
+    with pytest.raises(upstream.ClaimError) as refused:
+        upstream.generate_claim(contract, period2, admin)
+    db.session.rollback()
+    assert str(refused.value) == (
+        f"Claims follow the periods in order: {period1.label} (3 counted billings) "
+        "has no claim yet. Generate it first."
+    )
+    assert db.session.scalar(sa.select(sa.func.count(ClientClaim.id))) == 0
+    # Through the page: refused with the same message, nothing made.
+    response = client.post(
+        "/admin/claims/generate",
+        data={"contract_id": contract.id, "period_id": period2.id},
+        follow_redirects=True,
+    )
+    assert "has no claim yet. Generate it first." in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(ClientClaim.id))) == 0
+    first = upstream.generate_claim(contract, period1, admin)
+    second = upstream.generate_claim(contract, period2, admin)
+    db.session.commit()
+    assert (first.claim_number, second.claim_number) == (1, 2)
+    assert upstream.unclaimed_periods(contract) == []
+
+
+def test_periods_without_counted_billings_or_claimed_elsewhere_do_not_block(w):
+    contract, period1, admin = load(w)
+    period2 = db.session.get(BillingPeriod, w.period2_id)
+    # Another contract of the project takes period 1's billings: claimed.
+    other = f.make_client_contract(contract.project, [("03-300", "10000.00")])
+    upstream.generate_claim(other, period1, admin)
+    db.session.commit()
+    assert upstream.unclaimed_periods(contract) == []
+    claim = upstream.generate_claim(contract, period2, admin)
+    assert claim.claim_number == 1
+
+
+def test_a_voided_draft_leaves_no_gap_and_a_sent_claim_keeps_its_number(w):
+    contract, period1, admin = load(w)
+    draft = upstream.generate_claim(contract, period1, admin)
+    upstream.void_claim(draft, admin, draft.version, "Generated too early")
+    again = upstream.generate_claim(contract, period1, admin)
+    db.session.commit()
+    assert again.claim_number == 1  # the client never saw the voided draft
+    # Sent to the client, sent back, then voided: its number stays used.
+    upstream.submit_claim(again, admin, again.version, accept_unmapped=True)
+    upstream.back_to_draft(again, admin, again.version)
+    assert again.first_submitted_at is not None and again.submitted_at is None
+    upstream.void_claim(again, admin, again.version, "Client rejected it")
+    third = upstream.generate_claim(contract, period1, admin)
+    db.session.commit()
+    assert third.claim_number == 2
+
+
+def test_a_later_draft_is_not_sent_while_an_earlier_period_has_no_claim(w):
+    contract, period1, admin = load(w)
+    period2 = db.session.get(BillingPeriod, w.period2_id)
+    concrete = db.session.get(Commitment, w.concrete_id)
+    bill(concrete, period2, admin, {1: ("1000.00", "0")})
+    first = upstream.generate_claim(contract, period1, admin)
+    later = upstream.generate_claim(contract, period2, admin)
+    upstream.void_claim(first, admin, first.version, "Wrong markup")
+    db.session.commit()
+    # #2 would reach the client before any #1: refused, the page says why.
+    with pytest.raises(upstream.ClaimError, match="has no claim yet"):
+        upstream.submit_claim(later, admin, later.version, accept_unmapped=True)
+    db.session.rollback()
+    assert db.session.get(ClientClaim, later.id).status == "draft"

@@ -206,3 +206,64 @@ def test_text_is_latin1_safe(ctx):
     text = "\n".join(pages(pdf.billing_pdf(billing)))
     assert 'Élan Électrique - "?mega" ?' in text
     assert "Measured on site - 80 % <= claimed..." in text
+
+
+MAX = "999999999999.99"  # SPEC §5's largest amount
+
+
+@pytest.fixture
+def maxed(ctx):
+    """A billing and a claim whose every G703 column holds SPEC §5's largest
+    amount (100 % retainage makes column I as large as G)."""
+    admin = f.make_user("admin")
+    project = f.make_project(name="Max Tower", currency="USD")
+    codes = [("10-001", MAX), ("10-002", MAX), ("10-003", MAX)]
+    contract = f.make_client_contract(
+        project, codes, markup="0", work_pct="100", materials_pct="100"
+    )
+    commitment = f.make_commitment(
+        project, lines=codes, number="SC-MAX", work_pct="100", materials_pct="100"
+    )
+    p1 = f.make_period(
+        project, 1, start=date(2026, 1, 1), due=date(2026, 2, 5), status="closed"
+    )
+    bill(commitment, p1, admin, {1: ("499999999999.99", "0"), 2: (MAX, "0")})
+    first = upstream.generate_claim(contract, p1, admin)
+    upstream.submit_claim(first, admin, first.version)
+    p2 = f.make_period(project, 2, start=date(2026, 2, 1), due=date(2026, 3, 5))
+    billing = bill(commitment, p2, admin, {1: ("500000000000.00", "0"), 3: ("0", MAX)})
+    claim = upstream.generate_claim(contract, p2, admin)
+    db.session.commit()
+    return billing, claim
+
+
+@pytest.mark.parametrize("which", ["billing", "claim"])
+def test_largest_amounts_are_printed_whole_in_every_column(maxed, which):
+    billing, claim = maxed
+    if which == "billing":
+        data = pdf.billing_pdf(billing)
+        sheet = figures.sheet(billing, "approved")
+    else:
+        data = pdf.claim_pdf(claim)
+        sheet = upstream.claim_sheet(claim, "claimed")
+    text = "\n".join(_continuation_pages(pages(data)))
+    assert "..." not in text
+    shown = 0
+    for row in sheet.rows:
+        fig = row.figures
+        for value in (
+            fig.scheduled_value,
+            fig.previous_work,
+            fig.work_this_period,
+            fig.materials_stored,
+            fig.total_completed_and_stored,
+            fig.balance_to_finish,
+            fig.retainage,
+        ):
+            assert money(value, "USD") in text, value
+            shown += value >= D("1000000000.00")
+    # Large in C (3), D (2), E, F, G (3) and I (3).
+    assert shown == 13
+    total = money(D(MAX) * 3, "USD")  # the grand total of three maxed lines
+    assert total in text
+    assert f"Grand total {total}" in text
