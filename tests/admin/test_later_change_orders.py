@@ -5,7 +5,7 @@ billing (SPEC §4), and what it does to one that is not decided yet
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -21,7 +21,7 @@ from portal.finance import builders
 from portal.models import Billing, BillingPeriod, Commitment, User
 
 from .. import factories as f
-from ..helpers import bill
+from ..helpers import bill, build_world
 
 D = Decimal
 
@@ -41,10 +41,10 @@ def later_change_order(commitment_id: int, admin_id: int) -> None:
 
 
 @pytest.fixture
-def first(app):
+def first(app, today):
     """SPEC §4's billing 1, approved as claimed; period 2 open."""
     with app.app_context():
-        w = f.build_world()
+        w = build_world(today)
         admin = db.session.get(User, w.admin_id)
         commitment = db.session.get(Commitment, w.commitment_id)
         period1 = db.session.get(BillingPeriod, w.period1_id)
@@ -55,10 +55,8 @@ def first(app):
         period2 = f.make_period(
             commitment.project,
             2,
-            start=period1.end_date.replace(day=1)
-            if False
-            else period1.start_date.replace(year=period1.start_date.year + 1),
-            due=period1.due_date.replace(year=period1.due_date.year + 1),
+            start=period1.end_date + timedelta(days=1),
+            due=period1.end_date + timedelta(days=5),
         )
         _, token = api_tokens.create_token(admin, "freeze check")
         db.session.commit()

@@ -634,11 +634,11 @@ def test_change_order_items_can_be_removed_while_pending(
 
 
 def test_a_change_order_adds_to_a_line_an_approved_change_order_created(
-    app, client, auth, world_ids
+    app, client, auth, world
 ) -> None:
     """Issue 13 item 6: CO-2 created line 4; CO-3 lists it and adds to it, while
     a line a pending change order created is neither listed nor accepted."""
-    w = world_ids
+    w = world
     auth.login_user(w.admin_id)
 
     def new_co(number: str) -> str:

@@ -552,7 +552,7 @@ def test_a_later_period_waits_for_the_earlier_periods_claim(app, client, auth, w
     period 2's claim is refused, and the page says so before anything is made."""
     contract, period1, admin = load(w)
     period2 = db.session.get(BillingPeriod, w.period2_id)
-    concrete = db.session.get(Commitment, w.concrete_id)
+    concrete = db.session.get(Commitment, w.commitments["concrete"])
     bill(concrete, period2, admin, {1: ("1000.00", "0")})
     db.session.commit()
     assert [(p.id, n) for p, n in upstream.unclaimed_periods(contract)] == [
@@ -620,7 +620,7 @@ def test_a_voided_draft_leaves_no_gap_and_a_sent_claim_keeps_its_number(w):
 def test_a_later_draft_is_not_sent_while_an_earlier_period_has_no_claim(w):
     contract, period1, admin = load(w)
     period2 = db.session.get(BillingPeriod, w.period2_id)
-    concrete = db.session.get(Commitment, w.concrete_id)
+    concrete = db.session.get(Commitment, w.commitments["concrete"])
     bill(concrete, period2, admin, {1: ("1000.00", "0")})
     first = upstream.generate_claim(contract, period1, admin)
     later = upstream.generate_claim(contract, period2, admin)
