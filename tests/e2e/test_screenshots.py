@@ -141,7 +141,15 @@ def test_readme_screenshots(app, live_server, new_context) -> None:
     # The contact's billing form: a draft with this period's amounts.
     contact = new_context().new_page()
     contact.goto(data["sam_link"])
-    contact.get_by_role("button", name="Continue").click()
+    continue_button = contact.get_by_role("button", name="Continue")
+    try:
+        expect(continue_button).to_be_visible()
+    except AssertionError as exc:
+        # Say what the page showed instead (a CI run once timed out here).
+        raise AssertionError(
+            f"no Continue button at {contact.url}:\n{contact.inner_text('body')}"
+        ) from exc
+    continue_button.click()
     contact.get_by_role("link", name="Continue billing #2").click()
     expect(contact.get_by_role("heading", level=1)).to_contain_text(
         "Progress billing #2"
