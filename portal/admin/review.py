@@ -220,6 +220,18 @@ def _posted_lines() -> dict[int, tuple[str | None, str | None]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+_INSTALLED_FIELD = re.compile(r"line-([1-9][0-9]{0,17})-installed")
+
+
+def _posted_installed() -> dict[int, str | None]:
+    """``{sov_line_id: installed}`` from the G703 entry form's fields."""
+    return {
+        int(m[1]): request.form.get(key)
+        for key in request.form
+        if (m := _INSTALLED_FIELD.fullmatch(key))
+    }
+
+
 def _edit_page(billing: Billing, errors: dict[str, str], posted: Any, status: int):
     sheet = figures.sheet(billing, "claimed")
     return (
@@ -264,6 +276,7 @@ def billing_edit(billing_id: int):
             if project.retainage_release_allowed
             else None
         ),
+        installed=_posted_installed(),
     )
     submit = request.form.get("action") == "submit"
     try:
@@ -429,6 +442,7 @@ def _line_reviews(billing: Billing) -> dict[int, billings.LineReview]:
             approved_materials=request.form.get(prefix + "materials"),
             status=request.form.get(prefix + "status", ""),
             comment=request.form.get(prefix + "comment", ""),
+            approved_installed=request.form.get(prefix + "installed"),
         )
     return reviews
 

@@ -43,12 +43,15 @@ def parse_version(form: Mapping[str, str]) -> int:
 def billing_input(billing: Billing, form: Mapping[str, str]) -> BillingInput:
     """The billing form as :class:`BillingInput`, for the billing's own lines only."""
     lines: dict[int, tuple[str | None, str | None]] = {}
+    installed: dict[int, str | None] = {}
     # The commitment's billable lines (a change order approved since the draft
     # began adds one); ids of anything else in the form are never read.
     for info in figures.billable_sov_lines(billing.commitment):
         sov_id = info.line.id
         work = form.get(f"line-{sov_id}-work")
         materials = form.get(f"line-{sov_id}-materials")
+        if form.get(f"line-{sov_id}-installed") is not None:
+            installed[sov_id] = form.get(f"line-{sov_id}-installed")
         if work is None and materials is None:
             continue  # not on the page that was loaded: keep what is stored
         lines[sov_id] = (work, materials)
@@ -60,4 +63,5 @@ def billing_input(billing: Billing, form: Mapping[str, str]) -> BillingInput:
         vendor_invoice_number=form.get("vendor_invoice_number", ""),
         notes=form.get("notes", ""),
         retainage_released=released,
+        installed=installed,
     )
