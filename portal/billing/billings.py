@@ -259,7 +259,12 @@ def sync_lines(billing: Billing) -> None:
         if info.line.id not in have:
             # Set the id too: validate_input keys lines by sov_line_id before a flush.
             billing.lines.append(
-                BillingLine(sov_line=info.line, sov_line_id=info.line.id)
+                BillingLine(
+                    sov_line=info.line,
+                    sov_line_id=info.line.id,
+                    claimed_installed=ZERO,
+                    approved_installed=ZERO,
+                )
             )
 
 

@@ -582,7 +582,9 @@ def billing_page(billing: Billing, contact: Contact) -> BillingPage:
         approved_columns=(
             g703_totals(r.figures for r in approved.rows) if approved else None
         ),
-        released_before=totals.retainage_released_to_date - billing.retainage_released,
+        released_before=max(
+            totals.retainage_released_to_date - billing.retainage_released, ZERO
+        ),
         late=billings.period_closed_for_contacts(billing.period),
         revisions=revision_history(billing),
         revise_count=sum(

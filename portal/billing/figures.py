@@ -155,6 +155,34 @@ def history(commitment_id: int, application_number: int) -> History:
     )
 
 
+def previous_materials(billings: list[Billing]) -> dict[int, dict[int, Decimal]]:
+    """billing id → F per SOV line of its previous counted billing, in one query
+    (the frozen figures hold F; SPEC §4)."""
+    commitment_ids = {b.commitment_id for b in billings}
+    if not commitment_ids:
+        return {}
+    counted = db.session.scalars(
+        sa.select(Billing)
+        .where(
+            Billing.commitment_id.in_(commitment_ids),
+            Billing.status.in_([s.value for s in COUNTED_STATUSES]),
+        )
+        .order_by(Billing.commitment_id, Billing.application_number)
+    ).all()
+    by_commitment: dict[int, list[Billing]] = {}
+    for b in counted:
+        by_commitment.setdefault(b.commitment_id, []).append(b)
+    out: dict[int, dict[int, Decimal]] = {}
+    for billing in billings:
+        earlier = [
+            b
+            for b in by_commitment.get(billing.commitment_id, [])
+            if b.application_number < billing.application_number
+        ]
+        out[billing.id] = _carried(earlier[-1])[2] if earlier else {}
+    return out
+
+
 def compute(
     billing: Billing,
     values: Mapping[int, tuple[Decimal, Decimal, Decimal]] | None = None,
@@ -186,10 +214,10 @@ def compute(
             work, materials, installed = ZERO, ZERO, ZERO
         elif which == "claimed":
             work, materials = bl.claimed_work, bl.claimed_materials
-            installed = bl.claimed_installed
+            installed = bl.claimed_installed or ZERO
         else:
             work, materials = bl.approved_work, bl.approved_materials
-            installed = bl.approved_installed
+            installed = bl.approved_installed or ZERO
         inputs.append(
             money.LineInput(
                 original_value=info.line.original_value,

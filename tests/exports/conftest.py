@@ -66,10 +66,12 @@ def approve_worked_example(world: SimpleNamespace) -> SimpleNamespace:
         billings.BillingInput(
             lines={
                 l1: ("15000.00", "0"),
-                l2: ("4000.00", "2500.00"),
+                l2: ("4000.00", "0"),
                 l3: ("12345.67", "0"),
             },
             vendor_invoice_number="EE-2002",
+            # F carries (SPEC §4): 3,500.00 of L2's 6,000.00 installed, 2,500.00 left.
+            installed={l2: "3500.00"},
         ),
         b2.version,
     )

@@ -22,13 +22,14 @@ def bill(
     commitment: Commitment,
     period,
     admin: User,
-    claimed: dict[int, tuple[str, str]],
-    approved: dict[int, tuple[str, str]] | None = None,
+    claimed: dict[int, tuple[str, ...]],
+    approved: dict[int, tuple[str, ...]] | None = None,
     decide: str = "approve",
 ) -> Billing:
     """A billing through the workflow: create, save, submit, review, decide.
 
-    ``claimed`` / ``approved`` map SOV line numbers to (work, materials) text.
+    ``claimed`` / ``approved`` map SOV line numbers to (work, new materials
+    stored[, stored materials installed]) text.
     ``decide``: "approve", "hold" (pending owner approval) or "review" (left
     under review).
     """
@@ -38,8 +39,11 @@ def bill(
         billing,
         admin,
         wf.BillingInput(
-            lines={by_number[n].sov_line_id: v for n, v in claimed.items()},
+            lines={by_number[n].sov_line_id: (v[0], v[1]) for n, v in claimed.items()},
             vendor_invoice_number=f"INV-{billing.id}",
+            installed={
+                by_number[n].sov_line_id: v[2] for n, v in claimed.items() if len(v) > 2
+            },
         ),
         billing.version,
     )
@@ -48,13 +52,24 @@ def bill(
         return billing
     reviews = {}
     for n, bl in by_number.items():
-        work, materials = (approved or {}).get(
-            n, (str(bl.claimed_work), str(bl.claimed_materials))
+        work, materials, *rest = (approved or {}).get(
+            n,
+            (
+                str(bl.claimed_work),
+                str(bl.claimed_materials),
+                str(bl.claimed_installed),
+            ),
         )
         comment = (
             "Approved as noted: work on site measured" if n in (approved or {}) else ""
         )
-        reviews[bl.id] = wf.LineReview(work, materials, LineStatus.APPROVED, comment)
+        reviews[bl.id] = wf.LineReview(
+            work,
+            materials,
+            LineStatus.APPROVED,
+            comment,
+            approved_installed=rest[0] if rest else None,
+        )
     wf.review_lines(billing, admin, reviews, billing.version)
     if decide == "hold":
         wf.hold_for_owner(billing, admin, billing.version)
