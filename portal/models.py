@@ -686,7 +686,13 @@ class Billing(Model):
 
 
 class BillingLine(Model):
-    """A billing's line for one SOV line: claimed and approved amounts."""
+    """A billing's line for one SOV line: claimed and approved amounts.
+
+    ``*_materials`` are the materials newly stored this period and
+    ``*_installed`` the stored materials installed this period (their value is
+    part of ``*_work``); F, the balance presently stored, is computed from the
+    previous counted billing's F (SPEC §4, docs/money.md), never typed.
+    """
 
     __tablename__ = "billing_lines"
     __table_args__ = (
@@ -694,6 +700,8 @@ class BillingLine(Model):
         _in("status", LineStatus),
         sa.CheckConstraint("claimed_materials >= 0", name="claimed_materials_nonneg"),
         sa.CheckConstraint("approved_materials >= 0", name="approved_materials_nonneg"),
+        sa.CheckConstraint("claimed_installed >= 0", name="claimed_installed_nonneg"),
+        sa.CheckConstraint("approved_installed >= 0", name="approved_installed_nonneg"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -705,6 +713,8 @@ class BillingLine(Model):
     claimed_materials: Mapped[Decimal] = _money()
     approved_work: Mapped[Decimal] = _money()
     approved_materials: Mapped[Decimal] = _money()
+    claimed_installed: Mapped[Decimal] = _money()
+    approved_installed: Mapped[Decimal] = _money()
     status: Mapped[str] = mapped_column(sa.String(16), default=LineStatus.PENDING)
     reviewer_comment: Mapped[str] = mapped_column(
         sa.String(2000), default="", server_default=""

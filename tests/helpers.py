@@ -298,8 +298,8 @@ def bill(
     commitment: Commitment,
     period: BillingPeriod,
     actor,
-    claimed: Mapping[int, tuple[str, str]],
-    approved: Mapping[int, tuple[str, str]] | None = None,
+    claimed: Mapping[int, tuple[str, ...]],
+    approved: Mapping[int, tuple[str, ...]] | None = None,
     decide: str = "approve",
     *,
     invoice: str = "INV-{id}",
@@ -309,7 +309,8 @@ def bill(
 ) -> Billing:
     """A billing through the workflow: create, save, submit, review, decide.
 
-    ``claimed`` / ``approved`` map SOV line numbers to (work, materials) text.
+    ``claimed`` / ``approved`` map SOV line numbers to (work, new materials
+    stored[, stored materials installed]) text (SPEC §4: F carries).
     ``decide``: "approve", "hold" (pending owner approval), "review" (left
     under review) or "draft" (saved, not submitted). ``invoice`` is the
     vendor's invoice number ("{id}": the billing's). Lines in ``approved`` are
@@ -322,9 +323,12 @@ def bill(
         billing,
         actor,
         wf.BillingInput(
-            lines={by_number[n].sov_line_id: v for n, v in claimed.items()},
+            lines={by_number[n].sov_line_id: (v[0], v[1]) for n, v in claimed.items()},
             vendor_invoice_number=invoice.format(id=billing.id),
             notes=notes,
+            installed={
+                by_number[n].sov_line_id: v[2] for n, v in claimed.items() if len(v) > 2
+            },
         ),
         billing.version,
     )
@@ -338,11 +342,20 @@ def bill(
     for n, bl in by_number.items():
         if n not in noted and not review_all:
             continue
-        work, materials = noted.get(
-            n, (str(bl.claimed_work), str(bl.claimed_materials))
+        work, materials, *rest = noted.get(
+            n,
+            (
+                str(bl.claimed_work),
+                str(bl.claimed_materials),
+                str(bl.claimed_installed),
+            ),
         )
         reviews[bl.id] = wf.LineReview(
-            work, materials, LineStatus.APPROVED, comment if n in noted else ""
+            work,
+            materials,
+            LineStatus.APPROVED,
+            comment if n in noted else "",
+            approved_installed=rest[0] if rest else None,
         )
     if reviews:
         wf.review_lines(billing, actor, reviews, billing.version)
@@ -381,7 +394,12 @@ def _approve_worked_example(world: World) -> None:
         commitment,
         period2,
         admin,
-        {1: ("15000.00", "0"), 2: ("4000.00", "2500.00"), 3: ("12345.67", "0")},
+        # F carries (SPEC §4): 3,500.00 of L2's 6,000.00 installed, 2,500.00 left.
+        {
+            1: ("15000.00", "0"),
+            2: ("4000.00", "0", "3500.00"),
+            3: ("12345.67", "0"),
+        },
         approved={3: ("10000.00", "0")},
         invoice="EE-2002",
         comment="Per site walk",

@@ -42,6 +42,8 @@ def line(
     previous: str = "0",
     work: str = "0",
     materials: str = "0",
+    stored_before: str = "0",
+    installed: str = "0",
 ) -> LineInput:
     return LineInput(
         original_value=D(original),
@@ -49,6 +51,8 @@ def line(
         previous_work=D(previous),
         work_this_period=D(work),
         materials_stored=D(materials),
+        materials_previous=D(stored_before),
+        materials_installed=D(installed),
     )
 
 
@@ -82,7 +86,9 @@ def billing_1() -> BillingFigures:
 def billing_2(billing_1: BillingFigures) -> BillingFigures:
     """Billing 2 with the reviewer's approved figures (L3 cut to 10,000)."""
     l1, l2, l3 = billing_1.lines
-    # D is earlier approved *work* only: billing 1's materials F is not carried.
+    # D is earlier approved *work* only; F carries (SPEC §4): L2's 6,000.00
+    # stored in billing 1, of which 3,500.00 is installed this period (part of
+    # its 4,000.00 of work) and nothing new is stored, leaves F = 2,500.00.
     return billing(
         [
             line("50000.00", "0", str(l1.work_this_period), work="15000.00"),
@@ -91,7 +97,8 @@ def billing_2(billing_1: BillingFigures) -> BillingFigures:
                 "5000.00",
                 str(l2.work_this_period),
                 work="4000.00",
-                materials="2500.00",
+                stored_before=str(l2.materials_stored),
+                installed="3500.00",
             ),
             line("20000.00", "0", str(l3.work_this_period), work="10000.00"),
         ],
@@ -129,6 +136,9 @@ def test_worked_example_billing_1(billing_1: BillingFigures) -> None:
                 "retainage_on_work": "3500.00",
                 "retainage_on_materials": "0.00",
                 "retainage": "3500.00",
+                "materials_previous": "0.00",
+                "materials_new": "0.00",
+                "materials_installed": "0.00",
             },
         ),
         (
@@ -146,6 +156,9 @@ def test_worked_example_billing_1(billing_1: BillingFigures) -> None:
                 "retainage_on_work": "400.00",
                 "retainage_on_materials": "125.00",
                 "retainage": "525.00",
+                "materials_previous": "6000.00",
+                "materials_new": "0.00",
+                "materials_installed": "3500.00",
             },
         ),
         (
@@ -163,6 +176,9 @@ def test_worked_example_billing_1(billing_1: BillingFigures) -> None:
                 "retainage_on_work": "1000.00",
                 "retainage_on_materials": "0.00",
                 "retainage": "1000.00",
+                "materials_previous": "0.00",
+                "materials_new": "0.00",
+                "materials_installed": "0.00",
             },
         ),
     ],
@@ -682,9 +698,14 @@ def test_billing_identities(
     assert t.retainage_on_materials == sum(
         (r.retainage_on_materials for r in rows), ZERO
     )
-    assert t.retainage == sum((r.retainage for r in rows), ZERO) - released  # 5
-    assert t.retainage == t.retainage_on_work + t.retainage_on_materials - released
-    assert t.retainage_released_to_date == released
+    # Line 5 = Σ I − released to date, the release counting only up to Σ I so
+    # that line 5 is never negative (docs/money.md).
+    base = sum((r.retainage for r in rows), ZERO)
+    effective = min(released, max(base, ZERO))
+    assert t.retainage == base - effective  # 5
+    assert t.retainage == t.retainage_on_work + t.retainage_on_materials - effective
+    assert t.retainage >= min(base, ZERO)
+    assert t.retainage_released_to_date == effective
     assert t.previous_certificates == previous  # 7
     assert t.contract_sum_to_date == (
         t.original_contract_sum + t.net_change_by_change_orders

@@ -275,8 +275,11 @@ def test_worked_example_through_the_database(world) -> None:
         BillingInput(
             lines=_lines(
                 commitment,
-                {1: ("15,000.00", ""), 2: ("4000", "$2,500.00"), 3: ("12345.67", "0")},
-            )
+                {1: ("15,000.00", ""), 2: ("4000", ""), 3: ("12345.67", "0")},
+            ),
+            # F carries (SPEC §4): 3,500.00 of L2's 6,000.00 is installed this
+            # period (part of its 4,000.00 work), leaving 2,500.00 stored.
+            installed={commitment.sov_lines[1].id: "$3,500.00"},
         ),
         b2.version,
     )

@@ -735,19 +735,15 @@ def claims_period(period_id: int):
         .order_by(ClientContract.number, ClientClaim.claim_number)
     ).all()
     counted = [b for b in billings if b.status in upstream.ELIGIBLE_STATUSES]
-    approved_total = sum((upstream.billing_amount(b) for b in counted), ZERO)
+    amounts = upstream.billing_amounts(billings)
+    approved_total = sum((amounts[b.id] for b in counted), ZERO)
     return render_template(
         "admin/claims_period.html",
         period=period,
         project=project,
         currency=project.currency,
         billings=billings,
-        amounts={
-            b.id: upstream.billing_amount(
-                b, "approved" if b.status in upstream.ELIGIBLE_STATUSES else "claimed"
-            )
-            for b in billings
-        },
+        amounts=amounts,
         claims=claims,
         recons={
             c.id: upstream.reconcile(c) for c in claims if c.status != ClaimStatus.VOID

@@ -383,9 +383,10 @@ def grid_class(
 
 
 class BillingEditForm(VersionForm, GridForm):
-    """The G703 entry grid on a contact's behalf (work, materials per SOV line)."""
+    """The G703 entry grid on a contact's behalf (work, new stored materials and
+    stored materials installed per SOV line)."""
 
-    columns = ("work", "materials")
+    columns = ("work", "materials", "installed")
     vendor_invoice_number = CleanTextField(
         max_len=TEXT_LIMITS["vendor_invoice_number"], required=False
     )
@@ -398,6 +399,7 @@ class BillingEditForm(VersionForm, GridForm):
         return {
             "work": lambda: StrictAmountField(required=False, allow_negative=True),
             "materials": lambda: StrictAmountField(required=False),
+            "installed": lambda: StrictAmountField(required=False),
         }
 
     releasing = True
@@ -417,7 +419,15 @@ class BillingEditForm(VersionForm, GridForm):
         return {
             n: (self.line(n, "work").raw, self.line(n, "materials").raw)
             for n in self.line_ids
-            if self.posted(n)
+            if self.posted(n, "work", "materials")
+        }
+
+    def posted_installed(self) -> dict[int, str]:
+        """``{sov_line_id: installed}`` of the lines that posted one, as typed."""
+        return {
+            n: self.line(n, "installed").raw
+            for n in self.line_ids
+            if self.posted(n, "installed")
         }
 
 
@@ -430,13 +440,14 @@ class ReviewLinesForm(GridForm):
     A line counts when its status was posted; each line gets at most one message.
     """
 
-    columns = ("work", "materials", "status", "comment")
+    columns = ("work", "materials", "installed", "status", "comment")
 
     @staticmethod
     def column_fields() -> dict[str, Any]:
         return {
             "work": lambda: StrictAmountField(required=False, allow_negative=True),
             "materials": lambda: StrictAmountField(required=False),
+            "installed": lambda: StrictAmountField(required=False),
             "status": lambda: StrictChoiceField(choices=[s.value for s in LineStatus]),
             "comment": lambda: CleanTextField(
                 max_len=TEXT_LIMITS["comment"], required=False, multiline=True
@@ -471,6 +482,11 @@ class ReviewLinesForm(GridForm):
                 approved_materials=self.line(n, "materials").raw,
                 status=self.line(n, "status").raw,
                 comment=self.line(n, "comment").raw,
+                approved_installed=(
+                    self.line(n, "installed").raw
+                    if self.posted(n, "installed")
+                    else None
+                ),
             )
             for n in self.line_ids
             if self.posted(n, "status")
@@ -604,7 +620,15 @@ class ClaimApproveForm(ClaimForm, GridForm):
         return {
             n: (self.line(n, "work").raw, self.line(n, "materials").raw)
             for n in self.line_ids
-            if self.posted(n)
+            if self.posted(n, "work", "materials")
+        }
+
+    def posted_installed(self) -> dict[int, str]:
+        """``{sov_line_id: installed}`` of the lines that posted one, as typed."""
+        return {
+            n: self.line(n, "installed").raw
+            for n in self.line_ids
+            if self.posted(n, "installed")
         }
 
     def checked_billings(self) -> list[int]:

@@ -253,6 +253,7 @@ def billing_edit(billing_id: int):
         retainage_released=(
             form.retainage_released.raw if project.retainage_release_allowed else None
         ),
+        installed=form.posted_installed(),
     )
     submit = form.action.raw == "submit"
     try:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from portal import audit, timeutil
 from portal.billing import figures
 from portal.concurrency import compare_and_set
+from portal.core import money
 from portal.core.amounts import MAX_AMOUNT, AmountError, parse_amount
 from portal.core.statuses import (
     COUNTED_STATUSES,
@@ -258,7 +259,12 @@ def sync_lines(billing: Billing) -> None:
         if info.line.id not in have:
             # Set the id too: validate_input keys lines by sov_line_id before a flush.
             billing.lines.append(
-                BillingLine(sov_line=info.line, sov_line_id=info.line.id)
+                BillingLine(
+                    sov_line=info.line,
+                    sov_line_id=info.line.id,
+                    claimed_installed=ZERO,
+                    approved_installed=ZERO,
+                )
             )
 
 
@@ -275,6 +281,9 @@ class BillingInput:
     vendor_invoice_number: str = ""
     notes: str = ""
     retainage_released: str | None = None
+    #: sov_line_id → stored materials installed this period (SPEC §4); a line
+    #: not named keeps what it has.
+    installed: Mapping[int, str | None] = field(default_factory=dict)
 
 
 def _clean_text(value: str | None, name: str, errors: dict[str, str]) -> str:
@@ -291,13 +300,24 @@ def validate_input(billing: Billing, data: BillingInput) -> dict[str, Any]:
     """Parse and check a billing form (SPEC §5); raise ValidationFailed with field errors."""
     errors: dict[str, str] = {}
     known = {bl.sov_line_id: bl for bl in billing.lines}
-    values: dict[int, tuple[Decimal, Decimal]] = {}
+    values: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
+    if any(sov_id not in known for sov_id in data.installed):
+        raise ValidationFailed({"lines": "Unknown line in the form. Reload the page."})
+    installed_by_line = {sov_id: bl.claimed_installed for sov_id, bl in known.items()}
+    for sov_id, raw in data.installed.items():
+        try:
+            installed_by_line[sov_id] = parse_amount(
+                raw, allow_negative=False, field="materials"
+            )
+        except AmountError as exc:
+            errors[f"line-{sov_id}-installed"] = str(exc)
     for sov_id, (raw_work, raw_materials) in data.lines.items():
         if sov_id not in known:
             raise ValidationFailed(
                 {"lines": "Unknown line in the form. Reload the page."}
             )
         work = materials = ZERO
+        installed = installed_by_line[sov_id]
         try:
             work = parse_amount(raw_work, field="work")
         except AmountError as exc:
@@ -308,9 +328,11 @@ def validate_input(billing: Billing, data: BillingInput) -> dict[str, Any]:
             )
         except AmountError as exc:
             errors[f"line-{sov_id}-materials"] = str(exc)
-        values[sov_id] = (work, materials)
+        values[sov_id] = (work, materials, installed)
     for sov_id, bl in known.items():
-        values.setdefault(sov_id, (bl.claimed_work, bl.claimed_materials))
+        values.setdefault(
+            sov_id, (bl.claimed_work, bl.claimed_materials, installed_by_line[sov_id])
+        )
     invoice = _clean_text(data.vendor_invoice_number, "vendor_invoice_number", errors)
     notes = _clean_text(data.notes, "notes", errors)
     released = billing.retainage_released
@@ -328,7 +350,8 @@ def validate_input(billing: Billing, data: BillingInput) -> dict[str, Any]:
                 )
     if errors:
         raise ValidationFailed(errors)
-    figs = figures.compute(billing, values, retainage_released=released)
+    hist = figures.history(billing.commitment_id, billing.application_number)
+    figs = figures.compute(billing, values, retainage_released=released, hist=hist)
     overbilled: list[int] = []
     infos = figures.billable_sov_lines(billing.commitment)
     for info, fig in zip(infos, figs.lines, strict=True):
@@ -349,11 +372,8 @@ def validate_input(billing: Billing, data: BillingInput) -> dict[str, Any]:
                 )
         if abs(fig.total_completed_and_stored) > MAX_AMOUNT:
             errors[f"line-{sid}-work"] = "Amounts are limited to 999,999,999,999.99."
-    if figs.totals.retainage < 0:
-        errors["retainage_released"] = (
-            f"You cannot release more {term('retainage', project)} than is held "
-            f"({figs.totals.retainage + released:,.2f} available)."
-        )
+        _check_installed(fig, f"line-{sid}", errors)
+    _check_release(figs, released, hist.released_before, project, errors)
     if errors:
         raise ValidationFailed(errors)
     return {
@@ -364,6 +384,48 @@ def validate_input(billing: Billing, data: BillingInput) -> dict[str, Any]:
         "overbilled": overbilled,
         "figures": figs,
     }
+
+
+def _check_installed(
+    fig: money.LineFigures, prefix: str, errors: dict[str, str]
+) -> None:
+    """Installed materials come out of F and are part of E (docs/money.md)."""
+    installed = fig.materials_installed
+    if not installed or f"{prefix}-installed" in errors:
+        return
+    available = fig.materials_previous + fig.materials_new
+    if installed > available:
+        errors[f"{prefix}-installed"] = (
+            f"Only {available:,.2f} of materials is stored on this line "
+            f"({fig.materials_previous:,.2f} from previous billings + "
+            f"{fig.materials_new:,.2f} new): you cannot install more."
+        )
+    elif installed > fig.work_this_period:
+        errors[f"{prefix}-installed"] = (
+            "Installed materials are part of the work completed this period: "
+            f"enter at least {installed:,.2f} as work this period."
+        )
+
+
+def _check_release(
+    figs: money.BillingFigures,
+    released: Decimal,
+    released_before: Decimal,
+    project: Any,
+    errors: dict[str, str],
+) -> None:
+    """A billing releases at most what is held before it (docs/money.md)."""
+    if not released:
+        return
+    t = figs.totals
+    available = money.retainage_available(
+        t.retainage_on_work + t.retainage_on_materials, released_before
+    )
+    if released > available:
+        errors["retainage_released"] = (
+            f"You cannot release more {term('retainage', project)} than is held "
+            f"({available:,.2f} available)."
+        )
 
 
 def save_billing(
@@ -383,12 +445,18 @@ def save_billing(
         retainage_released=clean["retainage_released"],
     )
     for bl in billing.lines:
-        work, materials = clean["values"][bl.sov_line_id]
-        if (work, materials) != (bl.claimed_work, bl.claimed_materials):
+        work, materials, installed = clean["values"][bl.sov_line_id]
+        if (work, materials, installed) != (
+            bl.claimed_work,
+            bl.claimed_materials,
+            bl.claimed_installed,
+        ):
             bl.claimed_work, bl.claimed_materials = work, materials
+            bl.claimed_installed = installed
             # The contact changed the claim: the approval follows it again and a
             # line the reviewer had approved needs a new look.
             bl.approved_work, bl.approved_materials = work, materials
+            bl.approved_installed = installed
             if bl.status != LineStatus.PENDING:
                 bl.status = LineStatus.PENDING
     after = _amounts(billing)
@@ -418,7 +486,11 @@ def _amounts(billing: Billing) -> dict[str, Any]:
         "vendor_invoice_number": billing.vendor_invoice_number,
         "retainage_released": str(billing.retainage_released),
         "lines": {
-            str(bl.sov_line_id): [str(bl.claimed_work), str(bl.claimed_materials)]
+            str(bl.sov_line_id): [
+                str(bl.claimed_work),
+                str(bl.claimed_materials),
+                str(bl.claimed_installed),
+            ]
             for bl in sorted(billing.lines, key=lambda x: x.sov_line_id)
         },
     }
@@ -462,7 +534,10 @@ def submit_billing(
         ),
     )
     if (
-        not any(bl.claimed_work or bl.claimed_materials for bl in billing.lines)
+        not any(
+            bl.claimed_work or bl.claimed_materials or bl.claimed_installed
+            for bl in billing.lines
+        )
         and not clean["retainage_released"]
     ):
         raise BillingError("Enter at least one amount before submitting.")
@@ -482,6 +557,7 @@ def submit_billing(
                     str(bl.sov_line_id): {
                         "work": str(bl.claimed_work),
                         "materials": str(bl.claimed_materials),
+                        "installed": str(bl.claimed_installed),
                     }
                     for bl in billing.lines
                 },
@@ -567,6 +643,8 @@ class LineReview:
     approved_materials: str | None
     status: str  # pending / approved / revise
     comment: str = ""
+    #: stored materials installed this period, approved side (None: unchanged)
+    approved_installed: str | None = None
 
 
 def review_lines(
@@ -579,7 +657,7 @@ def review_lines(
     _check(billing, "review", user)
     errors: dict[str, str] = {}
     by_id = {bl.id: bl for bl in billing.lines}
-    parsed: dict[int, tuple[Decimal, Decimal, str, str]] = {}
+    parsed: dict[int, tuple[Decimal, Decimal, Decimal, str, str]] = {}
     for line_id, review in reviews.items():
         bl = by_id.get(line_id)
         if bl is None:
@@ -598,6 +676,15 @@ def review_lines(
         except AmountError as exc:
             errors[f"line-{line_id}-materials"] = str(exc)
             continue
+        installed = bl.approved_installed
+        if review.approved_installed is not None:
+            try:
+                installed = parse_amount(
+                    review.approved_installed, allow_negative=False, field="materials"
+                )
+            except AmountError as exc:
+                errors[f"line-{line_id}-installed"] = str(exc)
+                continue
         if review.status not in {s.value for s in LineStatus}:
             errors[f"line-{line_id}-status"] = "Choose approve or revise."
             continue
@@ -608,13 +695,13 @@ def review_lines(
         if review.status == LineStatus.REVISE and not comment:
             errors[f"line-{line_id}-comment"] = "Say what needs revising."
             continue
-        parsed[line_id] = (work, materials, review.status, comment)
+        parsed[line_id] = (work, materials, installed, review.status, comment)
     if errors:
         raise ValidationFailed(errors)
     values = {
-        bl.sov_line_id: (parsed[bl.id][0], parsed[bl.id][1])
+        bl.sov_line_id: parsed[bl.id][:3]
         if bl.id in parsed
-        else (bl.approved_work, bl.approved_materials)
+        else (bl.approved_work, bl.approved_materials, bl.approved_installed)
         for bl in billing.lines
     }
     figs = figures.compute(billing, values)
@@ -633,13 +720,15 @@ def review_lines(
             errors[f"line-{bl.id}-work"] = (
                 "This would bill more than the scheduled value."
             )
+        _check_installed(fig, f"line-{bl.id}", errors)
     if errors:
         raise ValidationFailed(errors)
     before = _review_state(billing)
     _cas(billing, expected_version, billing.status)
-    for line_id, (work, materials, status, comment) in parsed.items():
+    for line_id, (work, materials, installed, status, comment) in parsed.items():
         bl = by_id[line_id]
         bl.approved_work, bl.approved_materials = work, materials
+        bl.approved_installed = installed
         bl.status = status
         bl.reviewer_comment = comment
     after = _review_state(billing)
@@ -653,6 +742,7 @@ def _review_state(billing: Billing) -> dict[str, Any]:
         str(bl.id): [
             str(bl.approved_work),
             str(bl.approved_materials),
+            str(bl.approved_installed),
             bl.status,
             bl.reviewer_comment,
         ]
@@ -722,6 +812,7 @@ def approve_billing(billing: Billing, user: User, expected_version: int) -> str:
     noted = any(
         bl.approved_work != bl.claimed_work
         or bl.approved_materials != bl.claimed_materials
+        or bl.approved_installed != bl.claimed_installed
         for bl in billing.lines
     )
     to_status = S.APPROVED_AS_NOTED if noted else S.APPROVED

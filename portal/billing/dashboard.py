@@ -54,7 +54,9 @@ WAITING_STATES = {
 
 
 def billing_sums(billing_ids: list[int]) -> dict[int, tuple[Decimal, Decimal]]:
-    """(claimed, approved) work + materials of each billing, in one query."""
+    """(claimed, approved) amount of each billing this period, in one query:
+    work + materials newly stored − stored materials installed, i.e. what the
+    billing adds to G (installed materials are part of the work, docs/money.md)."""
     if not billing_ids:
         return {}
     rows = db.session.execute(
@@ -64,12 +66,17 @@ def billing_sums(billing_ids: list[int]) -> dict[int, tuple[Decimal, Decimal]]:
             sa.func.sum(BillingLine.claimed_materials),
             sa.func.sum(BillingLine.approved_work),
             sa.func.sum(BillingLine.approved_materials),
+            sa.func.sum(BillingLine.claimed_installed),
+            sa.func.sum(BillingLine.approved_installed),
         )
         .where(BillingLine.billing_id.in_(billing_ids))
         .group_by(BillingLine.billing_id)
     ).all()
     return {
-        row[0]: (_cents(row[1]) + _cents(row[2]), _cents(row[3]) + _cents(row[4]))
+        row[0]: (
+            _cents(row[1]) + _cents(row[2]) - _cents(row[5]),
+            _cents(row[3]) + _cents(row[4]) - _cents(row[6]),
+        )
         for row in rows
     }
 

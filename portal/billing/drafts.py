@@ -356,6 +356,8 @@ def home(contact: Contact) -> Home:
                 sa.func.sum(BillingLine.claimed_materials),
                 sa.func.sum(BillingLine.approved_work),
                 sa.func.sum(BillingLine.approved_materials),
+                sa.func.sum(BillingLine.claimed_installed),
+                sa.func.sum(BillingLine.approved_installed),
             )
             .where(BillingLine.billing_id.in_([b.id for b in all_billings]))
             .group_by(BillingLine.billing_id)
@@ -383,15 +385,17 @@ def home(contact: Contact) -> Home:
         rows = []
         current = None
         for b in by_commitment.get(commitment.id, []):
-            cw, cm, aw, am = sums.get(b.id, (None, None, None, None))
+            cw, cm, aw, am, ci, ai = sums.get(b.id, (None,) * 6)
             reviewed = b.status in REVIEWED_STATUSES
             frozen = (b.approved_figures or {}).get("figures", {}).get("totals", {})
             due = frozen.get("current_payment_due")
             rows.append(
                 BillingRow(
                     billing=b,
-                    claimed=_sum(cw) + _sum(cm),
-                    approved=_sum(aw) + _sum(am) if reviewed else None,
+                    # What the billing adds this period: work + new stored −
+                    # installed (installed materials are part of the work).
+                    claimed=_sum(cw) + _sum(cm) - _sum(ci),
+                    approved=_sum(aw) + _sum(am) - _sum(ai) if reviewed else None,
                     payment_due=(
                         Decimal(due)
                         if due is not None and b.status in COUNTED_STATUSES
@@ -578,7 +582,9 @@ def billing_page(billing: Billing, contact: Contact) -> BillingPage:
         approved_columns=(
             g703_totals(r.figures for r in approved.rows) if approved else None
         ),
-        released_before=totals.retainage_released_to_date - billing.retainage_released,
+        released_before=max(
+            totals.retainage_released_to_date - billing.retainage_released, ZERO
+        ),
         late=billings.period_closed_for_contacts(billing.period),
         revisions=revision_history(billing),
         revise_count=sum(
@@ -634,7 +640,8 @@ def _diff(
         )
         for name, text in (
             ("work", "work this period"),
-            ("materials", "materials stored"),
+            ("materials", "new materials stored"),
+            ("installed", "stored materials installed"),
         ):
             before, after = Decimal(a.get(name, "0")), Decimal(b.get(name, "0"))
             if before != after:

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
 
 from portal.core import money
 from portal.core.statuses import COUNTED_STATUSES, ChangeOrderStatus
@@ -89,17 +88,33 @@ class History:
     """What earlier billings of the same commitment contribute (SPEC §4)."""
 
     previous_work: dict[int, Decimal]  # D per sov_line_id
-    released_before: Decimal  # retainage released by earlier billings
+    released_before: Decimal  # effective retainage released by earlier billings
     previous_certificates: Decimal  # line 6 of the previous counted billing
+    previous_materials: dict[int, Decimal]  # F of the previous counted billing
 
 
-def _earned_less_retainage(billing: Billing) -> Decimal:
-    """G702 line 6 of a counted billing; reads only its frozen totals, not its lines."""
+def _carried(billing: Billing) -> tuple[Decimal, Decimal, dict[int, Decimal]]:
+    """Line 6, effective releases to date and F per SOV line of a counted billing.
+
+    Reads its frozen figures (every counted billing has them); a counted billing
+    without a snapshot (older data) is computed.
+    """
     data = _frozen_data(billing)
     if data is not None:
-        stored = {"lines": [], "totals": data["figures"]["totals"]}
-        return money.figures_from_dict(stored).totals.total_earned_less_retainage
-    return billing_figures(billing).totals.total_earned_less_retainage
+        figs = money.figures_from_dict(data["figures"])
+        ids = list(data["sov_line_ids"])
+    else:
+        figs = compute(billing, which="approved")
+        ids = [info.line.id for info in billable_sov_lines(billing.commitment)]
+    stored = {
+        sov_id: line.materials_stored
+        for sov_id, line in zip(ids, figs.lines, strict=True)
+    }
+    return (
+        figs.totals.total_earned_less_retainage,
+        figs.totals.retainage_released_to_date,
+        stored,
+    )
 
 
 def history(commitment_id: int, application_number: int) -> History:
@@ -120,61 +135,89 @@ def history(commitment_id: int, application_number: int) -> History:
             .group_by(BillingLine.sov_line_id)
         ).all()
     )
-    # The previous billing and the releases before it, in one query.
-    others = aliased(Billing)
-    released_before = (
-        sa.select(sa.func.sum(others.retainage_released))
-        .where(earlier(others))
-        .scalar_subquery()
-    )
-    row = db.session.execute(
-        sa.select(Billing, released_before)
+    # The previous counted billing carries line 7, F and the releases (SPEC §4):
+    # its frozen figures hold its F per line and its effective releases to date.
+    previous = db.session.scalars(
+        sa.select(Billing)
         .where(earlier(Billing))
         .order_by(Billing.application_number.desc())
         .limit(1)
     ).first()
-    previous, released = (row[0], row[1]) if row is not None else (None, None)
-    previous_certificates = ZERO
+    previous_certificates = released = ZERO
+    materials: dict[int, Decimal] = {}
     if previous is not None:
-        previous_certificates = _earned_less_retainage(previous)
+        previous_certificates, released, materials = _carried(previous)
     return History(
         previous_work={k: _cents(v) for k, v in work.items()},
-        released_before=_cents(released),
+        released_before=released,
         previous_certificates=previous_certificates,
+        previous_materials=materials,
     )
+
+
+def previous_materials(billings: list[Billing]) -> dict[int, dict[int, Decimal]]:
+    """billing id → F per SOV line of its previous counted billing, in one query
+    (the frozen figures hold F; SPEC §4)."""
+    commitment_ids = {b.commitment_id for b in billings}
+    if not commitment_ids:
+        return {}
+    counted = db.session.scalars(
+        sa.select(Billing)
+        .where(
+            Billing.commitment_id.in_(commitment_ids),
+            Billing.status.in_([s.value for s in COUNTED_STATUSES]),
+        )
+        .order_by(Billing.commitment_id, Billing.application_number)
+    ).all()
+    by_commitment: dict[int, list[Billing]] = {}
+    for b in counted:
+        by_commitment.setdefault(b.commitment_id, []).append(b)
+    out: dict[int, dict[int, Decimal]] = {}
+    for billing in billings:
+        earlier = [
+            b
+            for b in by_commitment.get(billing.commitment_id, [])
+            if b.application_number < billing.application_number
+        ]
+        out[billing.id] = _carried(earlier[-1])[2] if earlier else {}
+    return out
 
 
 def compute(
     billing: Billing,
-    values: Mapping[int, tuple[Decimal, Decimal]] | None = None,
+    values: Mapping[int, tuple[Decimal, Decimal, Decimal]] | None = None,
     *,
     retainage_released: Decimal | None = None,
     which: str = "approved",
     infos: list[SovInfo] | None = None,
+    hist: History | None = None,
 ) -> money.BillingFigures:
     """Figures for ``billing``'s lines (ordered by SOV line number).
 
-    ``values`` maps sov_line_id to (work this period, materials stored) and
-    overrides the stored ones (a form being validated); otherwise ``which`` picks
+    ``values`` maps sov_line_id to (work this period, materials newly stored,
+    stored materials installed) and overrides the stored ones (a form being validated); otherwise ``which`` picks
     the ``approved`` or ``claimed`` amounts. ``infos`` are the commitment's
     billable lines when the caller has them already.
     """
     commitment = billing.commitment
     if infos is None:
         infos = billable_sov_lines(commitment)
-    hist = history(commitment.id, billing.application_number)
+    if hist is None:
+        hist = history(commitment.id, billing.application_number)
     by_line = {bl.sov_line_id: bl for bl in billing.lines}
     inputs = []
     for info in infos:
         bl = by_line.get(info.line.id)
         if values is not None and info.line.id in values:
-            work, materials = values[info.line.id]
+            work, materials, installed = values[info.line.id]
         elif bl is None:
-            work, materials = ZERO, ZERO
+            work, materials, installed = ZERO, ZERO, ZERO
         elif which == "claimed":
             work, materials = bl.claimed_work, bl.claimed_materials
+            installed = bl.claimed_installed or ZERO
         else:
             work, materials = bl.approved_work, bl.approved_materials
+            installed = bl.approved_installed or ZERO
         inputs.append(
             money.LineInput(
                 original_value=info.line.original_value,
@@ -182,6 +225,8 @@ def compute(
                 previous_work=hist.previous_work.get(info.line.id, ZERO),
                 work_this_period=work,
                 materials_stored=materials,
+                materials_previous=hist.previous_materials.get(info.line.id, ZERO),
+                materials_installed=installed,
             )
         )
     released = (

@@ -111,13 +111,21 @@ class BillingForm(StrictForm):
     )
     notes = CleanTextField(max_len=TEXT_LIMITS["notes"], required=False, multiline=True)
 
-    #: sov_line_id → (work field name, materials field name), set by billing_form.
-    line_names: ClassVar[dict[int, tuple[str, str]]] = {}
+    #: sov_line_id → (work, new stored materials, materials installed) field
+    #: names, set by billing_form.
+    line_names: ClassVar[dict[int, tuple[str, str, str]]] = {}
 
     def billing_input(self) -> BillingInput:
         """The parsed form as :class:`BillingInput`, for the lines on the page only."""
         lines: dict[int, tuple[str | None, str | None]] = {}
-        for sov_id, (work_name, materials_name) in self.line_names.items():
+        installed: dict[int, str | None] = {}
+        for sov_id, (
+            work_name,
+            materials_name,
+            installed_name,
+        ) in self.line_names.items():
+            if self[installed_name].raw_data:
+                installed[sov_id] = str(self[installed_name].data)
             work, materials = self[work_name], self[materials_name]
             if not (work.raw_data or materials.raw_data):
                 continue  # not on the page that was loaded: keep what is stored
@@ -131,23 +139,32 @@ class BillingForm(StrictForm):
             vendor_invoice_number=self.vendor_invoice_number.data,
             notes=self.notes.data,
             retainage_released=released,
+            installed=installed,
         )
 
 
 def billing_form(billing: Billing) -> type[BillingForm]:
-    """The billing form's class for ``billing``: a work and a materials amount per
-    billable line of its commitment (a change order approved since the draft began
-    adds one; ids of anything else in the form are never read), and the retainage
-    release when the project allows one."""
+    """The billing form's class for ``billing``: a work, a new stored materials and
+    a stored materials installed amount per billable line of its commitment (a
+    change order approved since the draft began adds one; ids of anything else in
+    the form are never read), and the retainage release when the project allows
+    one."""
     fields: dict[str, StrictField] = {}
-    names: dict[int, tuple[str, str]] = {}
+    names: dict[int, tuple[str, str, str]] = {}
     for info in figures.billable_sov_lines(billing.commitment):
         sov_id = info.line.id
-        names[sov_id] = (f"line-{sov_id}-work", f"line-{sov_id}-materials")
+        names[sov_id] = (
+            f"line-{sov_id}-work",
+            f"line-{sov_id}-materials",
+            f"line-{sov_id}-installed",
+        )
         fields[names[sov_id][0]] = StrictAmountField(
             required=False, allow_negative=True
         )
         fields[names[sov_id][1]] = StrictAmountField(
+            required=False, allow_negative=False
+        )
+        fields[names[sov_id][2]] = StrictAmountField(
             required=False, allow_negative=False
         )
     if billing.commitment.project.retainage_release_allowed:

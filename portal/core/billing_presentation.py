@@ -105,6 +105,9 @@ class G703Totals:
     percent_complete: Decimal  # G / C
     balance_to_finish: Decimal  # H
     retainage: Decimal  # I
+    materials_previous: Decimal = ZERO  # F of the previous counted billing
+    materials_new: Decimal = ZERO  # stored this period
+    materials_installed: Decimal = ZERO  # installed this period
 
 
 _COLUMNS = (
@@ -115,6 +118,9 @@ _COLUMNS = (
     "total_completed_and_stored",
     "balance_to_finish",
     "retainage",
+    "materials_previous",
+    "materials_new",
+    "materials_installed",
 )
 
 

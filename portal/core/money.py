@@ -38,6 +38,8 @@ __all__ = [
     "figures_to_dict",
     "pct_of",
     "percent_complete",
+    "materials_balance",
+    "retainage_available",
     "rollup_by_cost_code",
     "to_cents",
 ]
@@ -115,15 +117,39 @@ def apply_markup(amount: Decimal, markup_pct: Decimal) -> Decimal:
     return _round(product)
 
 
+def materials_balance(previous: Decimal, new: Decimal, installed: Decimal) -> Decimal:
+    """SPEC §4 F = F previous + new stored this period − installed, never below 0."""
+    f = to_cents(previous) + to_cents(new) - to_cents(installed)
+    return _round(f) if f > 0 else ZERO
+
+
+def retainage_available(
+    retainage_on_lines: Decimal, released_before: Decimal
+) -> Decimal:
+    """What a billing may release (docs/money.md): Σ I less the effective releases
+    before it, never below 0."""
+    held = to_cents(retainage_on_lines) - to_cents(released_before)
+    return _round(held) if held > 0 else ZERO
+
+
 @dataclass(frozen=True)
 class LineInput:
-    """SPEC §4 inputs of one G703 line (approved figures of one SOV line)."""
+    """SPEC §4 inputs of one G703 line (approved figures of one SOV line).
+
+    ``materials_stored`` is what is *newly* stored this period; with
+    ``materials_previous`` (F of the previous counted billing) and
+    ``materials_installed`` (stored materials installed this period, whose value
+    is part of ``work_this_period``) it makes F (:func:`materials_balance`).
+    A caller that knows F outright passes it as ``materials_stored`` alone.
+    """
 
     original_value: Decimal
     change_orders: Decimal
     previous_work: Decimal
     work_this_period: Decimal
     materials_stored: Decimal
+    materials_previous: Decimal = ZERO
+    materials_installed: Decimal = ZERO
 
     def __post_init__(self) -> None:
         """Refuse floats and non-numbers at construction (§4)."""
@@ -140,13 +166,21 @@ class LineFigures:
     scheduled_value: Decimal
     previous_work: Decimal
     work_this_period: Decimal
-    materials_stored: Decimal
+    materials_stored: Decimal  # F, the balance presently stored
     total_completed_and_stored: Decimal
     percent_complete: Decimal
     balance_to_finish: Decimal
     retainage_on_work: Decimal
     retainage_on_materials: Decimal
     retainage: Decimal
+    materials_previous: Decimal = ZERO  # F of the previous counted billing
+    materials_new: Decimal = ZERO  # stored this period
+    materials_installed: Decimal = ZERO  # installed this period (moved into E)
+
+
+#: LineFigures fields an older stored snapshot may lack (read back as 0, or
+#: for ``materials_new`` as the F it stored, which is what it meant then).
+_OPTIONAL_LINE_FIELDS = ("materials_previous", "materials_new", "materials_installed")
 
 
 @dataclass(frozen=True)
@@ -190,7 +224,10 @@ def compute_line(
     change_orders = to_cents(line.change_orders)
     d = to_cents(line.previous_work)
     e = to_cents(line.work_this_period)
-    f = to_cents(line.materials_stored)
+    previous_f = to_cents(line.materials_previous)
+    new_f = to_cents(line.materials_stored)
+    installed = to_cents(line.materials_installed)
+    f = materials_balance(previous_f, new_f, installed)
     c = _round(original + change_orders)
     g = _round(d + e + f)
     on_work = pct_of(d + e, work_pct)
@@ -208,6 +245,9 @@ def compute_line(
         retainage_on_work=on_work,
         retainage_on_materials=on_materials,
         retainage=_round(on_work + on_materials),
+        materials_previous=previous_f,
+        materials_new=new_f,
+        materials_installed=installed,
     )
 
 
@@ -227,10 +267,18 @@ def compute_billing(
     retainage_released_to_date: Decimal = ZERO,
     previous_certificates: Decimal = ZERO,
 ) -> BillingFigures:
-    """SPEC §4 G702 lines 1-9 as sums of the rounded G703 lines."""
+    """SPEC §4 G702 lines 1-9 as sums of the rounded G703 lines.
+
+    ``retainage_released_to_date`` is the effective releases before this billing
+    plus this one's; line 5 never goes below 0: when the retainage base Σ I has
+    shrunk below what was released (materials installed on a line with no work
+    retainage), the release counts only up to Σ I, and what was paid stays paid
+    (docs/money.md).  The stored ``retainage_released_to_date`` is that effective
+    figure, which the next billing starts from.
+    """
     if isinstance(lines, (str, bytes)) or isinstance(lines, LineInput):
         raise TypeError("lines must be a sequence of LineInput")
-    released = _round(_number(retainage_released_to_date, "retainage_released_to_date"))
+    asked = _round(_number(retainage_released_to_date, "retainage_released_to_date"))
     previous = _round(_number(previous_certificates, "previous_certificates"))
     figures = tuple(
         compute_line(line, work_retainage_pct, materials_retainage_pct)
@@ -242,7 +290,9 @@ def compute_billing(
     completed = _sum(f.total_completed_and_stored for f in figures)  # line 4
     on_work = _sum(f.retainage_on_work for f in figures)
     on_materials = _sum(f.retainage_on_materials for f in figures)
-    retainage = _round(_sum(f.retainage for f in figures) - released)  # line 5
+    base = _sum(f.retainage for f in figures)
+    released = asked if asked <= base or asked <= 0 else max(base, ZERO)
+    retainage = _round(base - released)  # line 5
     earned = _round(completed - retainage)  # line 6
     totals = BillingTotals(
         original_contract_sum=original_sum,
@@ -332,6 +382,18 @@ def _record(data: object, names: tuple[str, ...], where: str) -> dict[str, Decim
     return out
 
 
+def _with_optional(raw: object) -> object:
+    """A line stored before F carried (no previous/new/installed keys) reads as
+    what it was then: F all new this period."""
+    if not isinstance(raw, Mapping) or any(k in raw for k in _OPTIONAL_LINE_FIELDS):
+        return raw
+    filled = dict(raw)
+    filled["materials_previous"] = "0.00"
+    filled["materials_new"] = raw.get("materials_stored", "0.00")
+    filled["materials_installed"] = "0.00"
+    return filled
+
+
 def figures_from_dict(data: dict[str, Any]) -> BillingFigures:
     """SPEC §4 stored approved figures read back unchanged (inverse of to_dict)."""
     if not isinstance(data, Mapping):
@@ -342,7 +404,7 @@ def figures_from_dict(data: dict[str, Any]) -> BillingFigures:
     if not isinstance(raw_lines, (list, tuple)):
         raise TypeError("data['lines'] must be a list")
     lines = tuple(
-        LineFigures(**_record(raw, _LINE_FIELDS, f"lines[{i}]"))
+        LineFigures(**_record(_with_optional(raw), _LINE_FIELDS, f"lines[{i}]"))
         for i, raw in enumerate(raw_lines)
     )
     totals = BillingTotals(**_record(data["totals"], _TOTAL_FIELDS, "totals"))

@@ -449,6 +449,13 @@ def billing_pdf(billing: Billing) -> bytes:
         "Approved",
         project,
     )
+    # F of each side (SPEC §4: F previous + new − installed) from the sheets.
+    claimed_f = {r.sov.id: r.figures.materials_stored for r in claimed.rows}
+    approved_f = (
+        {r.sov.id: r.figures.materials_stored for r in approved.rows}
+        if approved
+        else {}
+    )
     differences = [
         bl
         for bl in figures.ordered_lines(billing)
@@ -456,6 +463,8 @@ def billing_pdf(billing: Billing) -> bytes:
         and (
             bl.claimed_work != bl.approved_work
             or bl.claimed_materials != bl.approved_materials
+            or bl.claimed_installed != bl.approved_installed
+            or claimed_f.get(bl.sov_line_id) != approved_f.get(bl.sov_line_id)
             or bl.reviewer_comment
         )
     ]
@@ -478,8 +487,8 @@ def billing_pdf(billing: Billing) -> bytes:
                         f"{bl.sov_line.cost_code} {bl.sov_line.description}",
                         fmt(bl.claimed_work),
                         fmt(bl.approved_work),
-                        fmt(bl.claimed_materials),
-                        fmt(bl.approved_materials),
+                        fmt(claimed_f.get(bl.sov_line_id, Decimal("0.00"))),
+                        fmt(approved_f.get(bl.sov_line_id, Decimal("0.00"))),
                         bl.reviewer_comment or "-",
                     ]
                     for bl in differences
@@ -502,6 +511,7 @@ def billing_pdf(billing: Billing) -> bytes:
         differs = billing.status == BillingStatus.APPROVED_AS_NOTED or any(
             bl.claimed_work != bl.approved_work
             or bl.claimed_materials != bl.approved_materials
+            or bl.claimed_installed != bl.approved_installed
             for bl in billing.lines
         )
         sheets = [("approved", approved)] + (

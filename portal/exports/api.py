@@ -16,6 +16,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts import api_tokens
 from portal.billing import figures
+from portal.core import money
 from portal.core.statuses import (
     COUNTED_STATUSES,
     BillingStatus,
@@ -30,6 +31,8 @@ from portal.finance import batches as export_batches
 from portal.models import Billing, Commitment, ExportBatch
 from portal.validation import MAX_ID
 from portal.web.urls import public_url
+
+ZERO = Decimal("0.00")
 
 API_PREFIX = "/exports/api/"
 #: Endpoints reachable without a token.
@@ -185,6 +188,25 @@ TOTAL_FIELDS = (
 )
 
 
+def _side(f: money.LineFigures, bl: Any, which: str) -> dict[str, str | None]:
+    """One side (claimed or approved) of a line: E, F and F's new/installed parts.
+
+    F previous is the previous counted billing's approved F for both sides, so
+    each side's F is ``materials_balance`` of it and that side's inputs (SPEC §4).
+    """
+    work = getattr(bl, f"{which}_work") if bl else ZERO
+    new = getattr(bl, f"{which}_materials") if bl else ZERO
+    installed = (getattr(bl, f"{which}_installed") if bl else ZERO) or ZERO
+    return {
+        "work_this_period": _money(work),
+        "materials_stored": _money(
+            money.materials_balance(f.materials_previous, new, installed)
+        ),
+        "materials_new": _money(new),
+        "materials_installed": _money(installed),
+    }
+
+
 def billing_detail(billing: Billing) -> dict[str, Any]:
     """A billing with its G703 lines and G702 totals (approved figures)."""
     sheet = figures.sheet(billing, "approved")
@@ -202,24 +224,17 @@ def billing_detail(billing: Billing) -> dict[str, Any]:
                 "previous_work": _money(f.previous_work),
                 "work_this_period": _money(f.work_this_period),
                 "materials_stored": _money(f.materials_stored),
+                "materials_previous": _money(f.materials_previous),
+                "materials_new": _money(f.materials_new),
+                "materials_installed": _money(f.materials_installed),
                 "total_completed_and_stored": _money(f.total_completed_and_stored),
                 "percent_complete": _money(f.percent_complete),
                 "balance_to_finish": _money(f.balance_to_finish),
                 "retainage": _money(f.retainage),
                 "status": bl.status if bl else None,
                 "reviewer_comment": bl.reviewer_comment if bl else "",
-                "claimed": {
-                    "work_this_period": _money(bl.claimed_work if bl else Decimal(0)),
-                    "materials_stored": _money(
-                        bl.claimed_materials if bl else Decimal(0)
-                    ),
-                },
-                "approved": {
-                    "work_this_period": _money(bl.approved_work if bl else Decimal(0)),
-                    "materials_stored": _money(
-                        bl.approved_materials if bl else Decimal(0)
-                    ),
-                },
+                "claimed": _side(f, bl, "claimed"),
+                "approved": _side(f, bl, "approved"),
             }
         )
     totals = {name: _money(getattr(sheet.totals, name)) for name in TOTAL_FIELDS}

@@ -63,6 +63,8 @@ ERRORS_READ = {
 _LINE_FIGURES = {
     "work_this_period": MONEY,
     "materials_stored": MONEY,
+    "materials_new": MONEY,
+    "materials_installed": MONEY,
 }
 
 SUMMARY_PROPS: dict[str, Any] = {
@@ -156,6 +158,9 @@ SCHEMAS: dict[str, Any] = {
             "previous_work": MONEY,
             "work_this_period": MONEY,
             "materials_stored": MONEY,
+            "materials_previous": MONEY,
+            "materials_new": MONEY,
+            "materials_installed": MONEY,
             "total_completed_and_stored": MONEY,
             "percent_complete": PERCENT,
             "balance_to_finish": MONEY,

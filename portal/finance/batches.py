@@ -26,6 +26,7 @@ from sqlalchemy.orm.identity import _WeakInstanceDict
 
 from portal import audit
 from portal.billing import figures
+from portal.core import money
 from portal.core.statuses import COUNTED_STATUSES, FINAL_STATUSES, Role
 from portal.extensions import db, rowcount
 from portal.finance.builders import (
@@ -237,18 +238,28 @@ class _Line:
     """A billing line read as a plain row (no ORM objects), for frozen billings."""
 
     sov: SimpleNamespace  # id, line_number, cost_code, description
-    line: SimpleNamespace  # claimed_work, claimed_materials
+    line: SimpleNamespace  # claimed_work, claimed_materials, claimed_installed
 
 
 def _plain_lines(ids: Sequence[int]) -> dict[int, dict[int, _Line]]:
     """billing id → sov_line_id → its line, in one query of plain rows."""
     out: dict[int, dict[int, _Line]] = {}
-    for billing_id, sov_id, work, materials, number, code, text in db.session.execute(
+    for (
+        billing_id,
+        sov_id,
+        work,
+        materials,
+        installed,
+        number,
+        code,
+        text,
+    ) in db.session.execute(
         sa.select(
             BillingLine.billing_id,
             BillingLine.sov_line_id,
             BillingLine.claimed_work,
             BillingLine.claimed_materials,
+            BillingLine.claimed_installed,
             SovLine.line_number,
             SovLine.cost_code,
             SovLine.description,
@@ -260,7 +271,11 @@ def _plain_lines(ids: Sequence[int]) -> dict[int, dict[int, _Line]]:
             SimpleNamespace(
                 id=sov_id, line_number=number, cost_code=code, description=text
             ),
-            SimpleNamespace(claimed_work=work, claimed_materials=materials),
+            SimpleNamespace(
+                claimed_work=work,
+                claimed_materials=materials,
+                claimed_installed=installed,
+            ),
         )
     return out
 
@@ -326,7 +341,13 @@ def export_rows(
                     balance_to_finish=r.figures.balance_to_finish,
                     retainage=r.figures.retainage,
                     claimed_work=r.line.claimed_work if r.line else ZERO,
-                    claimed_materials=r.line.claimed_materials if r.line else ZERO,
+                    # The claimed F: the same F previous, the claimed new and
+                    # installed amounts (SPEC §4).
+                    claimed_materials=money.materials_balance(
+                        r.figures.materials_previous,
+                        r.line.claimed_materials if r.line else ZERO,
+                        (r.line.claimed_installed if r.line else ZERO) or ZERO,
+                    ),
                     materials_stored_previous=stored_before,
                     retainage_previous=retainage_before,
                     expense_account=(code.expense_account if code else "")

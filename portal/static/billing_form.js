@@ -67,15 +67,21 @@
       var id = row.dataset.sov;
       var work = row.querySelector('[name="line-' + id + '-work"]');
       var mats = row.querySelector('[name="line-' + id + '-materials"]');
+      var inst = row.querySelector('[name="line-' + id + '-installed"]');
       var c = scaled(row.dataset.scheduled, 2);
       var d = scaled(row.dataset.previous, 2);
       var e = work ? parseCents(work.value) : BigInt(0);
-      var f = mats ? parseCents(mats.value) : BigInt(0);
-      if (e === null || f === null || f < BigInt(0)) {
+      var fresh = mats ? parseCents(mats.value) : BigInt(0);
+      var installed = inst ? parseCents(inst.value) : BigInt(0);
+      if (e === null || fresh === null || fresh < BigInt(0) || installed === null || installed < BigInt(0)) {
         ok = false;
-        ["g", "pct", "h", "i"].forEach(function (col) { set(row, '[data-col="' + col + '"]', "—"); });
+        ["f", "g", "pct", "h", "i"].forEach(function (col) { set(row, '[data-col="' + col + '"]', "—"); });
         return;
       }
+      // F = stored before + new − installed, never below 0 (SPEC §4).
+      var f = scaled(row.dataset.storedBefore || "0", 2) + fresh - installed;
+      if (f < BigInt(0)) { f = BigInt(0); }
+      set(row, '[data-col="f"]', money(f));
       var g = d + e + f;
       var onWork = divRound((d + e) * workPct, MILLION);
       var onMaterials = divRound(f * materialsPct, MILLION);
@@ -96,7 +102,10 @@
     });
     if (!summary) { return; }
     var contract = scaled(summary.dataset.original, 2) + scaled(summary.dataset.changeOrders, 2);
-    var retainage = totals.i - (scaled(summary.dataset.releasedBefore, 2) + (released || BigInt(0)));
+    // A release counts only up to the retainage base: line 5 never below 0.
+    var releasedToDate = scaled(summary.dataset.releasedBefore, 2) + (released || BigInt(0));
+    if (releasedToDate > totals.i) { releasedToDate = totals.i > BigInt(0) ? totals.i : BigInt(0); }
+    var retainage = totals.i - releasedToDate;
     var earned = totals.g - retainage;
     var due = earned - scaled(summary.dataset.previousCertificates, 2);
     var values = {

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal import audit
+from portal.billing import figures
 from portal.billing.billings import BillingError, ValidationFailed, approve_billing
 from portal.core import money
 from portal.core.amounts import MAX_AMOUNT, AmountError, parse_amount
@@ -32,6 +33,7 @@ from portal.timeutil import utcnow
 from portal.upstream.common import (
     COST_CODE_LIMIT,
     DESCRIPTION_LIMIT,
+    ELIGIBLE_STATUSES,
     TEXT_LIMITS,
     ZERO,
     C,
@@ -615,14 +617,52 @@ def period_billings(period: BillingPeriod) -> list[Billing]:
     )
 
 
-def billing_amount(billing: Billing, which: str = "approved") -> Decimal:
-    """Σ work this period + materials stored of a billing (approved or claimed)."""
-    if which == "claimed":
-        total = sum(
-            (bl.claimed_work + bl.claimed_materials for bl in billing.lines), ZERO
+def billing_amount(
+    billing: Billing,
+    which: str = "approved",
+    previous: dict[int, Decimal] | None = None,
+) -> Decimal:
+    """Σ work this period + materials presently stored (F, carried from billing
+    to billing, SPEC §4) of a billing, approved or claimed.
+
+    ``previous`` is F per SOV line of the previous counted billing
+    (:func:`billing_amounts` fetches it for many billings in one query).
+    """
+    if which == "approved":
+        stored = figures.frozen(billing)
+        if stored is not None:
+            figs, _ = stored
+            return money.to_cents(
+                sum((f.work_this_period + f.materials_stored for f in figs.lines), ZERO)
+            )
+    if previous is None:
+        previous = figures.previous_materials([billing])[billing.id]
+    total = ZERO
+    for bl in billing.lines:
+        work = bl.approved_work if which == "approved" else bl.claimed_work
+        new = bl.approved_materials if which == "approved" else bl.claimed_materials
+        installed = (
+            bl.approved_installed if which == "approved" else bl.claimed_installed
         )
-    else:
-        total = sum(
-            (bl.approved_work + bl.approved_materials for bl in billing.lines), ZERO
+        stored_f = money.materials_balance(
+            previous.get(bl.sov_line_id, ZERO), new, installed or ZERO
         )
+        total += work + stored_f
+    # Lines with no billing line keep their previous balance.
+    have = {bl.sov_line_id for bl in billing.lines}
+    total += sum((f for sov, f in previous.items() if sov not in have), ZERO)
     return money.to_cents(total)
+
+
+def billing_amounts(billings: list[Billing]) -> dict[int, Decimal]:
+    """billing id → :func:`billing_amount`, approved for counted billings and
+    claimed for the others, with the previous balances in one query."""
+    previous = figures.previous_materials(billings)
+    return {
+        b.id: billing_amount(
+            b,
+            "approved" if b.status in ELIGIBLE_STATUSES else "claimed",
+            previous[b.id],
+        )
+        for b in billings
+    }

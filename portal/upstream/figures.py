@@ -226,7 +226,7 @@ def trace_sources(claim: ClientClaim) -> list[SourceLine]:
         return []
     # A billing voided since the draft was generated no longer counts.
     live = [b for b in included_billings(claim) if b.status in ELIGIBLE_STATUSES]
-    return _sources(live, line_resolver(claim.contract))
+    return _sources(live, line_resolver(claim.contract), claim.period)
 
 
 def claim_markup(claim: ClientClaim) -> Decimal:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal import audit
+from portal.billing import figures
 from portal.core import money
 from portal.core.statuses import ContractStatus
 from portal.extensions import db, rowcount
@@ -147,46 +148,88 @@ def line_resolver(contract: ClientContract) -> dict[str, tuple[int, bool]]:
     return out
 
 
-def _sources(
-    billings: Iterable[Billing], resolve: Mapping[str, tuple[int, bool]]
-) -> list[SourceLine]:
-    """The billings' lines with an amount, placed on the client contract.
+def _approved_lines(billing: Billing) -> list[tuple[int, Decimal, Decimal]]:
+    """(sov_line_id, approved E, approved F) of a counted billing, from its frozen
+    figures (every counted billing has them), else computed."""
+    stored = figures.frozen(billing)
+    if stored is not None:
+        figs, ids = stored
+        return [
+            (sov_id, f.work_this_period, f.materials_stored)
+            for sov_id, f in zip(ids, figs.lines, strict=True)
+        ]
+    sheet = figures.sheet(billing, "approved")
+    return [
+        (r.sov.id, r.figures.work_this_period, r.figures.materials_stored)
+        for r in sheet.rows
+    ]
 
-    The lines are read in one query as plain rows (10,000 lines of a period
-    would otherwise be 10,000 ORM objects and their SOV lines).
+
+def latest_counted(project_id: int, period: BillingPeriod) -> dict[int, Billing]:
+    """commitment id → its latest counted billing as of ``period`` (SPEC §9)."""
+    rows = db.session.scalars(
+        sa.select(Billing)
+        .join(BillingPeriod, BillingPeriod.id == Billing.period_id)
+        .join(Commitment, Commitment.id == Billing.commitment_id)
+        .where(
+            Commitment.project_id == project_id,
+            Billing.status.in_(ELIGIBLE_STATUSES),
+            BillingPeriod.sequence <= period.sequence,
+        )
+        .options(selectinload(Billing.commitment).selectinload(Commitment.vendor))
+        .order_by(Billing.commitment_id, Billing.application_number.desc())
+    ).all()
+    out: dict[int, Billing] = {}
+    for billing in rows:
+        out.setdefault(billing.commitment_id, billing)
+    return out
+
+
+def _sources(
+    billings: Iterable[Billing],
+    resolve: Mapping[str, tuple[int, bool]],
+    period: BillingPeriod | None = None,
+) -> list[SourceLine]:
+    """The lines with an amount, placed on the client contract (SPEC §9).
+
+    Work this period comes from the period's billings; materials presently
+    stored is the latest counted F of *every* commitment as of the period: a
+    commitment that does not bill this period keeps its stored balance upstream
+    (its latest counted billing is the source line, with no work).
     """
     billings = list(billings)
-    if not billings:
+    chosen: list[tuple[Billing, bool]] = [(b, True) for b in billings]
+    if period is not None:
+        billed = {b.commitment_id for b in billings}
+        for commitment_id, latest in latest_counted(period.project_id, period).items():
+            # A commitment whose billing of this period is in another claim has
+            # its balance there; one that did not bill this period keeps it here.
+            if commitment_id not in billed and latest.period_id != period.id:
+                chosen.append((latest, False))
+    if not chosen:
         return []
-    rows = db.session.execute(
-        sa.select(
-            BillingLine.billing_id,
-            BillingLine.approved_work,
-            BillingLine.approved_materials,
-            SovLine.id,
-            SovLine.line_number,
-            SovLine.cost_code,
-            SovLine.description,
-        )
-        .join(SovLine, SovLine.id == BillingLine.sov_line_id)
-        .where(
-            BillingLine.billing_id.in_([b.id for b in billings]),
-            sa.or_(BillingLine.approved_work != 0, BillingLine.approved_materials != 0),
-        )
-        .order_by(BillingLine.billing_id, SovLine.line_number)
-    ).all()
-    lines: dict[int, list[Any]] = {}
-    for row in rows:
-        lines.setdefault(row[0], []).append(row)
+    amounts = {b.id: _approved_lines(b) for b, _ in chosen}
+    sov_ids = {sov_id for rows in amounts.values() for sov_id, _, _ in rows}
+    sovs = {
+        row.id: row
+        for row in db.session.execute(
+            sa.select(
+                SovLine.id, SovLine.line_number, SovLine.cost_code, SovLine.description
+            ).where(SovLine.id.in_(sov_ids))
+        ).all()
+    }
     out = []
-    for billing in billings:
+    for billing, this_period in chosen:
         commitment = billing.commitment
-        for _, work, materials, sov_id, number, code, description in lines.get(
-            billing.id, []
+        for sov_id, work, materials in sorted(
+            amounts[billing.id], key=lambda r: sovs[r[0]].line_number
         ):
+            if not this_period:
+                work = ZERO
             if not work and not materials:
                 continue
-            target = resolve.get(code)
+            sov = sovs[sov_id]
+            target = resolve.get(sov.cost_code)
             out.append(
                 SourceLine(
                     billing_id=billing.id,
@@ -196,9 +239,9 @@ def _sources(
                     commitment_number=commitment.number,
                     vendor_name=commitment.vendor.name,
                     sov_line_id=sov_id,
-                    line_number=number,
-                    cost_code=code,
-                    description=description,
+                    line_number=sov.line_number,
+                    cost_code=sov.cost_code,
+                    description=sov.description,
                     work=work,
                     materials=materials,
                     client_sov_line_id=target[0] if target else None,
@@ -271,7 +314,7 @@ def gather(
             _eligible_query(contract, period, claim.id if claim else None)
         ).all()
     )
-    sources = _sources(billings, line_resolver(contract))
+    sources = _sources(billings, line_resolver(contract), period)
     generated, placed = rollup(sources, contract.markup_pct)
     return Gathered(billings, sources, generated, placed)
 

@@ -7,12 +7,22 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
+
+from portal.billing.figures import frozen
+from portal.billing.figures import sheet as billing_sheet
 from portal.core import money
 from portal.extensions import db
-from portal.models import Billing, ClientClaim
-from portal.upstream.common import ZERO, C
-from portal.upstream.figures import claim_figures, claim_markup, trace
-from portal.upstream.generate import _eligible_query, gather
+from portal.models import Billing, ClientClaim, SovLine
+from portal.upstream.common import COUNTING_CLAIM_STATUSES, ZERO, C
+from portal.upstream.figures import claim_figures, claim_markup, trace, trace_sources
+from portal.upstream.generate import (
+    _earlier_claims,
+    _eligible_query,
+    gather,
+    latest_counted,
+    line_resolver,
+)
 
 # ------------------------------------------------------------ reconciliation
 
@@ -34,11 +44,70 @@ class Reconciliation:
     markup_pct: Decimal
     not_yet_included: list[Billing] = field(default_factory=list)
     not_yet_included_total: Decimal = ZERO
+    #: SPEC §9 to date, before markup, on mapped cost codes: Σ of every
+    #: commitment's latest counted G (D + E + F) …
+    downstream_to_date: Decimal = ZERO
+    #: … and what the upstream claims through this one placed: Σ work of
+    #: every counting claim + this claim's materials presently stored.
+    upstream_to_date: Decimal = ZERO
+    #: upstream_to_date − downstream_to_date (0 when it ties).
+    to_date_difference: Decimal = ZERO
 
     @property
     def ties(self) -> bool:
-        """Whether every difference is explained (markup, unmapped, adjustments)."""
-        return self.difference == ZERO and self.out_of_date == ZERO
+        """Whether every difference is explained (markup, unmapped, adjustments)
+        and the totals to date agree (SPEC §9)."""
+        return (
+            self.difference == ZERO
+            and self.out_of_date == ZERO
+            and self.to_date_difference == ZERO
+        )
+
+
+def _to_date(claim: ClientClaim, sources: list[Any]) -> tuple[Decimal, Decimal]:
+    """(downstream, upstream) totals to date before markup on mapped codes."""
+    resolve = line_resolver(claim.contract)
+    latest = latest_counted(claim.contract.project_id, claim.period)
+    rows = {b.id: _approved_g(b) for b in latest.values()}
+    codes = dict(
+        db.session.execute(
+            sa.select(SovLine.id, SovLine.cost_code).where(
+                SovLine.id.in_({i for r in rows.values() for i in r} or {0})
+            )
+        ).all()
+    )
+    downstream = money.to_cents(
+        sum(
+            (g for r in rows.values() for i, g in r.items() if codes.get(i) in resolve),
+            ZERO,
+        )
+    )
+    earlier = db.session.scalars(_earlier_claims(claim, COUNTING_CLAIM_STATUSES)).all()
+    work = sum(
+        (
+            s.work
+            for c in earlier
+            for s in trace_sources(c)
+            if s.client_sov_line_id is not None
+        ),
+        ZERO,
+    )
+    mine = [s for s in sources if s.client_sov_line_id is not None]
+    upstream = money.to_cents(work + sum((s.work + s.materials for s in mine), ZERO))
+    return downstream, upstream
+
+
+def _approved_g(billing: Billing) -> dict[int, Decimal]:
+    """G (total completed and stored to date) per SOV line of a counted billing."""
+    stored = frozen(billing)
+    if stored is not None:
+        figs, ids = stored
+        return {
+            i: f.total_completed_and_stored
+            for i, f in zip(ids, figs.lines, strict=True)
+        }
+    sheet = billing_sheet(billing, "approved")
+    return {r.sov.id: r.figures.total_completed_and_stored for r in sheet.rows}
 
 
 def reconcile(claim: ClientClaim) -> Reconciliation:
@@ -78,13 +147,16 @@ def reconcile(claim: ClientClaim) -> Reconciliation:
     pending_total = money.to_cents(
         sum(
             (
-                bl.approved_work + bl.approved_materials
+                r.figures.work_this_period + r.figures.materials_stored
                 for b in pending
-                for bl in b.lines
+                for r in billing_sheet(b, "approved").rows
             ),
             ZERO,
         )
     )
+    downstream_to_date = upstream_to_date = ZERO
+    if claim.status != C.VOID:
+        downstream_to_date, upstream_to_date = _to_date(claim, sources)
     return Reconciliation(
         downstream_total=downstream_total,
         unmapped=unmapped,
@@ -101,6 +173,9 @@ def reconcile(claim: ClientClaim) -> Reconciliation:
         markup_pct=claim_markup(claim),
         not_yet_included=pending,
         not_yet_included_total=pending_total,
+        downstream_to_date=downstream_to_date,
+        upstream_to_date=upstream_to_date,
+        to_date_difference=money.to_cents(upstream_to_date - downstream_to_date),
     )
 
 

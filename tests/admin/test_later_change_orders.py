@@ -237,7 +237,10 @@ def test_a_billing_held_for_the_owner_keeps_its_snapshot_when_approved(
         admin = db.session.get(User, w.admin_id)
         commitment = db.session.get(Commitment, w.commitment_id)
         period2 = db.session.get(BillingPeriod, w.period2_id)
-        held = bill(commitment, period2, admin, {2: ("4000.00", "0")}, decide="hold")
+        # Fixtures: 4,000.00 of billing 1's 6,000.00 stored installed (F 2,000.00).
+        held = bill(
+            commitment, period2, admin, {2: ("4000.00", "0", "4000.00")}, decide="hold"
+        )
         db.session.commit()
         snapshot = held.approved_figures
         later_change_order(w.commitment_id, w.admin_id)
@@ -249,3 +252,5 @@ def test_a_billing_held_for_the_owner_keeps_its_snapshot_when_approved(
         sheet = figures.sheet(held, "approved")
         assert [r.sov.line_number for r in sheet.rows] == [1, 2, 3]
         assert sheet.rows[1].figures.scheduled_value == D("35000.00")
+        assert sheet.rows[1].figures.materials_installed == D("4000.00")
+        assert sheet.rows[1].figures.materials_stored == D("2000.00")

@@ -61,11 +61,14 @@ def create_billing(client, commitment_id: int, period_id: int) -> int:
 
 
 def enter(app, client, billing_id, amounts, action="submit", **extra):
-    """Post the G703 entry form: amounts = {sov_line_id: (work, materials)}."""
+    """Post the G703 entry form: amounts = {sov_line_id: (work, new materials
+    stored[, stored materials installed])}."""
     data = {"version": _version(app, billing_id), "action": action, **extra}
-    for sov_id, (work, materials) in amounts.items():
+    for sov_id, (work, materials, *installed) in amounts.items():
         data[f"line-{sov_id}-work"] = work
         data[f"line-{sov_id}-materials"] = materials
+        if installed:
+            data[f"line-{sov_id}-installed"] = installed[0]
     return client.post(f"/admin/billings/{billing_id}/edit", data=data)
 
 
@@ -157,7 +160,9 @@ def test_worked_example_through_the_pages(app, client, auth, world) -> None:
         app,
         client,
         b2,
-        {l1: ("15000", "0"), l2: ("4,000", "2,500.00"), l3: ("$12,345.67", "0")},
+        # F carries: 3,500.00 of L2's 6,000.00 installed (in its 4,000.00 of
+        # work), nothing new stored, leaves 2,500.00 (SPEC §4).
+        {l1: ("15000", "0"), l2: ("4,000", "0", "3,500.00"), l3: ("$12,345.67", "0")},
     )
     assert response.status_code == 302
     review = client.get(f"/admin/billings/{b2}")
@@ -171,7 +176,7 @@ def test_worked_example_through_the_pages(app, client, auth, world) -> None:
         "approve",
         lines={
             l1: ("15,000.00", "0.00", "approved", ""),
-            l2: ("4,000.00", "2,500.00", "approved", ""),
+            l2: ("4,000.00", "0.00", "approved", ""),
             l3: ("10,000.00", "0.00", "approved", "Switchgear delivered, not set"),
         },
     )

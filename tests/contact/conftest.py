@@ -127,6 +127,8 @@ def form_for(
     for n, sov_id in enumerate(world.line_ids, start=1):
         data[f"line-{sov_id}-work"] = values.pop(f"l{n}w", "")
         data[f"line-{sov_id}-materials"] = values.pop(f"l{n}m", "")
+        if f"l{n}i" in values:  # ``l2i`` → line 2 stored materials installed
+            data[f"line-{sov_id}-installed"] = values.pop(f"l{n}i")
     data.update(values)
     return data
 

@@ -546,7 +546,9 @@ def test_worked_example_figures_on_the_page(app, client, w, draft, app_ctx):
             "submit",
             l1w="15,000",
             l2w="4,000",
-            l2m="2,500",
+            # F carries (SPEC §4): 3,500.00 of the 6,000.00 stored in billing 1
+            # is installed (part of the 4,000.00 work), leaving 2,500.00.
+            l2i="3,500",
             l3w="12,345.67",
         ),
     )
@@ -568,16 +570,17 @@ def test_worked_example_figures_on_the_page(app, client, w, draft, app_ctx):
     assert "Approved as noted" in page
     assert "Only the main switchgear was set." in page
     # G703 (approved): L1 D 20,000 E 15,000 G 35,000 70.00 % H 15,000 I 3,500.
+    # Columns: C D E (claimed, approved), F before, new, installed, F, approved F.
     assert (
-        "$50,000.00 $20,000.00 $15,000.00 $15,000.00 $0.00 $0.00 $35,000.00 70.00% $15,000.00 $3,500.00"
+        "$50,000.00 $20,000.00 $15,000.00 $15,000.00 $0.00 $0.00 $0.00 $0.00 $0.00 $35,000.00 70.00% $15,000.00 $3,500.00"
         in page
     )
     assert (
-        "$35,000.00 $0.00 $4,000.00 $4,000.00 $2,500.00 $2,500.00 $6,500.00 18.57% $28,500.00 $525.00"
+        "$35,000.00 $0.00 $4,000.00 $4,000.00 $6,000.00 $0.00 $3,500.00 $2,500.00 $2,500.00 $6,500.00 18.57% $28,500.00 $525.00"
         in page
     )
     assert (
-        "$20,000.00 $0.00 $12,345.67 $10,000.00 $0.00 $0.00 $10,000.00 50.00% $10,000.00 $1,000.00"
+        "$20,000.00 $0.00 $12,345.67 $10,000.00 $0.00 $0.00 $0.00 $0.00 $0.00 $10,000.00 50.00% $10,000.00 $1,000.00"
         in page
     )
     # G702 approved column: 1..9 of SPEC §4.

@@ -282,7 +282,7 @@ def test_journey(app, live_server, new_context, shots) -> None:
         "Progress billing #1"
     )
     contact.get_by_label("Line 1 work completed this period").fill("12,500.00")
-    contact.get_by_label("Line 2 materials presently stored").fill("4000")
+    contact.get_by_label("Line 2 new materials stored this period").fill("4000")
     contact.get_by_label("Your invoice number").fill("A-1001")
     visit(contact, "contact-billing-filled")
     contact.get_by_role("button", name="Save draft").click()

@@ -216,11 +216,24 @@ def test_billing_detail_has_lines_and_totals_as_decimal_strings(api, data) -> No
         "18.57",
     )
     assert l2["balance_to_finish"] == "28500.00"
-    assert l3["claimed"] == {"work_this_period": "12345.67", "materials_stored": "0.00"}
+    zero = {"materials_stored": "0.00", "materials_new": "0.00"}
+    assert l3["claimed"] == {
+        "work_this_period": "12345.67",
+        **zero,
+        "materials_installed": "0.00",
+    }
     assert l3["approved"] == {
         "work_this_period": "10000.00",
-        "materials_stored": "0.00",
+        **zero,
+        "materials_installed": "0.00",
     }
+    # L2 carries F: 6,000.00 before, 3,500.00 installed, 2,500.00 left.
+    assert (
+        l2["materials_previous"],
+        l2["materials_new"],
+        l2["materials_installed"],
+    ) == ("6000.00", "0.00", "3500.00")
+    assert l2["claimed"]["materials_stored"] == "2500.00"
     assert l3["work_this_period"] == "10000.00"
     assert l3["reviewer_comment"] == "Per site walk"
     assert l3["cost_code"] == "26-300" and l3["description"] == "Line 3"

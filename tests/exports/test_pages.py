@@ -539,7 +539,8 @@ def test_index_holds_back_a_sage_invoice_with_negative_net_payable(
             commitment,
             db.session.get(BillingPeriod, data.period2_id),
             admin,
-            {1: ("4641.75", "0")},
+            # all 4,290.54 stored installed (F carries to 0), none newly stored
+            {1: ("4641.75", "0", "4290.54")},
         )
         second_id = second.id
         db.session.commit()

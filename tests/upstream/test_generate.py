@@ -440,7 +440,12 @@ def test_second_claim_takes_d_and_line_7_from_the_first(w, claim1):
     # Period 2: SC-001 bills footings 10,000.00 and slabs work 6,000.00 (the
     # stored materials installed: F back to 0).
     concrete = db.session.get(Commitment, w.commitments["concrete"])
-    bill(concrete, period2, admin, {1: ("10000.00", "0"), 2: ("6000.00", "0")})
+    bill(
+        concrete,
+        period2,
+        admin,
+        {1: ("10000.00", "0"), 2: ("6000.00", "0", "6000.00")},
+    )
     db.session.commit()
     claim2 = upstream.generate_claim(contract, period2, admin)
     db.session.commit()
@@ -454,18 +459,21 @@ def test_second_claim_takes_d_and_line_7_from_the_first(w, claim1):
     assert figs["03-300"].retainage == D("3960.00")
     # L2: D is the client's approved 45,000.00, not the claimed 47,680.27
     assert figs["26-100"].previous_work == D("45000.00")
-    assert figs["26-100"].retainage == D("4500.00")
+    # The electrical subcontract did not bill in period 2: its 2,500.00 stored
+    # (2,750.00 with markup) stays stored upstream (SPEC §9), 5 % retained.
+    assert figs["26-100"].materials_stored == D("2750.00")
+    assert figs["26-100"].retainage == D("4637.50")  # 4,500.00 + 137.50
     assert figs["22-100"].previous_work == D("8555.55")
     assert figs["01-500"].previous_work == D("5000.00")
     t = upstream.claim_sheet(claim2).totals
     assert t.total_completed_and_stored == D(
-        "98155.55"
-    )  # 39,600 + 45,000 + 8,555.55 + 5,000
-    assert t.retainage == D("9815.56")  # 3,960 + 4,500 + 855.56 + 500
-    assert t.total_earned_less_retainage == D("88339.99")
+        "100905.55"
+    )  # 39,600 + 45,000 + 2,750 + 8,555.55 + 5,000
+    assert t.retainage == D("9953.06")  # 3,960 + 4,637.50 + 855.56 + 500
+    assert t.total_earned_less_retainage == D("90952.49")
     assert t.previous_certificates == D("81382.49")  # line 6 of claim 1 as approved
-    assert t.current_payment_due == D("6957.50")
-    assert t.balance_to_finish_including_retainage == D("411660.01")
+    assert t.current_payment_due == D("9570.00")
+    assert t.balance_to_finish_including_retainage == D("409047.51")
 
 
 def test_approval_refuses_a_bad_amount_and_writes_nothing(w, claim1):
