@@ -38,8 +38,15 @@ OUT = ARTIFACTS / "screenshots"
 UPDATE = os.environ.get("UPDATE_SCREENSHOTS", "") in {"1", "true", "yes"}
 
 
-def _bill(contact: Contact, number: str, amounts: dict[int, tuple[str, str]]):
-    """A billing of the open period for commitment ``number`` with ``amounts``."""
+def _bill(
+    contact: Contact,
+    number: str,
+    amounts: dict[int, tuple[str, str]],
+    installed: dict[int, str] | None = None,
+):
+    """A billing of the open period for commitment ``number``: ``amounts`` are
+    (work, new materials stored) by line number, ``installed`` the stored
+    materials installed this period."""
     commitment = db.session.scalars(
         sa.select(Commitment).where(Commitment.number == number)
     ).one()
@@ -61,6 +68,11 @@ def _bill(contact: Contact, number: str, amounts: dict[int, tuple[str, str]]):
             lines=lines,
             vendor_invoice_number=f"{commitment.vendor.erp_vendor_code}-1002",
             notes="Progress per the site walk of the 25th.",
+            installed={
+                line.id: (installed or {})[line.line_number]
+                for line in commitment.sov_lines
+                if line.line_number in (installed or {})
+            },
         ),
         billing.version,
     )
@@ -93,6 +105,8 @@ def seed_demo(app) -> dict:
                 5: ("12400.00", ""),
                 8: ("", "18500.00"),
             },
+            # Line 3's switchgear, stored last month, partly installed now.
+            installed={3: "6000.00"},
         )
         _, token = tokens.issue_link(sam)
         db.session.commit()
