@@ -692,7 +692,7 @@ def claim_approve(claim_id: int):
             claim,
             _me(),
             form.expected_version,
-            form.amounts(),
+            form.posted_amounts(),
             form.checked_billings(),
             form.note.raw,
         )

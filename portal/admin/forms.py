@@ -341,6 +341,22 @@ class GridForm(StrictForm):
         """Whether the page posted any of the line's ``columns`` (all by default)."""
         return any(self.line(line_id, c).raw_data for c in columns or self.columns)
 
+    def posted_amounts(self) -> dict[int, tuple[str, str]]:
+        """``{line_id: (work, materials)}`` of the lines that posted either, as typed."""
+        return {
+            n: (self.line(n, "work").raw, self.line(n, "materials").raw)
+            for n in self.line_ids
+            if self.posted(n, "work", "materials")
+        }
+
+    def posted_installed(self) -> dict[int, str]:
+        """``{line_id: installed}`` of the lines that posted one, as typed."""
+        return {
+            n: self.line(n, "installed").raw
+            for n in self.line_ids
+            if self.posted(n, "installed")
+        }
+
     def unknown_line(self) -> bool:
         """Whether the page posted a ``line-<id>-<column>`` of a line not offered."""
         pattern = re.compile(rf"line-([1-9][0-9]{{0,17}})-({'|'.join(self.columns)})")
@@ -413,22 +429,6 @@ class BillingEditForm(VersionForm, GridForm):
         if self.unknown_line():  # the domain refuses a line of another billing
             self.fail("lines", UNKNOWN_LINE)
         return self.ok
-
-    def posted_lines(self) -> dict[int, tuple[str, str]]:
-        """``{sov_line_id: (work, materials)}`` of the posted lines, as typed."""
-        return {
-            n: (self.line(n, "work").raw, self.line(n, "materials").raw)
-            for n in self.line_ids
-            if self.posted(n, "work", "materials")
-        }
-
-    def posted_installed(self) -> dict[int, str]:
-        """``{sov_line_id: installed}`` of the lines that posted one, as typed."""
-        return {
-            n: self.line(n, "installed").raw
-            for n in self.line_ids
-            if self.posted(n, "installed")
-        }
 
 
 REVISE_MESSAGE = "Say what needs revising."
@@ -614,22 +614,6 @@ class ClaimApproveForm(ClaimForm, GridForm):
         self.skip_unposted()
         super().validate(extra_validators)
         return self.ok
-
-    def amounts(self) -> dict[int, tuple[str, str]]:
-        """``{claim_line_id: (work, materials)}`` of the posted lines, as typed."""
-        return {
-            n: (self.line(n, "work").raw, self.line(n, "materials").raw)
-            for n in self.line_ids
-            if self.posted(n, "work", "materials")
-        }
-
-    def posted_installed(self) -> dict[int, str]:
-        """``{sov_line_id: installed}`` of the lines that posted one, as typed."""
-        return {
-            n: self.line(n, "installed").raw
-            for n in self.line_ids
-            if self.posted(n, "installed")
-        }
 
     def checked_billings(self) -> list[int]:
         """The ticked ``billing-<id>`` boxes (ids the page did not offer included,

@@ -247,7 +247,7 @@ def billing_edit(billing_id: int):
         flash("The form is missing its version: reload the page.", "danger")
         return redirect(url_for("admin.billing_edit", billing_id=billing.id))
     data = billings.BillingInput(
-        lines=form.posted_lines(),
+        lines=form.posted_amounts(),
         vendor_invoice_number=form.vendor_invoice_number.raw,
         notes=form.notes.raw,
         retainage_released=(

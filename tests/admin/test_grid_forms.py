@@ -39,7 +39,7 @@ def test_approve_grid_checks_posted_lines_only(flask_app) -> None:
         }
         assert form.expected_version == 3
         # Line 3 was not posted: approved as claimed, so it is not in amounts.
-        assert form.amounts() == {1: ("NaN", "-5"), 2: ("1,000.00", "")}
+        assert form.posted_amounts() == {1: ("NaN", "-5"), 2: ("1,000.00", "")}
         assert form.checked_billings() == [7]
         assert form.values["line-1-work"] == "NaN"
 
@@ -82,7 +82,7 @@ def test_entry_grid_refuses_a_line_of_another_billing(flask_app) -> None:
         form = af.billing_edit_form([10, 11], releasing=True)
         assert not form.check()
         assert form.messages == {"lines": af.UNKNOWN_LINE}
-        assert form.posted_lines() == {10: ("5", "")}
+        assert form.posted_amounts() == {10: ("5", "")}
 
 
 def test_entry_grid_release_counts_only_when_the_project_allows_it(flask_app) -> None:
