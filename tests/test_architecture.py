@@ -35,18 +35,23 @@ def imports_of(path: Path) -> set[str]:
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
-            found.add(module)
-            found.update(f"{module}.{alias.name}" for alias in node.names)
+        found.update(imported_names(node, package))
     return found
+
+
+def imported_names(node: ast.AST, package: str) -> set[str]:
+    """The absolute names an import statement in ``package`` names (none otherwise)."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    if not isinstance(node, ast.ImportFrom):
+        return set()
+    if node.level:
+        base = package.split(".")
+        base = base[: len(base) - (node.level - 1)]
+        module = ".".join(base + ([node.module] if node.module else []))
+    else:
+        module = node.module or ""
+    return {module} | {f"{module}.{alias.name}" for alias in node.names}
 
 
 def within(name: str, package: str) -> bool:
@@ -121,17 +126,8 @@ def top_level_imports_of(path: Path) -> set[str]:
                     visit(handler.body)
                 visit(node.orelse)
                 visit(node.finalbody)
-            elif isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")
-                    base = base[: len(base) - (node.level - 1)]
-                    module = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    module = node.module or ""
-                found.add(module)
-                found.update(f"{module}.{alias.name}" for alias in node.names)
+            else:
+                found.update(imported_names(node, package))
 
     visit(ast.parse(path.read_text(), str(path)).body)
     loaded: set[str] = set()
