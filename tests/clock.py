@@ -10,7 +10,8 @@ The pinned day is ``PB_TEST_TODAY=YYYY-MM-DD`` (``.ci/run`` runs the
 calendar-sensitive tests at the 1st, the 15th and the last day of a month), or
 :data:`DEFAULT_TODAY`. ``PB_TEST_CLOCK_OFFSET`` (seconds from the real clock) is
 how a child process gets the very same clock as its parent: the server and the
-tests then agree to the second (a link signed "in the future" would be refused).
+tests then agree to the second (a link signed more than tokens.CLOCK_SKEW "in the
+future" is refused; the browser tests take links the server signs).
 
 Data is built from :func:`pinned_today` (a constant of the run), never from the
 real date.

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from portal.extensions import db, rowcount
 from portal.models import Contact, Invitation, LoginLink
@@ -45,6 +45,8 @@ def max_age() -> timedelta:
 
 #: No link lives longer than this, whatever the billing's due date.
 LINK_LONGEST_DAYS = 92
+#: How far "in the future" a link may have been signed (another host's clock).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def expiry(now: datetime, valid_through: date | None = None) -> datetime:
@@ -110,26 +112,26 @@ def _load_payload(token: str, *, check_age: bool = True) -> int:
 
 
 def _load_signed(token: str, *, check_age: bool = True) -> tuple[int, datetime]:
-    """The link id a token names and when it was signed."""
+    """The link id a token names and when it was signed.
+
+    The signature caps the age (``resolve_link`` holds it to its row's
+    lifetime). A token signed up to :data:`CLOCK_SKEW` "in the future" is
+    accepted: the mail worker and the web server may be different hosts whose
+    clocks disagree by seconds, and a contact who clicks at once must not be
+    told the link has expired (itsdangerous alone refuses any negative age).
+    """
     s = serializer()
     try:
-        payload, signed_at = s.loads(
-            token,
-            # The signature caps the age; resolve_link holds it to its row's lifetime.
-            max_age=int(timedelta(days=LINK_LONGEST_DAYS + 1).total_seconds())
-            if check_age
-            else None,
-            return_timestamp=True,
-        )
-    except SignatureExpired as exc:
-        link_id = _link_id(exc.payload)
-        link = db.session.get(LoginLink, link_id) if link_id else None
-        raise InvalidLink("expired", link) from exc
+        payload, signed_at = s.loads(token, return_timestamp=True)
     except BadSignature as exc:
         raise InvalidLink("invalid") from exc
     link_id = _link_id(payload)
     if link_id is None:
         raise InvalidLink("invalid")
+    if check_age:
+        age = utcnow() - signed_at
+        if age > timedelta(days=LINK_LONGEST_DAYS + 1) or age < -CLOCK_SKEW:
+            raise InvalidLink("expired", db.session.get(LoginLink, link_id))
     return link_id, signed_at
 
 

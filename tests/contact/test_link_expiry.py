@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import time_machine
 
@@ -44,3 +44,26 @@ def test_invite_link_outlives_the_due_date(app) -> None:
     with time_machine.travel(datetime(2027, 1, 5, tzinfo=UTC), tick=False):
         with app.test_client() as client:
             assert client.get(f"/portal/link/{token}").status_code == 410
+
+
+def test_a_link_signed_by_a_clock_a_little_ahead_still_opens(app, clock) -> None:
+    """The mail may be signed on a host whose clock runs ahead of the web
+    server's: a link "from the future" by up to tokens.CLOCK_SKEW opens; one
+    from further ahead is refused (as expired, with the fresh-link button)."""
+    signed = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+    clock.move_to(signed, tick=False)
+    with app.app_context():
+        contact = f.make_contact(f.make_vendor())
+        _, token = tokens.issue_link(contact)
+        contact_id = contact.id
+        db.session.commit()
+    clock.move_to(signed - timedelta(seconds=90), tick=False)
+    with app.app_context():
+        assert tokens.resolve_link(token).contact_id == contact_id
+    with app.test_client() as client:
+        assert client.get(f"/portal/link/{token}").status_code == 200
+    clock.move_to(signed - tokens.CLOCK_SKEW - timedelta(seconds=1), tick=False)
+    with app.test_client() as client:
+        page = client.get(f"/portal/link/{token}")
+    assert page.status_code == 410
+    assert b"Email me a fresh link" in page.data

@@ -37,19 +37,18 @@ from portal.models import (
     ErpSettings,
     ExportBatch,
     Invitation,
-    OutboxMessage,
 )
 from portal.web.templating import money
 
 from .. import factories as f
 from ..clock import pinned_today
 from .a11y import A11y
+from .outbox import magic_link
 
 pytestmark = [pytest.mark.e2e, pytest.mark.calendar]
 
 ADMIN_PASSWORD = "journey admin pass 2024"
 FINANCE_PASSWORD = "journey finance pass 2024"
-LINK = re.compile(r"https?://[^/\s]+/portal/link/[A-Za-z0-9_.\-]+")
 D = Decimal
 
 
@@ -136,21 +135,6 @@ def tiny_pdf() -> bytes:
     doc.set_font("Helvetica", size=14)
     doc.cell(text="Alpha Electric - Invoice A-1001")
     return bytes(doc.output())
-
-
-def magic_link(app, email: str) -> str:
-    """The sign-in link of the latest mail to ``email`` (from the outbox)."""
-    with app.app_context():
-        body = db.session.scalars(
-            sa.select(OutboxMessage.body_text)
-            .where(OutboxMessage.recipient == email)
-            .order_by(OutboxMessage.id.desc())
-        ).first()
-        db.session.remove()
-    assert body, f"no mail to {email} in the outbox"
-    found = LINK.search(body)
-    assert found, body
-    return found.group(0)
 
 
 def billing_of(app, commitment_id: int) -> dict:
