@@ -109,6 +109,16 @@ def contact_required(view: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
+#: Where each staff role lands after signing in (issue 14 item 12): on what it
+#: does. Finance exports; admins and viewers see what needs attention.
+HOME_ENDPOINTS = {"finance": "exports.index"}
+
+
+def home_endpoint(role: str | None) -> str:
+    """The endpoint a staff user of ``role`` lands on."""
+    return HOME_ENDPOINTS.get(role or "", "admin.index")
+
+
 def safe_next(target: str | None, default_endpoint: str = "admin.index") -> str:
     """``target`` if it is a local path, else the default page (no open redirect)."""
     fallback = url_for(default_endpoint)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import joinedload
 from portal import audit
 from portal.accounts import users
 from portal.accounts.auth import (
+    home_endpoint,
     mark_session_started,
     remote_addr,
     role_required,
@@ -132,7 +133,7 @@ def login():
     """Sign in with email and password (throttled per address, locked per account)."""
     target = request.values.get("next")
     if current_user.is_authenticated and current_user.is_staff:
-        return redirect(safe_next(target))
+        return redirect(safe_next(target, home_endpoint(current_user.role)))
     form = LoginForm()
     status = 200
     if request.method == "POST":
@@ -152,7 +153,7 @@ def login():
                 mark_session_started()
                 db.session.commit()
                 flash(f"Welcome back, {user.name}.", "success")
-                return redirect(safe_next(target))
+                return redirect(safe_next(target, home_endpoint(user.role)))
         else:
             status = 400
     return (

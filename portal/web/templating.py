@@ -11,6 +11,7 @@ from babel.numbers import format_currency, format_decimal
 from flask import Flask, current_app, g
 from markupsafe import Markup, escape
 
+from portal.accounts.auth import home_endpoint
 from portal.core import billing_presentation, statuses, terms
 from portal.core.statuses import ADMINS, AUDITORS, BADGE_COLOURS, READERS
 
@@ -192,6 +193,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(badge, "badge")
     app.add_template_global(term, "term")
     app.add_template_global(nav_links, "nav_links")
+    app.add_template_global(home_endpoint, "home_endpoint")
     app.add_template_global(g702_lines, "g702_lines")
     app.add_template_global(g703_totals, "g703_totals")
     app.add_template_global(

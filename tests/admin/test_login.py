@@ -250,3 +250,35 @@ def test_forms_carry_a_csrf_token(database_url, tmp_path, user_id) -> None:
     assert client.post("/admin/logout", data={"csrf_token": token}).status_code == 302
     with protected.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("role", "home", "queue"),
+    [
+        ("admin", "/admin/", "Waiting for your review"),
+        ("finance", "/exports/", None),
+        ("viewer", "/admin/", "Under review"),
+    ],
+)
+def test_each_role_lands_on_what_it_does(app, client, role, home, queue) -> None:
+    """Issue 14 item 12: finance lands on what is ready to export and the
+    batches; only an admin is asked to review (a viewer reads the queue)."""
+    with app.app_context():
+        f.make_user(role, email=f"{role}@example.com")
+        db.session.commit()
+    response = login(client, email=f"{role}@example.com")
+    assert response.headers["Location"] == home
+    page = client.get(home).get_data(as_text=True)
+    assert f'class="navbar-brand" href="{home}"' in page
+    if queue is not None:
+        assert f">{queue}</h2>" in page
+    if role != "admin":
+        assert "Waiting for your review" not in client.get("/admin/").get_data(
+            as_text=True
+        )
+    # Signed in already, the sign-in page sends each role home too; ?next= wins.
+    assert client.get("/admin/login").headers["Location"] == home
+    assert (
+        client.get("/admin/login?next=/admin/billings").headers["Location"]
+        == "/admin/billings"
+    )
