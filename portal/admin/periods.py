@@ -3,7 +3,7 @@ the period dashboard with bulk Invite to Bill and reminders."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -105,26 +105,40 @@ def _project_from_form(form: NewPeriodForm | PeriodSeriesForm) -> Project | None
     return project
 
 
-def _suggest(project: Project | None) -> dict[str, str]:
-    """Dates following the project's last period (or this month)."""
-    today = timeutil.today()
-    start = today.replace(day=1)
+#: The suggested due date: this many days before the period's end.
+DUE_DAYS_BEFORE_END = 5
+
+
+def _next_free_start(project: Project | None) -> date:
+    """The day after the project's last period, or the 1st of this month."""
+    start = timeutil.today().replace(day=1)
     if project is not None:
-        last = db.session.scalars(
-            sa.select(BillingPeriod)
-            .where(BillingPeriod.project_id == project.id)
-            .order_by(BillingPeriod.end_date.desc())
-            .limit(1)
-        ).first()
-        if last is not None:
-            start = last.end_date + timedelta(days=1)
-    dates = domain.series_dates("monthly", start, 1, due_days_before_end=5)[0]
+        last_end = db.session.scalar(
+            sa.select(sa.func.max(BillingPeriod.end_date)).where(
+                BillingPeriod.project_id == project.id
+            )
+        )
+        if last_end is not None:
+            start = last_end + timedelta(days=1)
+    return start
+
+
+def _suggest(project: Project | None) -> dict[str, str]:
+    """The next free month of the project (issue 14 item 11): it starts the day
+    after its last period, so an untouched form never overlaps one. The
+    billing date is left blank: it then follows the end date."""
+    dates = domain.series_dates(
+        "monthly",
+        _next_free_start(project),
+        1,
+        due_days_before_end=DUE_DAYS_BEFORE_END,
+    )[0]
     return {
         "project_id": str(project.id) if project else "",
         "start_date": dates.start_date.isoformat(),
         "end_date": dates.end_date.isoformat(),
         "due_date": dates.due_date.isoformat(),
-        "billing_date": dates.billing_date.isoformat(),
+        "billing_date": "",
         "open_now": "1",
         "kind": "monthly",
         "count": "12",
@@ -133,14 +147,26 @@ def _suggest(project: Project | None) -> dict[str, str]:
     }
 
 
+def _suggestions(projects: list[Project]) -> dict[int, dict[str, str]]:
+    """Each project's next free month, for the form to follow the project chosen."""
+    return {project.id: _suggest(project) for project in projects}
+
+
 @bp.route("/periods/new", methods=["GET", "POST"])
 @role_required(*ADMINS)
 def period_new():
     """Add one billing period (opening it closes the open one)."""
-    context = {"projects": dashboard.project_options()}
+    projects = dashboard.project_options()
+    context = {
+        "projects": projects,
+        "suggestions": _suggestions(projects),
+        "due_days": DUE_DAYS_BEFORE_END,
+    }
     if request.method == "GET":
         project_id = arg_id("project_id")
         project = db.session.get(Project, project_id) if project_id else None
+        if project is None and len(projects) == 1:
+            project = projects[0]  # the only one: its next free month
         return render_template(
             "admin/period_form.html", values=_suggest(project), errors={}, **context
         )

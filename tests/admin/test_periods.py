@@ -3,6 +3,7 @@ never deleted once they have billings (SPEC §2)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -243,3 +244,81 @@ def test_far_dates_are_refused_not_crashed(app, client, project_id) -> None:
     assert response.status_code == 400
     assert "between the years 1900 and 2200" in response.get_data(as_text=True)
     assert count(app, BillingPeriod) == 0
+
+
+def _form_values(page: str) -> dict[str, str]:
+    """The date fields' values and the chosen project of the new-period form."""
+    values = dict(
+        re.findall(
+            r'name="(start_date|end_date|due_date|billing_date)"[^>]*value="([^"]*)"',
+            page,
+        )
+    )
+    chosen = re.search(r'<option value="(\d+)"[^>]* selected>', page)
+    values["project_id"] = chosen.group(1) if chosen else ""
+    return values
+
+
+def test_the_new_period_form_suggests_the_next_free_month(
+    app, client, project_id, today
+) -> None:
+    """Issue 14 item 11: opened from the dashboard (no project in the URL) the
+    form used to suggest this month, which overlaps the open period, and a
+    billing date that did not follow the end date. Untouched, it now saves."""
+    this_month = today.replace(day=1)
+    end = series_dates("monthly", this_month, 1)[0].end_date
+    assert new_period(client, project_id, this_month, end, end).status_code == 302
+    page = client.get("/admin/periods/new").get_data(as_text=True)
+    values = _form_values(page)
+    following = series_dates(
+        "monthly", date.fromordinal(end.toordinal() + 1), 1, due_days_before_end=5
+    )[0]
+    assert values == {
+        "project_id": str(project_id),  # the only project, chosen
+        "start_date": following.start_date.isoformat(),
+        "end_date": following.end_date.isoformat(),
+        "due_date": following.due_date.isoformat(),
+        "billing_date": "",  # follows the end date
+    }
+    response = client.post("/admin/periods/new", data={**values, "open_now": "1"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    [_, second] = periods_of(app, project_id)
+    assert second[1:4] == (
+        following.start_date,
+        following.end_date,
+        following.due_date,
+    )
+    with app.app_context():
+        period = db.session.scalars(
+            sa.select(BillingPeriod).where(BillingPeriod.sequence == 2)
+        ).one()
+        assert period.billing_date == following.end_date
+
+
+def test_each_project_option_carries_its_own_next_free_month(
+    app, client, project_id, today
+) -> None:
+    """With several projects none is chosen; each option carries its next free
+    month, which the page's script puts in the dates when it is picked."""
+    with app.app_context():
+        other = f.make_project(number="2099", name="Other")
+        db.session.commit()
+        other_id = other.id
+    this_month = today.replace(day=1)
+    end = series_dates("monthly", this_month, 1)[0].end_date
+    assert new_period(client, project_id, this_month, end, end).status_code == 302
+    page = client.get("/admin/periods/new").get_data(as_text=True)
+    assert _form_values(page)["project_id"] == ""
+    nxt = series_dates(
+        "monthly", date.fromordinal(end.toordinal() + 1), 1, due_days_before_end=5
+    )[0]
+    first = series_dates("monthly", this_month, 1, due_days_before_end=5)[0]
+    assert (
+        f'<option value="{project_id}" data-start="{nxt.start_date}" '
+        f'data-end="{nxt.end_date}" data-due="{nxt.due_date}">'
+    ) in page
+    assert (
+        f'<option value="{other_id}" data-start="{first.start_date}" '
+        f'data-end="{first.end_date}" data-due="{first.due_date}">'
+    ) in page
+    assert "data-period-dates" in page

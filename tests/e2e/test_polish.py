@@ -85,7 +85,9 @@ def test_navigation_errors_and_favicon(app, live_server, new_context) -> None:
         page.get_by_role("button", name="Sign in").click()
         nav = page.get_by_role("navigation", name="Main navigation")
         expect(nav.locator(".navbar-nav .nav-link")).to_have_text(links)
-        expect(nav.get_by_role("link", name="Dashboard")).to_have_attribute(
+        # Each role lands on what it does: finance on the exports.
+        home = "Exports" if role == "finance" else "Dashboard"
+        expect(nav.get_by_role("link", name=home)).to_have_attribute(
             "aria-current", "page"
         )
         if role != "admin":
@@ -103,3 +105,51 @@ def test_navigation_errors_and_favicon(app, live_server, new_context) -> None:
             a11y.check(page, "users")
         page.context.close()
     a11y.assert_clean()
+
+
+@pytest.mark.calendar
+def test_new_period_dates_follow_the_project_and_the_end(
+    app, live_server, new_context, today
+) -> None:
+    """Issue 14 item 11: picking a project puts its next free month in the
+    dates; moving the end date moves the due date, until the user types one."""
+    from datetime import timedelta
+
+    from portal.billing.periods import series_dates
+
+    with app.app_context():
+        admin = f.make_user("admin", "admin@periods.example", PASSWORD)
+        first = f.make_project(number="1001", name="First")
+        f.make_project(number="1002", name="Second")
+        this_month = today.replace(day=1)
+        month = series_dates("monthly", this_month, 1)[0]
+        f.make_period(
+            first, start=month.start_date, end=month.end_date, due=month.end_date
+        )
+        db.session.commit()
+        email, first_label = admin.email, f"{first.number} · {first.name}"
+        db.session.remove()
+    following = series_dates(
+        "monthly", month.end_date + timedelta(days=1), 1, due_days_before_end=5
+    )[0]
+    page = new_context().new_page()
+    page.goto(live_server + "/admin/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".alert-success")).to_contain_text("Welcome back")
+    page.goto(live_server + "/admin/periods/new")
+    page.get_by_role("combobox", name="Project").select_option(label=first_label)
+    expect(page.locator("#f-start_date")).to_have_value(
+        following.start_date.isoformat()
+    )
+    expect(page.locator("#f-end_date")).to_have_value(following.end_date.isoformat())
+    expect(page.locator("#f-due_date")).to_have_value(following.due_date.isoformat())
+    new_end = following.end_date - timedelta(days=10)
+    page.locator("#f-end_date").fill(new_end.isoformat())
+    page.locator("#f-end_date").dispatch_event("change")
+    expect(page.locator("#f-due_date")).to_have_value(
+        (new_end - timedelta(days=5)).isoformat()
+    )
+    page.get_by_role("button", name="Save period").click()
+    expect(page.locator(".alert-success")).to_contain_text("Period #2 created")
