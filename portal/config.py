@@ -52,6 +52,10 @@ class Config:
     #: "smtp" delivers through Flask-Mail; "console" prints mails (the demo).
     MAIL_TRANSPORT = "smtp"
     OUTBOX_MAX_ATTEMPTS = 8
+    #: A message due this many minutes ago and still pending means the mail
+    #: worker (``portal send-mail --loop``, polling every few seconds) is not
+    #: running: the dashboard and the outbox warn.
+    OUTBOX_STALE_MINUTES = 10
 
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True

@@ -46,9 +46,9 @@ from portal.admin.common import (
 )
 from portal.admin.forms import AccountPasswordForm, AuditFilterForm, LoginForm
 from portal.billing import dashboard
-from portal.core.statuses import OutboxStatus
+from portal.core.statuses import OutboxStatus, Role
 from portal.extensions import db, limiter, login_manager
-from portal.mail.outbox import retry_message
+from portal.mail.outbox import redacted_body, retry_message, stale_backlog
 from portal.models import AuditEvent, OutboxMessage, User
 from portal.timeutil import utcnow
 from portal.validation import MAX_ID, FieldErrors
@@ -220,7 +220,8 @@ def account():
 @role_required(*READERS)
 def index():
     """Home: what needs attention now, with counts and links."""
-    return render_template("admin/index.html", a=dashboard.attention())
+    backlog = stale_backlog() if current_user.role == Role.ADMIN else None
+    return render_template("admin/index.html", a=dashboard.attention(), backlog=backlog)
 
 
 # ------------------------------------------------------------------ audit
@@ -349,6 +350,22 @@ def outbox():
         q=q,
         counts=counts,
         now=utcnow(),
+        backlog=stale_backlog(),
+    )
+
+
+@bp.route("/outbox/<int:message_id>")
+@role_required(*ADMINS)
+def outbox_message(message_id: int):
+    """One message: where it stands, its attempts and last error, and its text
+    (sign-in links hidden: reading the outbox must not sign anyone in)."""
+    message = db.get_or_404(OutboxMessage, message_id)
+    return render_template(
+        "admin/outbox_message.html",
+        m=message,
+        body=redacted_body(message),
+        now=utcnow(),
+        max_attempts=current_app.config["OUTBOX_MAX_ATTEMPTS"],
     )
 
 
@@ -370,6 +387,8 @@ def outbox_retry(message_id: int):
         f"The message to {message.recipient} will be sent on the mail worker's next pass.",
         "success",
     )
+    if request.args.get("back") == "message":
+        return redirect(url_for("admin.outbox_message", message_id=message.id))
     return redirect(url_for("admin.outbox", status=request.args.get("status") or None))
 
 

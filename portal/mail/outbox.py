@@ -16,7 +16,7 @@ import re
 import socket
 import sys
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -28,7 +28,7 @@ from flask_mail import Message
 from portal.core.statuses import OutboxStatus
 from portal.extensions import db, mail, rowcount
 from portal.models import OutboxMessage
-from portal.timeutil import utcnow
+from portal.timeutil import aware, utcnow
 
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00-\x1f\x7f]+")
 
@@ -221,3 +221,37 @@ def retry_message(message: OutboxMessage) -> None:
     """Put a failed message back in the queue now (admin outbox page)."""
     message.status = OutboxStatus.PENDING
     message.next_attempt_at = utcnow()
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Pending mail that should have gone out already (the worker looks down)."""
+
+    count: int
+    oldest_due: datetime | None
+    minutes: int
+
+
+def stale_backlog(now: datetime | None = None) -> Backlog:
+    """Pending messages due more than ``OUTBOX_STALE_MINUTES`` ago (one query)."""
+    now = now or utcnow()
+    minutes = int(current_app.config["OUTBOX_STALE_MINUTES"])
+    count, oldest = db.session.execute(
+        sa.select(
+            sa.func.count(OutboxMessage.id), sa.func.min(OutboxMessage.next_attempt_at)
+        ).where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.next_attempt_at < now - timedelta(minutes=minutes),
+        )
+    ).one()
+    return Backlog(int(count or 0), aware(oldest), minutes)
+
+
+#: A contact's sign-in link in a mail body: an admin reading the outbox must
+#: not be able to sign in as the contact with it.
+_SIGN_IN_LINK = re.compile(r"(/portal/link/)[A-Za-z0-9_.\-]+")
+
+
+def redacted_body(message: OutboxMessage) -> str:
+    """The plain-text body with sign-in link tokens hidden (admin outbox view)."""
+    return _SIGN_IN_LINK.sub(r"\1[sign-in link hidden]", message.body_text)

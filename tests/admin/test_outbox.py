@@ -153,3 +153,76 @@ def test_failed_messages_can_be_retried_from_the_page(app, client, auth, users) 
     # Viewers and finance never see the outbox.
     auth.login_user(users["viewer"])
     assert client.get("/admin/outbox").status_code == 403
+
+
+def test_a_message_opens_with_its_attempts_error_and_text(
+    app, runner, auth, users, client
+) -> None:
+    """Issue 14 item 13: the outbox opens a message; the contact's sign-in
+    link in its text is hidden (an admin must not sign in as the contact)."""
+    with app.app_context(), app.test_request_context():
+        message = queue_mail(
+            "new_link",
+            "dana@vendor.example",
+            "Your sign-in link",
+            contact=type("C", (), {"name": "Dana"})(),
+            link="http://portal.test/portal/link/SECRET-token_1.abc",
+            expires=utcnow() + timedelta(days=14),
+        )
+        db.session.commit()
+        message_id = message.id
+    assert "failed 1" in runner.invoke(args=["send-mail"]).output
+    auth.login_user(users["admin"])
+    listing = client.get("/admin/outbox").get_data(as_text=True)
+    assert f'href="/admin/outbox/{message_id}"' in listing
+    page = client.get(f"/admin/outbox/{message_id}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Your sign-in link" in text and "dana@vendor.example" in text
+    assert 'id="attempts">1 of 8<' in text
+    assert "ConnectionRefusedError" in text
+    assert "Dana" in text  # the mail's text
+    assert "SECRET-token_1.abc" not in text
+    assert "/portal/link/[sign-in link hidden]" in text
+    # "Retry now" on the message comes back to it.
+    retried = client.post(f"/admin/outbox/{message_id}/retry?back=message")
+    assert retried.headers["Location"] == f"/admin/outbox/{message_id}"
+    for role in ("finance", "viewer"):
+        auth.login_user(users[role])
+        assert client.get(f"/admin/outbox/{message_id}").status_code == 403
+    assert client.get("/admin/outbox/999999").status_code in (403, 404)
+
+
+def test_the_dashboard_warns_when_the_mail_worker_looks_down(
+    app, auth, users, client, clock
+) -> None:
+    """Mail due more than OUTBOX_STALE_MINUTES ago and still pending: no one
+    is delivering. Admins see it on the dashboard and the outbox."""
+    [first, _] = _queue(app)
+    auth.login_user(users["admin"])
+    warning = "The mail worker looks down."
+    assert warning not in client.get("/admin/").get_data(as_text=True)
+    clock.shift(timedelta(minutes=9))
+    assert warning not in client.get("/admin/").get_data(as_text=True)
+    clock.shift(timedelta(minutes=2))
+    page = client.get("/admin/").get_data(as_text=True)
+    assert warning in page and "2 mails should have gone out" in page
+    assert warning in client.get("/admin/outbox").get_data(as_text=True)
+    # Delivered (here: marked sent), the warning goes.
+    with app.app_context():
+        db.session.execute(
+            sa.update(OutboxMessage).values(status="sent", sent_at=utcnow())
+        )
+        db.session.commit()
+    assert warning not in client.get("/admin/").get_data(as_text=True)
+    # Finance does not run the worker: no warning on its pages.
+    with app.app_context():
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == first)
+            .values(status="pending")
+        )
+        db.session.commit()
+    assert warning in client.get("/admin/").get_data(as_text=True)
+    auth.login_user(users["finance"])
+    assert warning not in client.get("/admin/").get_data(as_text=True)
