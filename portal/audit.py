@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from portal.accounts.auth import remote_addr
 from portal.core.statuses import ActorType
 from portal.extensions import db
-from portal.models import AuditEvent, Contact, User
+from portal.models import (
+    AuditEvent,
+    Billing,
+    BillingPeriod,
+    ChangeOrder,
+    ClientClaim,
+    ClientContract,
+    ClientSovLine,
+    Commitment,
+    Contact,
+    Invitation,
+    Project,
+    SovLine,
+    User,
+    Vendor,
+)
 
 Actor = User | Contact | None
 
@@ -63,3 +83,48 @@ def record(
 def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
     """The named attributes of ``obj``, for before/after values."""
     return {name: _jsonable(getattr(obj, name)) for name in fields}
+
+
+#: How to load each kind of audited object with what its label needs
+#: (templates/admin/_audit_table.html names them as the UI does).
+_LOADERS: dict[str, tuple[type, tuple]] = {
+    "billing": (
+        Billing,
+        (selectinload(Billing.commitment).selectinload(Commitment.project),),
+    ),
+    "commitment": (Commitment, ()),
+    "project": (Project, ()),
+    "vendor": (Vendor, ()),
+    "contact": (Contact, ()),
+    "user": (User, ()),
+    "billing_period": (BillingPeriod, (selectinload(BillingPeriod.project),)),
+    "invitation": (
+        Invitation,
+        (selectinload(Invitation.commitment), selectinload(Invitation.period)),
+    ),
+    "sov_line": (SovLine, (selectinload(SovLine.commitment),)),
+    "change_order": (ChangeOrder, (selectinload(ChangeOrder.commitment),)),
+    "client_contract": (ClientContract, ()),
+    "client_sov_line": (ClientSovLine, (selectinload(ClientSovLine.contract),)),
+    "client_claim": (
+        ClientClaim,
+        (selectinload(ClientClaim.contract).selectinload(ClientContract.project),),
+    ),
+}
+
+
+def objects_of(events: Iterable[AuditEvent]) -> dict[tuple[str, int], Any]:
+    """The objects a page of events is about, keyed by (type, id): a fixed
+    number of queries (one per kind present), whatever the page size."""
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for event in events:
+        if event.object_type in _LOADERS and event.object_id:
+            wanted[event.object_type].add(event.object_id)
+    found: dict[tuple[str, int], Any] = {}
+    for kind, ids in wanted.items():
+        model, options = _LOADERS[kind]
+        for obj in db.session.scalars(
+            sa.select(model).where(model.id.in_(ids)).options(*options)
+        ):
+            found[(kind, obj.id)] = obj
+    return found

@@ -52,6 +52,7 @@ from portal.mail.outbox import redacted_body, retry_message, stale_backlog
 from portal.models import AuditEvent, OutboxMessage, User
 from portal.timeutil import utcnow
 from portal.validation import MAX_ID, FieldErrors
+from portal.web.templating import term
 
 #: Endpoints reachable without a staff session.
 PUBLIC_ENDPOINTS = {"admin.login"}
@@ -108,6 +109,44 @@ def audit_link(event: AuditEvent) -> str | None:
         return None
     values: dict[str, Any] = {arg: event.object_id}
     return url_for(endpoint, **values)
+
+
+#: How the UI names each kind of audited object (``obj`` loaded by
+#: portal.audit.objects_of, with what its label needs).
+AUDIT_LABELS: dict[str, Any] = {
+    "billing": lambda o: (
+        f"{term('Progress_billing', o.commitment.project)} #{o.application_number}"
+        f" · {o.commitment.number}"
+    ),
+    "commitment": lambda o: f"{o.number} {o.title}",
+    "project": lambda o: f"{o.number} {o.name}",
+    "vendor": lambda o: o.name,
+    "contact": lambda o: o.name,
+    "user": lambda o: o.name,
+    "billing_period": lambda o: f"Period #{o.sequence} · {o.project.number}",
+    "invitation": lambda o: (
+        f"Invitation · {o.commitment.number}, period #{o.period.sequence}"
+    ),
+    "sov_line": lambda o: f"SOV line {o.line_number} · {o.commitment.number}",
+    "change_order": lambda o: f"Change order {o.number} · {o.commitment.number}",
+    "client_contract": lambda o: f"{o.number} {o.title}",
+    "client_sov_line": lambda o: f"Line {o.line_number} · {o.contract.number}",
+    "client_claim": lambda o: (
+        f"{term('Client_claim', o.contract.project)} #{o.claim_number}"
+        f" · {o.contract.number}"
+    ),
+}
+
+
+@bp.app_template_global("audit_label")
+def audit_label(event: AuditEvent, objects: dict) -> str:
+    """What an audit event is about, as the rest of the UI names it (its type
+    and id when the object is gone or has no name)."""
+    obj = objects.get((event.object_type, event.object_id))
+    label = AUDIT_LABELS.get(event.object_type)
+    if obj is None or label is None:
+        return f"{event.object_type.replace('_', ' ')} {event.object_id or ''}".strip()
+    return label(obj)
 
 
 @bp.app_template_global("utc_now")
@@ -303,6 +342,7 @@ def audit_log():
     return render_template(
         "admin/audit_log.html",
         pagination=pagination,
+        objects=audit.objects_of(pagination.items),
         filters=filters,
         args=args,
         actors=actors,

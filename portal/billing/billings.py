@@ -461,7 +461,7 @@ def save_billing(
                 bl.status = LineStatus.PENDING
     after = _amounts(billing)
     if before != after:
-        audit.record(actor, "billing.save", billing, before=before, after=after)
+        audit.record(actor, "billing.save", billing, *_changes(before, after))
     db.session.flush()
     return clean["overbilled"]
 
@@ -481,19 +481,38 @@ def _check_editor(billing: Billing, actor: Actor) -> None:
         raise BillingError("You are not a billing contact on this commitment.")
 
 
+def _line_numbers(billing: Billing) -> dict[int, int]:
+    """SOV line id → line number, from the commitment's lines (one query)."""
+    return {sl.id: sl.line_number for sl in billing.commitment.sov_lines}
+
+
 def _amounts(billing: Billing) -> dict[str, Any]:
-    return {
+    """The claim as the audit log shows it: fields, then each line by number."""
+    state: dict[str, Any] = {
         "vendor_invoice_number": billing.vendor_invoice_number,
         "retainage_released": str(billing.retainage_released),
-        "lines": {
-            str(bl.sov_line_id): [
-                str(bl.claimed_work),
-                str(bl.claimed_materials),
-                str(bl.claimed_installed),
-            ]
-            for bl in sorted(billing.lines, key=lambda x: x.sov_line_id)
-        },
     }
+    numbers = _line_numbers(billing)
+    for bl in sorted(billing.lines, key=lambda x: numbers[x.sov_line_id]):
+        state[f"line {numbers[bl.sov_line_id]}"] = {
+            "work": str(bl.claimed_work),
+            "stored": str(bl.claimed_materials),
+            "installed": str(bl.claimed_installed),
+        }
+    return state
+
+
+def _changes(
+    before: dict[str, Any], after: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only what changed, before and after (an audit entry says what was done,
+    not the whole billing: "line 3: work 1,000.00 → 2,000.00")."""
+    keys = [k for k in after if before.get(k) != after[k]]
+    keys += [k for k in before if k not in after]
+    return (
+        {k: before[k] for k in keys if k in before},
+        {k: after[k] for k in keys if k in after},
+    )
 
 
 # ----------------------------------------------------------------- submit
@@ -733,20 +752,22 @@ def review_lines(
         bl.reviewer_comment = comment
     after = _review_state(billing)
     if before != after:
-        audit.record(user, "billing.review", billing, before=before, after=after)
+        audit.record(user, "billing.review", billing, *_changes(before, after))
     db.session.flush()
 
 
 def _review_state(billing: Billing) -> dict[str, Any]:
+    """The review as the audit log shows it: each line by number."""
+    numbers = _line_numbers(billing)
     return {
-        str(bl.id): [
-            str(bl.approved_work),
-            str(bl.approved_materials),
-            str(bl.approved_installed),
-            bl.status,
-            bl.reviewer_comment,
-        ]
-        for bl in sorted(billing.lines, key=lambda x: x.id)
+        f"line {numbers[bl.sov_line_id]}": {
+            "approved work": str(bl.approved_work),
+            "approved stored": str(bl.approved_materials),
+            "approved installed": str(bl.approved_installed),
+            "status": bl.status,
+            "reason": bl.reviewer_comment,
+        }
+        for bl in sorted(billing.lines, key=lambda x: numbers[x.sov_line_id])
     }
 
 
@@ -905,7 +926,7 @@ def send_back(
         before={"status": S.UNDER_REVIEW},
         after={
             "status": S.REVISE_AND_RESUBMIT,
-            "revise_lines": [bl.id for bl in revise_lines],
+            "revise_lines": sorted(bl.sov_line.line_number for bl in revise_lines),
         },
     )
     comments = [c for c in billing.comments if c.revision == billing.revision]
