@@ -43,6 +43,7 @@ from portal.web.templating import money
 from .. import factories as f
 from ..clock import pinned_today
 from .a11y import A11y
+from .nu import NuChecker
 from .outbox import magic_link
 
 pytestmark = [pytest.mark.e2e, pytest.mark.calendar]
@@ -189,13 +190,20 @@ def test_journey(app, live_server, new_context, shots) -> None:
     base = live_server
     ids = seed(app)
     a11y = A11y()
+    nu = NuChecker("journey")
 
     def visit(page: Page, name: str) -> None:
-        """Screenshot the step and check the page's accessibility."""
+        """Screenshot the step; check the page's accessibility and its HTML."""
         shots(name, page)
         a11y.check(page, name)
+        nu.check(page, name)
 
-    admin = new_context().new_page()
+    def new_page() -> Page:
+        page = new_context().new_page()
+        nu.watch(page)
+        return page
+
+    admin = new_page()
     admin.on("dialog", lambda dialog: dialog.accept())
 
     # --- 1. The admin signs in and creates a billing period ------------------
@@ -249,7 +257,7 @@ def test_journey(app, live_server, new_context, shots) -> None:
     dashboard_url = admin.url
 
     # --- 3. The first contact opens the emailed link and confirms -----------
-    contact = new_context().new_page()
+    contact = new_page()
     contact.on("dialog", lambda dialog: dialog.accept())
     contact.goto(magic_link(app, ids["anna"]))
     expect(
@@ -389,7 +397,7 @@ def test_journey(app, live_server, new_context, shots) -> None:
     visit(contact, "contact-billing-approved")
 
     # --- 8. The second contact declines the invitation ----------------------
-    other = new_context().new_page()
+    other = new_page()
     other.goto(magic_link(app, ids["ben"]))
     other.get_by_role("button", name="Continue").click()
     expect(
@@ -456,8 +464,29 @@ def test_journey(app, live_server, new_context, shots) -> None:
     assert "Owner invoice #1" in pdf_text
     assert download.value.suggested_filename.endswith(".pdf")
 
+    # The record of it all: the global audit log, the billing's own, and the
+    # outbox with one of its messages (checked by axe and the Nu checker).
+    admin.get_by_role("navigation", name="Main navigation").get_by_role(
+        "link", name="Audit log"
+    ).click()
+    expect(admin.get_by_role("heading", level=1)).to_have_text("Audit log")
+    expect(admin.locator(".audit-table")).to_contain_text("Progress billing #1")
+    visit(admin, "audit-log")
+    first_billing = billing_of(app, ids["first_id"])["id"]
+    admin.goto(f"{base}/admin/billings/{first_billing}/audit")
+    visit(admin, "billing-audit")
+    admin.get_by_role("navigation", name="Main navigation").get_by_role(
+        "link", name="Outbox"
+    ).click()
+    visit(admin, "outbox")
+    admin.locator("table a[href^='/admin/outbox/']").first.click()
+    expect(
+        admin.get_by_role("heading", level=2, name="Text of the mail")
+    ).to_be_visible()
+    visit(admin, "outbox-message")
+
     # --- 10. Finance creates an IIF batch and downloads it ------------------
-    finance = new_context().new_page()
+    finance = new_page()
     sign_in(finance, base, ids["finance_email"], FINANCE_PASSWORD)
     finance.get_by_role("navigation", name="Main navigation").get_by_role(
         "link", name="Exports"
@@ -495,6 +524,7 @@ def test_journey(app, live_server, new_context, shots) -> None:
         db.session.remove()
 
     a11y.assert_clean()
+    nu.assert_clean()
     # Reported, not asserted: the journey's pace is the machine's, not the app's.
     elapsed = time.monotonic() - started
     print(f"journey took {elapsed:.1f}s over {len(a11y.pages)} pages")
