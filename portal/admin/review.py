@@ -292,6 +292,30 @@ def billing_edit(billing_id: int):
 # ------------------------------------------------------------------ review
 
 
+#: A revision snapshot's per-line amounts (the claimed values as submitted):
+#: work this period, materials newly stored, stored materials installed.
+SNAPSHOT_AMOUNTS = ("work", "materials", "installed")
+
+
+@dataclass(frozen=True)
+class LineChange:
+    """One line's claimed amounts in the revision before and in this one."""
+
+    sov: SovLine | None  # None when the line is gone
+    before: tuple[Decimal, Decimal, Decimal]  # work, new stored, installed
+    after: tuple[Decimal, Decimal, Decimal]
+
+    @property
+    def changed(self) -> list[tuple[str, Decimal, Decimal]]:
+        """(what, before, after) of each amount that changed, in column order."""
+        names = ("work", "new stored", "installed")
+        return [
+            (name, old, new)
+            for name, old, new in zip(names, self.before, self.after, strict=True)
+            if old != new
+        ]
+
+
 @dataclass
 class RevisionChange:
     """What changed in one revision compared with the one before."""
@@ -299,11 +323,10 @@ class RevisionChange:
     revision: int
     submitted_at: Any
     first: bool
-    # (SOV line or None if gone, old work, new work, old materials, new materials)
-    lines: list[tuple[SovLine | None, Decimal, Decimal, Decimal, Decimal]] = field(
-        default_factory=list
-    )
+    lines: list[LineChange] = field(default_factory=list)
     other: list[tuple[str, str, str]] = field(default_factory=list)
+    #: What the revision claims this period: work + new stored − installed
+    #: (the installed materials' value is part of the work; docs/money.md).
     total: Decimal = Decimal("0.00")
 
 
@@ -315,6 +338,14 @@ def _dec(text: object) -> Decimal:
         return Decimal("0.00")
 
 
+def _amounts(values: object) -> tuple[Decimal, Decimal, Decimal]:
+    """A snapshot line's work, new stored and installed (0 where missing: a
+    snapshot taken before installed amounts existed has none)."""
+    raw = values if isinstance(values, dict) else {}
+    work, new, installed = (_dec(raw.get(name)) for name in SNAPSHOT_AMOUNTS)
+    return work, new, installed
+
+
 def revision_history(billing: Billing) -> list[RevisionChange]:
     """Each submitted revision and what changed from the previous one."""
     sov = {bl.sov_line_id: bl.sov_line for bl in billing.lines}
@@ -324,25 +355,18 @@ def revision_history(billing: Billing) -> list[RevisionChange]:
         lines = snap.data.get("lines", {}) if isinstance(snap.data, dict) else {}
         change = RevisionChange(snap.revision, snap.submitted_at, previous is None)
         for values in lines.values():
-            change.total += _dec(values.get("work")) + _dec(values.get("materials"))
+            work, new, installed = _amounts(values)
+            change.total += work + new - installed
         if previous is not None:
             before = previous.data.get("lines", {})
             for key in sorted(set(lines) | set(before), key=lambda k: int(k)):
-                old = before.get(key, {"work": "0.00", "materials": "0.00"})
-                new = lines.get(key, {"work": "0.00", "materials": "0.00"})
-                if (old.get("work"), old.get("materials")) != (
-                    new.get("work"),
-                    new.get("materials"),
-                ):
-                    change.lines.append(
-                        (
-                            sov.get(int(key)),
-                            _dec(old.get("work")),
-                            _dec(new.get("work")),
-                            _dec(old.get("materials")),
-                            _dec(new.get("materials")),
-                        )
-                    )
+                line = LineChange(
+                    sov.get(int(key)),
+                    _amounts(before.get(key)),
+                    _amounts(lines.get(key)),
+                )
+                if line.changed:
+                    change.lines.append(line)
             for name, label in (
                 ("vendor_invoice_number", "Vendor invoice number"),
                 (

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from flask import current_app
 from fpdf import FPDF
@@ -34,6 +34,9 @@ from portal.web.templating import money as format_money
 FONT = "Helvetica"
 ROW_H = 5.0
 LINE_H = 3.6
+#: Small grey lines under a figure (the stored-materials carry under F).
+NOTE_SIZE = 5.5
+NOTE_H = 2.5
 
 #: Characters outside latin-1 that have a plain equivalent.
 _REPLACEMENTS = {
@@ -70,6 +73,21 @@ def safe(text: Any) -> str:
         ch if ch >= " " or ch == "\n" else " " for ch in value.replace("\r", "")
     )
     return value.encode("latin-1", errors="replace").decode("latin-1")
+
+
+@dataclass(frozen=True)
+class Stacked:
+    """A figure with small lines under it, e.g. F with its carry (SPEC §4)."""
+
+    main: str
+    notes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return self.main
+
+
+#: A table cell: text, or a figure with notes under it.
+Cell = str | Stacked
 
 
 @dataclass(frozen=True)
@@ -183,15 +201,16 @@ class _Document(FPDF):
     def grid(
         self,
         columns: Sequence[Column],
-        rows: Sequence[Sequence[str]],
+        rows: Sequence[Sequence[Cell]],
         *,
-        footer: Sequence[str] | None = None,
+        footer: Sequence[Cell] | None = None,
         wrap: int | None = None,
         size: float = 7,
     ) -> None:
         """A table whose header repeats on every page it runs onto.
 
         Cells are cut to one line, except the ``wrap`` column, which wraps.
+        A :class:`Stacked` figure makes its row taller for the notes under it.
         """
 
         def draw_header() -> None:
@@ -215,9 +234,27 @@ class _Document(FPDF):
             self.set_xy(self.l_margin, y + height)
             self.set_font(FONT, "", size)
 
-        def draw_row(values: Sequence[str], bold: bool = False) -> None:
+        def draw_figure(
+            text: str, width: float, height: float, at: float, border: Literal[0, 1] = 0
+        ) -> None:
+            # Figures are never cut: one too wide is drawn smaller.
+            text = safe(text).replace("\n", " ")
+            shrunk = at
+            self.set_font_size(at)
+            while shrunk > 3 and self.get_string_width(text) > width - 1.5:
+                shrunk -= 0.25
+                self.set_font_size(shrunk)
+            self.cell(width, height, text, border=border, align="R")
+            self.set_font_size(size)
+
+        def draw_row(values: Sequence[Cell], bold: bool = False) -> None:
             self.set_font(FONT, "B" if bold else "", size)
             height = ROW_H
+            notes = max(
+                (len(v.notes) for v in values if isinstance(v, Stacked)), default=0
+            )
+            if notes:
+                height = ROW_H + notes * NOTE_H + 0.8
             wrapped: list[str] = []
             if wrap is not None:
                 # output="LINES" returns the lines; the stub's return type is
@@ -227,7 +264,7 @@ class _Document(FPDF):
                     self.multi_cell(
                         columns[wrap].width,
                         LINE_H,
-                        safe(values[wrap]),
+                        safe(str(values[wrap])),
                         dry_run=True,
                         output="LINES",
                     ),
@@ -247,25 +284,27 @@ class _Document(FPDF):
                     self.multi_cell(
                         col.width,
                         LINE_H,
-                        safe(value),
+                        safe(str(value)),
                         align="L",
                         new_x=XPos.RIGHT,
                         new_y=YPos.TOP,
                     )
+                elif col.align == "R" and isinstance(value, Stacked) and value.notes:
+                    # The figure on top, its notes small and grey under it.
+                    self.rect(x, y, col.width, height)
+                    draw_figure(value.main, col.width, ROW_H, size)
+                    self.set_text_color(90, 90, 90)
+                    for number, note in enumerate(value.notes):
+                        self.set_xy(x, y + ROW_H - 0.4 + number * NOTE_H)
+                        draw_figure(note, col.width, NOTE_H, NOTE_SIZE)
+                    self.set_text_color(0, 0, 0)
                 elif col.align == "R":
-                    # Figures are never cut: one too wide is drawn smaller.
-                    text = safe(value).replace("\n", " ")
-                    shrunk = size
-                    while shrunk > 3 and self.get_string_width(text) > col.width - 1.5:
-                        shrunk -= 0.25
-                        self.set_font_size(shrunk)
-                    self.cell(col.width, height, text, border=1, align="R")
-                    self.set_font_size(size)
+                    draw_figure(str(value), col.width, height, size, border=1)
                 else:
                     self.cell(
                         col.width,
                         height,
-                        self.fit(value, col.width),
+                        self.fit(str(value), col.width),
                         border=1,
                         align=col.align,
                     )
@@ -338,14 +377,35 @@ def _summary(
     doc.grid(columns, rows, size=8)
 
 
-def _g703_row(item: str, description: str, fig: Any, fmt: Any) -> list[str]:
+def _carry(fig: Any, fmt: Any) -> Cell:
+    """F, with the carry under it when the line has stored anything (SPEC §4:
+    F previous + new − installed), as the review page stacks it."""
+    carry = (fig.materials_previous, fig.materials_new, fig.materials_installed)
+    if not any(carry):
+        return fmt(fig.materials_stored)
+    previous, new, installed = carry
+    return Stacked(
+        fmt(fig.materials_stored),
+        (
+            f"before {fmt(previous)}",
+            f"+ new {fmt(new)}",
+            f"- installed {fmt(installed)}",
+        ),
+    )
+
+
+def _g703_row(
+    item: str, description: str, fig: Any, fmt: Any, *, carry: bool = False
+) -> list[Cell]:
+    """One G703 line; ``carry`` shows the stored-materials carry under F
+    (downstream billings: an upstream claim's F is a sum, not a carry)."""
     return [
         item,
         description,
         fmt(fig.scheduled_value),
         fmt(fig.previous_work),
         fmt(fig.work_this_period),
-        fmt(fig.materials_stored),
+        _carry(fig, fmt) if carry else fmt(fig.materials_stored),
         fmt(fig.total_completed_and_stored),
         percent(fig.percent_complete),
         fmt(fig.balance_to_finish),
@@ -533,6 +593,7 @@ def billing_pdf(billing: Billing) -> bytes:
                     f"{row.sov.cost_code} {row.sov.description}",
                     row.figures,
                     fmt,
+                    carry=True,
                 )
                 for row in sheet.rows
             ],

@@ -366,6 +366,50 @@ def test_revision_history_shows_what_changed(app, client, world, submitted) -> N
         assert statuses[l1] == "pending"
 
 
+def _history_blocks(client, billing_id: int) -> dict[int, str]:
+    """Revision number → its block in the review page's revision history."""
+    html = client.get(f"/admin/billings/{billing_id}").get_data(as_text=True)
+    history = html[html.index('id="history"') :]
+    return {
+        int(m[1]): m[2]
+        for m in re.finditer(
+            r"Revision (\d+) (.*?)(?=Revision \d+ |</section>)", history, re.S
+        )
+    }
+
+
+def test_revision_history_shows_installed_changes(
+    app, client, world, submitted
+) -> None:
+    """Installing stored materials is a change of the claim like any other."""
+    l1, l2, _ = world.line_ids
+    for revision, l2_amounts in (
+        (1, ("1000", "6000", "0")),
+        (2, ("1000", "6000", "1000")),
+    ):
+        decide(
+            app,
+            client,
+            submitted,
+            "send_back",
+            lines={l2: ("0", "6000", "revise", "Show what you installed")},
+        )
+        response = enter(app, client, submitted, {l1: ("20000", "0"), l2: l2_amounts})
+        assert response.status_code == 302
+        assert get(app, Billing, submitted).revision == revision
+    blocks = _history_blocks(client, submitted)
+    assert set(blocks) == {0, 1, 2}
+    # Revision 2 only installed 1,000.00 of the stored fixtures: listed, and the
+    # claim this period is work + new stored − installed.
+    assert "Resubmitted without changes" not in blocks[2]
+    assert "installed $0.00 → <strong>$1,000.00</strong>" in blocks[2]
+    assert "work $" not in blocks[2] and "new stored $" not in blocks[2]
+    assert "claimed $26,000.00" in blocks[2]
+    assert "work $0.00 → <strong>$1,000.00</strong>" in blocks[1]
+    assert "installed" not in blocks[1]
+    assert "claimed $27,000.00" in blocks[1]
+
+
 def test_hold_then_approve(app, client, world, submitted) -> None:
     assert decide(app, client, submitted, "hold").status_code == 302
     assert get(app, Billing, submitted).status == "pending_owner_approval"

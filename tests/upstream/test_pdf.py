@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -208,6 +208,52 @@ def test_text_is_latin1_safe(ctx):
     assert "Measured on site - 80 % <= claimed..." in text
 
 
+def _carry_lines(text: str) -> list[str]:
+    """The stored-materials carry printed under F, one "before ..." per line."""
+    return re.findall(r"before (\S+)\s*\+ new (\S+)\s*- installed (\S+)", text, re.S)
+
+
+def test_continuation_sheet_shows_the_stored_materials_carry(ctx, today):
+    """SPEC §4: pages show F previous, new, installed and F; the PDF stacks them
+    small under F on lines that stored anything, as the review page does."""
+    admin = f.make_user("admin")
+    project = f.make_project(name="Carry Court", currency="USD")
+    codes = [("26-100", "50000.00"), ("26-200", "30000.00"), ("26-300", "20000.00")]
+    commitment = f.make_commitment(project, lines=codes, number="SC-CARRY")
+    start = today - timedelta(days=70)
+    p1 = f.make_period(
+        project, 1, start=start, due=start + timedelta(days=30), status="closed"
+    )
+    bill(commitment, p1, admin, {1: ("20000", "0"), 2: ("0", "10000")})
+    start = start + timedelta(days=28)
+    p2 = f.make_period(project, 2, start=start, due=start + timedelta(days=30))
+    # L2 installs 4,000.00 of its 10,000.00 stored; L3 stores 2,500.00 new, the
+    # reviewer keeps 2,000.00 of it.
+    billing = bill(
+        commitment,
+        p2,
+        admin,
+        {1: ("5000", "0"), 2: ("4000", "0", "4000"), 3: ("0", "2500")},
+        approved={3: ("0", "2000")},
+    )
+    db.session.commit()
+    sheets = _continuation_pages(pages(pdf.billing_pdf(billing)))
+    approved, claimed = sheets  # approved as noted: both sheets
+    assert "Continuation sheet (approved)" in approved
+    assert _carry_lines(approved) == [
+        ("$10,000.00", "$0.00", "$4,000.00"),  # L2: F 6,000.00
+        ("$0.00", "$2,000.00", "$0.00"),  # L3: F 2,000.00
+    ]
+    assert _carry_lines(claimed) == [
+        ("$10,000.00", "$0.00", "$4,000.00"),
+        ("$0.00", "$2,500.00", "$0.00"),
+    ]
+    for text in (approved, claimed):
+        assert "$6,000.00" in text
+    # L1 never stored anything: no carry under its F (two carries, not three).
+    assert approved.count("before ") == 2
+
+
 MAX = "999999999999.99"  # SPEC §5's largest amount
 
 
@@ -267,3 +313,7 @@ def test_largest_amounts_are_printed_whole_in_every_column(maxed, which):
     total = money(D(MAX) * 3, "USD")  # the grand total of three maxed lines
     assert total in text
     assert f"Grand total {total}" in text
+    # L3 stores the largest amount new: its carry under F is printed whole. An
+    # upstream claim's F is a sum over commitments, not a carry: none shown.
+    carry = [("$0.00", money(D(MAX), "USD"), "$0.00")] if which == "billing" else []
+    assert _carry_lines(text) == carry
