@@ -6,7 +6,6 @@ redirect. Reading is open to every staff role; changing is for admins.
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from decimal import Decimal
@@ -20,7 +19,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user
@@ -56,6 +54,7 @@ from portal.models import (
     Project,
 )
 from portal.validation import parse_id
+from portal.web.downloads import pdf_response
 from portal.web.forms import StrictForm
 from portal.web.templating import term
 
@@ -762,28 +761,13 @@ def claims_period(period_id: int):
 # ------------------------------------------------------------------ PDFs
 
 
-def _pdf_response(data: bytes, name: str) -> Response:
-    from io import BytesIO
-
-    safe_name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "document"
-    response = send_file(
-        BytesIO(data),
-        mimetype="application/pdf",
-        as_attachment=True,
-        download_name=f"{safe_name}.pdf",
-        max_age=0,
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @bp.route("/claims/<int:claim_id>/pdf")
 @role_required(*READERS)
 def claim_pdf(claim_id: int):
     """The claim as an AIA-style PDF (G702 summary and G703 continuation sheet)."""
     claim = _claim_or_404(claim_id)
     data = pdf.claim_pdf(claim)
-    return _pdf_response(
+    return pdf_response(
         data,
         f"{claim.contract.number}-claim-{claim.claim_number}",
     )
@@ -795,7 +779,7 @@ def billing_pdf(billing_id: int):
     """A downstream billing as an AIA-style PDF, claimed and approved side by side."""
     billing = db.get_or_404(Billing, billing_id)
     data = pdf.billing_pdf(billing)
-    return _pdf_response(
+    return pdf_response(
         data,
         f"{billing.commitment.number}-billing-{billing.application_number}",
     )

@@ -35,8 +35,10 @@ from portal.billing.drafts import (
 from portal.billing.invitations import InvitationError
 from portal.contact import bp, forms
 from portal.core.statuses import EDITABLE_STATUSES, AttachmentKind, BillingStatus
+from portal.documents import pdf
 from portal.extensions import db, limiter
 from portal.models import Billing
+from portal.web.downloads import pdf_response
 
 #: Endpoints anyone may open (the link pages and logout).
 PUBLIC_ENDPOINTS = {"contact.link", "contact.new_link", "contact.logout"}
@@ -375,6 +377,18 @@ def billing_view(billing_id: int):
             "warning",
         )
     return redirect(url_for("contact.billing_view", billing_id=billing.id))
+
+
+@bp.route(f"/billings/<{ID}:billing_id>/pdf")
+def billing_pdf(billing_id: int):
+    """The contact's own billing as a PDF (SPEC §9): as claimed until it is
+    decided, then with the approved amounts and the reasons for differences
+    (the payment schedule)."""
+    billing = get_own_billing(billing_id)
+    return pdf_response(
+        pdf.billing_pdf(billing),
+        f"{billing.commitment.number}-billing-{billing.application_number}",
+    )
 
 
 @bp.route(f"/billings/<{ID}:billing_id>/comments", methods=["POST"])

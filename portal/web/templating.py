@@ -183,14 +183,23 @@ STATUS_ENUMS: dict[str, type[StrEnum]] = {
 }
 
 
+def sentence(text: str | None) -> str:
+    """``text`` ending in one full stop (a reason typed with its own "." or
+    "!" is not given a second one: "for this vendor.." read wrong)."""
+    text = (text or "").rstrip()
+    return text if not text or text[-1] in ".!?" else text + "."
+
+
 def register(app: Flask) -> None:
     """Install the filters and globals."""
     app.jinja_env.globals.update(STATUS_ENUMS)
+    app.jinja_env.globals["COUNTED_STATUSES"] = statuses.COUNTED_STATUSES
     app.add_template_filter(money, "money")
     app.add_template_filter(plain_amount, "amount")
     app.add_template_filter(percent, "pct")
     app.add_template_filter(status_label, "status_label")
     app.add_template_filter(badge, "badge")
+    app.add_template_filter(sentence, "sentence")
     app.add_template_global(term, "term")
     app.add_template_global(nav_links, "nav_links")
     app.add_template_global(home_endpoint, "home_endpoint")

@@ -634,3 +634,54 @@ def test_a_refused_retainage_release_is_kept_beside_its_field(
     assert 'value="12.345"' in response.text
     assert f'name="line-{w.line_ids[0]}-work" value="20000"' in response.text
     assert _state(app, draft) == before
+
+
+def test_a_contact_downloads_the_pdf_of_their_billing(
+    app, client, auth, w, make_billing
+) -> None:
+    """Issue 14 item 5 (SPEC §9): as claimed while it is open; once decided,
+    with the payment schedule (approved amounts and the reasons)."""
+    import io
+
+    from pypdf import PdfReader
+
+    from portal.billing import billings
+
+    def pdf_text(response) -> str:
+        assert response.status_code == 200
+        assert response.mimetype == "application/pdf"
+        assert response.headers["Cache-Control"] == "no-store"
+        reader = PdfReader(io.BytesIO(response.data))
+        return " ".join(page.extract_text() for page in reader.pages)
+
+    billing_id = make_billing(
+        w, lines={w.line_ids[0]: ("20000.00", ""), w.line_ids[1]: ("5000.00", "")}
+    )
+    auth.login_contact(w.contact_id)
+    page = client.get(f"/portal/billings/{billing_id}").text
+    assert f'href="/portal/billings/{billing_id}/pdf"' in page
+    assert "PDF as claimed" in page
+    draft = pdf_text(client.get(f"/portal/billings/{billing_id}/pdf"))
+    assert "not yet approved" in draft and "20,000.00" in draft
+    with app.app_context():
+        billing = db.session.get(Billing, billing_id)
+        billings.submit_billing(
+            billing, billing.commitment.contacts[0], billing.version
+        )
+        db.session.commit()
+        db.session.remove()
+    review(
+        app,
+        billing_id,
+        w.admin_id,
+        {w.line_ids[0]: ("approved", "18000.00", "0", "Level 2 is 90% done")},
+    )
+    approve(app, billing_id, w.admin_id)
+    page = client.get(f"/portal/billings/{billing_id}").text
+    assert "PDF with the payment schedule" in page
+    decided = pdf_text(client.get(f"/portal/billings/{billing_id}/pdf"))
+    assert "not yet approved" not in decided
+    assert "18,000.00" in decided and "Level 2 is 90% done" in decided
+    # Signed out: the sign-in page, not the file.
+    client.delete_cookie("session")
+    assert client.get(f"/portal/billings/{billing_id}/pdf").status_code == 401

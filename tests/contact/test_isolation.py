@@ -85,6 +85,7 @@ def test_another_contacts_ids_are_404_everywhere(app, client, auth, w, theirs):
     b, a = theirs["billing"], theirs["attachment"]
     attempts = [
         ("get", f"/portal/billings/{b}", None),
+        ("get", f"/portal/billings/{b}/pdf", None),
         (
             "post",
             f"/portal/billings/{b}",
