@@ -105,6 +105,7 @@ def index():
         items=items,
         ready_count=sum(1 for item in items if item.ready),
         batches=batches,
+        currencies=export_batches.batch_currencies(b.id for b in batches),
         formats=FORMATS,
         no_direct=NO_DIRECT_EXPORT,
         projects=db.session.scalars(sa.select(Project).order_by(Project.number)).all(),
@@ -192,6 +193,7 @@ def batches():
     return render_template(
         "exports/batches.html",
         pagination=pagination,
+        currencies=export_batches.batch_currencies(b.id for b in pagination.items),
         formats=FORMATS,
         may_write=_may_write(),
     )
@@ -218,6 +220,7 @@ def batch_view(batch_id: int):
     return render_template(
         "exports/batch.html",
         batch=batch,
+        currencies=export_batches.batch_currencies([batch.id]),
         entries=[(b, rows[b.id]) for b in billings],
         formats=FORMATS,
         may_write=_may_write(),
@@ -250,6 +253,7 @@ def batch_reverse(batch_id: int):
             render_template(
                 "exports/batch.html",
                 batch=batch,
+                currencies=export_batches.batch_currencies([batch.id]),
                 entries=[(b, rows[b.id]) for b in billings],
                 formats=FORMATS,
                 may_write=_may_write(),

@@ -14,6 +14,7 @@ and those of the commitment's previous counted billing (for "this period").
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -41,11 +42,13 @@ from portal.finance.builders import (
 from portal.models import (
     Billing,
     BillingLine,
+    BillingPeriod,
     Commitment,
     ErpCostCode,
     ErpSettings,
     ExportBatch,
     ExportBatchItem,
+    Project,
     SovLine,
     User,
 )
@@ -602,6 +605,15 @@ def create_batch(
             + ", ".join(f"{h.label} in batch {h.export_batch_id}" for h in exported)
             + "."
         )
+    currencies = sorted({h.currency for h in heads.values()})
+    if len(currencies) > 1:
+        # One total, one file, one ERP import: amounts in two currencies
+        # cannot be added up (filter by project and export each on its own).
+        raise ExportConflict(
+            "A batch holds billings in one currency; these are in "
+            + " and ".join(currencies)
+            + ". Filter by project and export each currency on its own."
+        )
     settings = erp_settings()
     info = FORMATS[fmt]
     now = utcnow()
@@ -632,7 +644,7 @@ def create_batch(
         batch.total_amount = screen.total
         batch.content = content
         batch.sha256 = hashlib.sha256(content).hexdigest()
-        batch.filename = f"export-{batch.id:05d}-{fmt}.{info.extension}"
+        batch.filename = batch_filename(batch.id, fmt, heads.values())
         # One executemany, not one INSERT per billing.
         db.session.execute(
             sa.insert(ExportBatchItem),
@@ -663,10 +675,13 @@ class _Head:
     status: str
     export_batch_id: int | None
     label: str
+    project_number: str = ""
+    currency: str = ""
+    period_sequence: int = 0
 
 
 def _heads(ids: list[int]) -> dict[int, _Head]:
-    """Status, batch and label of each billing (one query, no lines)."""
+    """Status, batch, label, project and period of each billing (one query)."""
     rows = db.session.execute(
         sa.select(
             Billing.id,
@@ -674,11 +689,50 @@ def _heads(ids: list[int]) -> dict[int, _Head]:
             Billing.export_batch_id,
             Commitment.number,
             Billing.application_number,
+            Project.number,
+            Project.currency,
+            BillingPeriod.sequence,
         )
         .join(Commitment, Commitment.id == Billing.commitment_id)
+        .join(Project, Project.id == Commitment.project_id)
+        .join(BillingPeriod, BillingPeriod.id == Billing.period_id)
         .where(Billing.id.in_(ids))
     ).all()
-    return {row[0]: _Head(row[1], row[2], f"{row[3]} #{row[4]}") for row in rows}
+    return {
+        row[0]: _Head(row[1], row[2], f"{row[3]} #{row[4]}", row[5], row[6], row[7])
+        for row in rows
+    }
+
+
+def batch_filename(batch_id: int, fmt: str, heads: Iterable[_Head]) -> str:
+    """The file's name after what it holds (issue 14 item 15): the project,
+    the period when there is one, the format and the batch number, e.g.
+    ``2040-P03-batch-00012-iif.iif``; "several-projects" when it mixes them."""
+    heads = list(heads)
+    projects = sorted({h.project_number for h in heads})
+    periods = sorted({h.period_sequence for h in heads})
+    parts = [projects[0] if len(projects) == 1 else "several-projects"]
+    if len(projects) == 1 and len(periods) == 1:
+        parts.append(f"P{periods[0]:02d}")
+    parts += [f"batch-{batch_id:05d}", fmt]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts)).strip("-")
+    return f"{name}.{FORMATS[fmt].extension}"
+
+
+def batch_currencies(batch_ids: Iterable[int]) -> dict[int, str]:
+    """The currency of each batch (a batch holds one: :func:`create_batch`)."""
+    ids = list(batch_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(ExportBatchItem.batch_id, sa.func.min(Project.currency))
+        .join(Billing, Billing.id == ExportBatchItem.billing_id)
+        .join(Commitment, Commitment.id == Billing.commitment_id)
+        .join(Project, Project.id == Commitment.project_id)
+        .where(ExportBatchItem.batch_id.in_(ids))
+        .group_by(ExportBatchItem.batch_id)
+    ).all()
+    return {int(batch_id): str(currency) for batch_id, currency in rows}
 
 
 #: Billings loaded at a time when building a batch: the ORM objects of one

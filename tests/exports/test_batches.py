@@ -53,7 +53,9 @@ def test_create_batch_stores_bytes_marks_billings_and_audits(example, finance) -
     assert batch.format == "csv"
     assert batch.billing_count == 2
     assert batch.total_amount == D("23700.00") + D("22775.00")
-    assert batch.filename == f"export-{batch.id:05d}-csv.csv"
+    project = db.session.get(Project, example.project_id)
+    # Named after what it holds: two periods of one project (issue 14 item 15).
+    assert batch.filename == f"{project.number}-batch-{batch.id:05d}-csv.csv"
     assert batch.content_type.startswith("text/csv")
     assert batch.sha256 == hashlib.sha256(batch.content).hexdigest()
     assert sorted(i.billing_id for i in batch.items) == sorted(ids)
@@ -311,3 +313,33 @@ def test_not_ready_lists_every_billing_and_leaves_nothing_even_on_commit(
         )
         == 0
     )
+
+
+def test_a_batch_file_is_named_after_its_project_period_and_format(
+    example, finance
+) -> None:
+    project = db.session.get(Project, example.project_id)
+    billing = db.session.get(Billing, example.billing2_id)
+    batch = export_batches.create_batch(finance, "iif", [billing.id])
+    assert batch.filename == (
+        f"{project.number}-P{billing.period.sequence:02d}-batch-{batch.id:05d}-iif.iif"
+    )
+    assert export_batches.batch_currencies([batch.id]) == {batch.id: project.currency}
+
+
+def test_a_batch_never_adds_up_two_currencies(example, finance) -> None:
+    """One total, one file, one ERP import: billings in CAD and USD are refused
+    together (the total would add dollars to dollars of another kind)."""
+    from tests.helpers import bill
+
+    project = db.session.get(Project, example.project_id)
+    assert project.currency == "USD"
+    canadian = f.make_project(number="9001", currency="CAD")
+    commitment = f.make_commitment(canadian, lines=[("03-300", "10000.00")])
+    period = f.make_period(canadian, start=example.today, due=example.today)
+    admin = db.session.get(User, example.admin_id)
+    other = bill(commitment, period, admin, {1: ("1000.00", "")})
+    before = _batches()
+    with pytest.raises(ExportConflict, match="one currency; these are in CAD and USD"):
+        export_batches.create_batch(finance, "csv", [example.billing1_id, other.id])
+    assert _batches() == before

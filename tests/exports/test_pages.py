@@ -151,6 +151,13 @@ def test_create_download_and_reverse_from_the_pages(app, client, auth, data) -> 
     assert response.headers["Location"].endswith(f"/exports/batches/{batch_id}")
     page = client.get(f"/exports/batches/{batch_id}")
     assert f"Batch {batch_id} created with 2 billings" in page.get_data(as_text=True)
+    # Its total in the project's currency (issue 14 item 15), on every list.
+    with app.app_context():
+        total = db.session.get(ExportBatch, batch_id).total_amount
+    shown = f"${total:,.2f}"
+    assert f'<dd class="col-sm-9">{shown}</dd>' in page.get_data(as_text=True)
+    assert f'<td class="num">{shown}</td>' in client.get("/exports/batches").text
+    assert f'<td class="num">{shown}</td>' in client.get("/exports/").text
 
     first = client.get(f"/exports/batches/{batch_id}/download")
     second = client.get(f"/exports/batches/{batch_id}/download")
@@ -179,12 +186,12 @@ def test_create_download_and_reverse_from_the_pages(app, client, auth, data) -> 
         assert db.session.get(ExportBatch, batch_id).reversed_at is None
 
     done = client.post(
-        f"/exports/batches/{batch_id}/reverse", data={"reason": "Wrong company file"}
+        f"/exports/batches/{batch_id}/reverse", data={"reason": "Wrong company file."}
     )
     assert done.status_code == 302
     html = client.get(f"/exports/batches/{batch_id}").get_data(as_text=True)
     assert "2 billings can be exported again" in html
-    assert "Wrong company file" in html
+    assert "Wrong company file." in html and "file.." not in html
     with app.app_context():
         assert db.session.get(Billing, data.billing1_id).export_batch_id is None
     again = client.post(f"/exports/batches/{batch_id}/reverse", data={"reason": "x"})
