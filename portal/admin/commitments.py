@@ -146,6 +146,8 @@ def commitment_page(commitment: Commitment, form: StrictForm | None = None, stat
     posted, errors = form_state(form)
     values = dict(posted)
     values.setdefault("line_number", str(domain.next_line_number(commitment)))
+    next_co = domain.next_change_order_number(co.number for co in change_orders)
+    values.setdefault("co_number", next_co)
     return (
         render_template(
             "admin/commitment_view.html",
@@ -159,6 +161,7 @@ def commitment_page(commitment: Commitment, form: StrictForm | None = None, stat
             candidates=[c for c in candidates if c.id not in on_it],
             values=values,
             errors=errors,
+            next_co=next_co,
         ),
         400 if errors else status,
     )

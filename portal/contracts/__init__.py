@@ -11,6 +11,7 @@ from portal.contracts.change_orders import (
     approve_change_order,
     create_change_order,
     lines_open_to,
+    next_change_order_number,
     remove_change_order_item,
     void_change_order,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "approve_change_order",
     "lines_open_to",
     "create_change_order",
+    "next_change_order_number",
     "delete_client_line",
     "delete_sov_line",
     "import_client_lines",

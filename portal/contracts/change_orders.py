@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -26,6 +28,27 @@ from portal.models import (
 )
 from portal.timeutil import utcnow
 from portal.validation import FieldErrors, InputError, flush_unique
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def next_change_order_number(taken: Iterable[str]) -> str:
+    """The number a new change order should take: one past the highest of
+    the commitment's own ("CO-2" → "CO-3", "PCO-009" → "PCO-010"), "CO-1"
+    for its first; never one it already has."""
+    taken = list(taken)
+    used = {n.lower() for n in taken}
+    best: tuple[int, str, int] | None = None  # (number, prefix, digits)
+    for number in taken:
+        match = _NUMBERED.match(number.strip())
+        if match and (best is None or int(match.group(2)) > best[0]):
+            best = (int(match.group(2)), match.group(1), len(match.group(2)))
+    n, prefix, width = best if best is not None else (0, "CO-", 1)
+    while True:
+        n += 1
+        candidate = f"{prefix}{n:0{width}d}"
+        if candidate.lower() not in used:
+            return candidate
 
 
 def create_change_order(

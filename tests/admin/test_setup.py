@@ -705,3 +705,31 @@ def test_a_change_order_adds_to_a_line_an_approved_change_order_created(
             for i in figures.billable_sov_lines(commitment)
         }
     assert scheduled["26-400"] == D("5500.00")
+
+
+def test_the_new_change_order_number_follows_the_last(app, client, auth, world) -> None:
+    """Issue 14 item 15: the form offered "CO-1" when CO-1 existed."""
+    from portal.contracts.change_orders import next_change_order_number
+
+    assert next_change_order_number([]) == "CO-1"
+    assert next_change_order_number(["CO-1", "CO-2"]) == "CO-3"
+    assert next_change_order_number(["PCO-009", "PCO-002"]) == "PCO-010"
+    assert next_change_order_number(["Extra", "CO-3", "CO-1"]) == "CO-4"
+    assert next_change_order_number(["7", "CO-8"]) == "CO-9"
+
+    w = world
+    auth.login_user(w.admin_id)
+    page = client.get(f"/admin/commitments/{w.commitment_id}").text
+    offered = re.search(r'name="co_number"\s+value="([^"]*)"', page)[1]
+    assert (
+        client.post(
+            f"/admin/commitments/{w.commitment_id}/change-orders",
+            data={"co_number": offered, "co_title": "Extra panel"},
+        ).status_code
+        == 302
+    )
+    page = client.get(f"/admin/commitments/{w.commitment_id}").text
+    again = re.search(r'name="co_number"\s+value="([^"]*)"', page)[1]
+    assert again != offered
+    assert again == next_change_order_number([offered])
+    assert f'placeholder="{again}"' in page
