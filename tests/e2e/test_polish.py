@@ -153,3 +153,27 @@ def test_new_period_dates_follow_the_project_and_the_end(
     )
     page.get_by_role("button", name="Save period").click()
     expect(page.locator(".alert-success")).to_contain_text("Period #2 created")
+
+
+def test_a_new_api_token_copies_with_one_click(app, live_server, new_context) -> None:
+    """Issue 14 item 15: the token is shown once; "Copy" puts it on the clipboard."""
+    with app.app_context():
+        user = f.make_user("finance", "fin@tokens.example", PASSWORD)
+        db.session.commit()
+        email = user.email
+        db.session.remove()
+    context = new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(live_server + "/admin/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".alert-success")).to_contain_text("Welcome back")
+    page.goto(live_server + "/exports/tokens")
+    page.get_by_label("Token name").fill("Sage import script")
+    page.get_by_role("button", name="Create token").click()
+    token = page.locator("#new-token").input_value()
+    assert token.startswith("pbt_")
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == token
