@@ -134,3 +134,21 @@ def test_invitation_mail_renders_as_text_and_html(app, world) -> None:
     assert "<style" not in html and "<script" not in html and "class=" not in html
     assert "Hello Casey Contact," in text and "Hello Casey Contact," in html
     assert "Open my billing" in html
+
+
+def test_mails_carry_the_contractor_s_name(app, world) -> None:
+    """Issue 14 item 15: the mail header said "Progress Billings", not the
+    contractor (``COMPANY_NAME``) the contact works for."""
+    app.config["COMPANY_NAME"] = "Harbor Mechanical Ltd"
+    with app.app_context():
+        period = db.session.get(BillingPeriod, world.period1_id)
+        commitment = db.session.get(Commitment, world.commitment_id)
+        admin = db.session.get(User, world.admin_id)
+        invitations.invite(period, [commitment], admin)
+        db.session.commit()
+        html = db.session.scalars(sa.select(OutboxMessage.body_html)).one()
+        db.session.remove()
+    header = re.search(r'border-radius:6px 6px 0 0;">(.*?)<div', html).group(1)
+    assert header == "Harbor Mechanical Ltd"
+    assert "on the Harbor Mechanical Ltd billing portal." in html
+    assert ">Progress Billings<" not in html

@@ -190,6 +190,12 @@ def sentence(text: str | None) -> str:
     return text if not text or text[-1] in ".!?" else text + "."
 
 
+def portal_name() -> str:
+    """What mails call the portal: the contractor's (``COMPANY_NAME``)."""
+    company = (current_app.config.get("COMPANY_NAME") or "").strip()
+    return f"the {company} billing portal" if company else "Progress Billings"
+
+
 def register(app: Flask) -> None:
     """Install the filters and globals."""
     app.jinja_env.globals.update(STATUS_ENUMS)
@@ -201,6 +207,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(badge, "badge")
     app.add_template_filter(sentence, "sentence")
     app.add_template_global(term, "term")
+    app.add_template_global(portal_name, "portal_name")
     app.add_template_global(nav_links, "nav_links")
     app.add_template_global(home_endpoint, "home_endpoint")
     app.add_template_global(g702_lines, "g702_lines")
