@@ -177,3 +177,41 @@ def test_a_new_api_token_copies_with_one_click(app, live_server, new_context) ->
     page.get_by_role("button", name="Copy").click()
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == token
+
+
+def test_a_review_page_prints_its_content_only(app, live_server, new_context) -> None:
+    """Issue 14 item 15 (print stylesheet): printed, the review shows the
+    billing and its figures, whole, without the navigation or buttons."""
+    import io
+
+    from pypdf import PdfReader
+
+    from .test_screenshots import seed_demo
+
+    data = seed_demo(app)
+    page = new_context().new_page()
+    page.goto(live_server + "/admin/login")
+    page.get_by_label("Email").fill(data["admin_email"])
+    page.get_by_label("Password").fill(data["admin_password"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".alert-success")).to_contain_text("Welcome back")
+    page.goto(f"{live_server}/admin/billings/{data['billing_id']}")
+    due = page.locator("#g702-current_payment_due td.num").first.inner_text()
+    page.emulate_media(media="print")
+    expect(page.locator("nav.navbar")).to_be_hidden()
+    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+    assert page.locator(".btn:visible").count() == 0
+    assert page.evaluate(
+        "[...document.querySelectorAll('.table-responsive')]"
+        ".every(e => getComputedStyle(e).overflowX === 'visible')"
+    )
+    text = " ".join(
+        p.extract_text()
+        for p in PdfReader(
+            io.BytesIO(
+                page.pdf(format="Letter", landscape=True, print_background=False)
+            )
+        ).pages
+    )
+    assert "Progress billing #" in text and due in text
+    assert "Sign out" not in text and "Progress Billings" not in text
