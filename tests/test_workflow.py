@@ -77,7 +77,7 @@ def billing_in(world, status: S) -> Billing:
             billings.review_lines(
                 billing,
                 admin,
-                {line.id: LineReview("19000.00", "0", "approved", "")},
+                {line.id: LineReview("19000.00", "0", "approved", "Measured on site")},
                 billing.version,
             )
         billings.approve_billing(billing, admin, billing.version)
@@ -532,3 +532,39 @@ def test_naive_update_would_double_approve(world) -> None:
             )
             wins += 1
     assert wins == 2  # what the compare-and-set in billings._cas prevents
+
+
+def test_an_approved_amount_that_differs_needs_its_reason(world) -> None:
+    """Issue 14 item 7: the payment schedule prints why an approved amount
+    differs, so a changed line without a reason is refused at that line, and
+    a reason left on a line set back to the claim is dropped (it would print
+    as the reason for a difference that is gone)."""
+    billing = billing_in(world, S.UNDER_REVIEW)
+    _, _, admin, _ = _objs(world)
+    line = billing.lines[0]
+    claimed = str(line.claimed_work)
+    with pytest.raises(billings.ValidationFailed) as refused:
+        billings.review_lines(
+            billing,
+            admin,
+            {line.id: LineReview("1.00", "0", "approved", "")},
+            billing.version,
+        )
+    assert refused.value.errors == {
+        f"line-{line.id}-comment": "Say why the approved amount differs from the claim."
+    }
+    billings.review_lines(
+        billing,
+        admin,
+        {line.id: LineReview("1.00", "0", "approved", "Measured on site")},
+        billing.version,
+    )
+    assert line.reviewer_comment == "Measured on site"
+    billings.review_lines(
+        billing,
+        admin,
+        {line.id: LineReview(claimed, "0", "approved", "Measured on site")},
+        billing.version,
+    )
+    assert line.approved_work == line.claimed_work
+    assert line.reviewer_comment == ""

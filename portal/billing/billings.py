@@ -714,6 +714,19 @@ def review_lines(
         if review.status == LineStatus.REVISE and not comment:
             errors[f"line-{line_id}-comment"] = "Say what needs revising."
             continue
+        as_claimed = (work, materials, installed) == (
+            bl.claimed_work,
+            bl.claimed_materials,
+            bl.claimed_installed,
+        )
+        if not as_claimed and not comment:
+            # The payment schedule prints why an approved amount differs.
+            errors[f"line-{line_id}-comment"] = (
+                "Say why the approved amount differs from the claim."
+            )
+            continue
+        if as_claimed and review.status == LineStatus.APPROVED:
+            comment = ""  # a reason for a difference that is no longer there
         parsed[line_id] = (work, materials, installed, review.status, comment)
     if errors:
         raise ValidationFailed(errors)

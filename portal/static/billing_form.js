@@ -4,7 +4,8 @@
 // totals as sums of rounded line values. BigInt keeps 999,999,999,999.99 exact.
 (function () {
   "use strict";
-  var form = document.getElementById("billing-form");
+  // The contact's billing form, or the reviewer's approved amounts (review page).
+  var form = document.getElementById("billing-form") || document.querySelector("form[data-live-g703]");
   var table = document.getElementById("g703");
   var summary = document.getElementById("g702");
   if (!form || !table || typeof BigInt !== "function") { return; }
@@ -92,6 +93,7 @@
       set(row, '[data-col="h"]', money(c - g));
       set(row, '[data-col="i"]', money(i));
       totals.e += e; totals.f += f; totals.g += g; totals.h += c - g; totals.i += i;
+      if (row.dataset.claimed) { markChange(row, id, [e, fresh, installed]); }
       totals.iw += onWork; totals.im += onMaterials;
     });
     var release = form.querySelector('[name="retainage_released"]');
@@ -121,11 +123,32 @@
       summary.querySelectorAll('[data-summary="' + key + '"]').forEach(function (el) {
         el.textContent = ok ? money(values[key]) : "—";
       });
+      // Review page: the difference from the claim, as the server shows it.
+      summary.querySelectorAll('[data-difference="' + key + '"]').forEach(function (el) {
+        var claimedCell = el.parentNode.querySelector("[data-cents]");
+        var diff = ok && claimedCell ? values[key] - scaled(claimedCell.dataset.cents, 2) : BigInt(0);
+        el.textContent = diff === BigInt(0) ? "" : money(diff);
+        el.classList.toggle("text-danger", diff !== BigInt(0));
+      });
     });
   }
 
+  // Review page: a line whose approved amounts differ from the claim is marked
+  // and needs its reason (the payment schedule prints it; the server checks).
+  function markChange(row, id, approved) {
+    var claimed = row.dataset.claimed.split("|").map(function (v) { return scaled(v, 2); });
+    var changed = approved.some(function (v, n) { return v !== claimed[n]; });
+    row.classList.toggle("table-warning", changed);
+    var reason = row.querySelector('[name="line-' + id + '-comment"]');
+    if (reason) {
+      reason.required = changed;
+      reason.setAttribute("aria-required", changed ? "true" : "false");
+      reason.placeholder = changed ? "Reason for the change (required)" : "Reason (required for revise or a changed amount)";
+    }
+  }
+
   // A form shown again with errors holds the typed values: preview them at once.
-  if (document.getElementById("form-message")) { recompute(); }
+  if (document.getElementById("form-message") || form.querySelector(".is-invalid")) { recompute(); }
   form.addEventListener("input", function (event) {
     if (event.target.classList.contains("amount")) { recompute(); }
   });
