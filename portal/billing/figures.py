@@ -8,12 +8,13 @@ arithmetic. Approved billings read their frozen figures instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from portal.core import money
 from portal.core.statuses import COUNTED_STATUSES, ChangeOrderStatus
@@ -40,12 +41,20 @@ class SovInfo:
 
 def billable_sov_lines(commitment: Commitment) -> list[SovInfo]:
     """The commitment's SOV lines that count (original, or added by an approved CO)."""
+    return billable_sov_lines_for([commitment.id]).get(commitment.id, [])
+
+
+def billable_sov_lines_for(commitment_ids: Iterable[int]) -> dict[int, list[SovInfo]]:
+    """commitment id → its billable SOV lines, in two queries however many."""
+    ids = sorted(set(commitment_ids))
+    if not ids:
+        return {}
     co_sums = dict(
         db.session.execute(
             sa.select(ChangeOrderItem.sov_line_id, sa.func.sum(ChangeOrderItem.amount))
             .join(ChangeOrder, ChangeOrder.id == ChangeOrderItem.change_order_id)
             .where(
-                ChangeOrder.commitment_id == commitment.id,
+                ChangeOrder.commitment_id.in_(ids),
                 ChangeOrder.status == ChangeOrderStatus.APPROVED,
             )
             .group_by(ChangeOrderItem.sov_line_id)
@@ -56,21 +65,20 @@ def billable_sov_lines(commitment: Commitment) -> list[SovInfo]:
         sa.select(SovLine)
         .outerjoin(ChangeOrder, ChangeOrder.id == SovLine.change_order_id)
         .where(
-            SovLine.commitment_id == commitment.id,
+            SovLine.commitment_id.in_(ids),
             sa.or_(
                 SovLine.change_order_id.is_(None),
                 sa.and_(
-                    ChangeOrder.commitment_id == commitment.id,
+                    ChangeOrder.commitment_id == SovLine.commitment_id,
                     ChangeOrder.status == ChangeOrderStatus.APPROVED,
                 ),
             ),
         )
-        .order_by(SovLine.line_number)
+        .order_by(SovLine.commitment_id, SovLine.line_number)
     ).all()
-    out = []
+    out: dict[int, list[SovInfo]] = {cid: [] for cid in ids}
     for line in lines:
-        raw = co_sums.get(line.id)
-        out.append(SovInfo(line, _cents(raw)))
+        out[line.commitment_id].append(SovInfo(line, _cents(co_sums.get(line.id))))
     return out
 
 
@@ -350,6 +358,90 @@ def billing_figures(billing: Billing, which: str = "approved") -> money.BillingF
     if frozen is not None:
         return frozen[0]
     return compute(billing, which=which)
+
+
+def histories_for(billings: Iterable[Billing]) -> dict[int, History]:
+    """billing id → :func:`history` at its position, in two queries however many
+    billings (a counted billing without a snapshot, older data, computes)."""
+    billings = list(billings)
+    if not billings:
+        return {}
+    counted = [s.value for s in COUNTED_STATUSES]
+    earlier = aliased(Billing)
+    work: dict[int, dict[int, Decimal]] = {b.id: {} for b in billings}
+    for billing_id, sov_line_id, total in db.session.execute(
+        sa.select(
+            Billing.id, BillingLine.sov_line_id, sa.func.sum(BillingLine.approved_work)
+        )
+        .join(
+            earlier,
+            sa.and_(
+                earlier.commitment_id == Billing.commitment_id,
+                earlier.status.in_(counted),
+                earlier.application_number < Billing.application_number,
+            ),
+        )
+        .join(BillingLine, BillingLine.billing_id == earlier.id)
+        .where(Billing.id.in_([b.id for b in billings]))
+        .group_by(Billing.id, BillingLine.sov_line_id)
+    ):
+        work[billing_id][sov_line_id] = _cents(total)
+    previous: dict[int, list[Billing]] = {}
+    for b in db.session.scalars(
+        sa.select(Billing)
+        .where(
+            Billing.commitment_id.in_({b.commitment_id for b in billings}),
+            Billing.status.in_(counted),
+        )
+        .order_by(Billing.commitment_id, Billing.application_number)
+    ):
+        previous.setdefault(b.commitment_id, []).append(b)
+    out: dict[int, History] = {}
+    for billing in billings:
+        before = [
+            b
+            for b in previous.get(billing.commitment_id, [])
+            if b.application_number < billing.application_number
+        ]
+        certificates = released = ZERO
+        materials: dict[int, Decimal] = {}
+        if before:
+            certificates, released, materials = _carried(before[-1])
+        out[billing.id] = History(
+            previous_work=work[billing.id],
+            released_before=released,
+            previous_certificates=certificates,
+            previous_materials=materials,
+        )
+    return out
+
+
+def figures_for(
+    billings: Iterable[Billing], which: Callable[[Billing], str]
+) -> dict[int, money.BillingFigures]:
+    """billing id → :func:`billing_figures` (frozen once decided, else computed),
+    ``which(billing)`` picking the side, in a fixed number of queries however
+    many billings (their ``lines`` should be loaded already)."""
+    out: dict[int, money.BillingFigures] = {}
+    todo: list[tuple[Billing, str]] = []
+    for billing in billings:
+        side = which(billing)
+        stored = _frozen(billing, side)
+        if stored is not None:
+            out[billing.id] = stored[0]
+        else:
+            todo.append((billing, side))
+    if todo:
+        infos = billable_sov_lines_for(b.commitment_id for b, _ in todo)
+        hists = histories_for(b for b, _ in todo)
+        for billing, side in todo:
+            out[billing.id] = compute(
+                billing,
+                which=side,
+                infos=infos[billing.commitment_id],
+                hist=hists[billing.id],
+            )
+    return out
 
 
 def ordered_lines(billing: Billing) -> list[BillingLine]:
