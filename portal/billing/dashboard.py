@@ -255,10 +255,7 @@ def period_dashboard(
             filter(None, [stats.get("reminded"), reminded]), default=None
         )
     billings = db.session.scalars(
-        sa.select(Billing)
-        .options(selectinload(Billing.lines))
-        .where(Billing.period_id == period.id)
-        .order_by(Billing.id)
+        sa.select(Billing).where(Billing.period_id == period.id).order_by(Billing.id)
     ).all()
     live: dict[int, Billing] = {}
     void: dict[int, Billing] = {}

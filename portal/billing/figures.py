@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 
 from portal.core import money
 from portal.core.statuses import COUNTED_STATUSES, ChangeOrderStatus
@@ -109,11 +109,19 @@ def _carried(billing: Billing) -> tuple[Decimal, Decimal, dict[int, Decimal]]:
     """
     data = _frozen_data(billing)
     if data is not None:
-        figs = money.figures_from_dict(data["figures"])
-        ids = list(data["sov_line_ids"])
-    else:
-        figs = compute(billing, which="approved")
-        ids = [info.line.id for info in billable_sov_lines(billing.commitment)]
+        # Only the three stored figures it needs, read as frozen_fields() does
+        # (a period dashboard carries hundreds of these).
+        raw = data["figures"]
+        return (
+            money.to_cents(raw["totals"]["total_earned_less_retainage"]),
+            money.to_cents(raw["totals"]["retainage_released_to_date"]),
+            {
+                sov_id: money.to_cents(line["materials_stored"])
+                for sov_id, line in zip(data["sov_line_ids"], raw["lines"], strict=True)
+            },
+        )
+    figs = compute(billing, which="approved")
+    ids = [info.line.id for info in billable_sov_lines(billing.commitment)]
     stored = {
         sov_id: line.materials_stored
         for sov_id, line in zip(ids, figs.lines, strict=True)
@@ -386,27 +394,46 @@ def histories_for(billings: Iterable[Billing]) -> dict[int, History]:
         .group_by(Billing.id, BillingLine.sov_line_id)
     ):
         work[billing_id][sov_line_id] = _cents(total)
-    previous: dict[int, list[Billing]] = {}
-    for b in db.session.scalars(
-        sa.select(Billing)
-        .where(
-            Billing.commitment_id.in_({b.commitment_id for b in billings}),
-            Billing.status.in_(counted),
+    # The previous counted billing of each: only those rows are loaded (their
+    # frozen figures carry line 7, F and the releases).
+    latest = (
+        sa.select(
+            Billing.id.label("billing_id"),
+            Billing.commitment_id.label("commitment_id"),
+            sa.func.max(earlier.application_number).label("number"),
         )
-        .order_by(Billing.commitment_id, Billing.application_number)
+        .join(
+            earlier,
+            sa.and_(
+                earlier.commitment_id == Billing.commitment_id,
+                earlier.status.in_(counted),
+                earlier.application_number < Billing.application_number,
+            ),
+        )
+        .where(Billing.id.in_([b.id for b in billings]))
+        .group_by(Billing.id, Billing.commitment_id)
+        .subquery()
+    )
+    previous: dict[int, Billing] = {}
+    for billing_id, prev in db.session.execute(
+        sa.select(latest.c.billing_id, Billing)
+        .join(
+            Billing,
+            sa.and_(
+                Billing.commitment_id == latest.c.commitment_id,
+                Billing.application_number == latest.c.number,
+                Billing.status.in_(counted),
+            ),
+        )
+        .order_by(Billing.id)
     ):
-        previous.setdefault(b.commitment_id, []).append(b)
+        previous[billing_id] = prev  # the last of equals, as history()'s limit
     out: dict[int, History] = {}
     for billing in billings:
-        before = [
-            b
-            for b in previous.get(billing.commitment_id, [])
-            if b.application_number < billing.application_number
-        ]
         certificates = released = ZERO
         materials: dict[int, Decimal] = {}
-        if before:
-            certificates, released, materials = _carried(before[-1])
+        if billing.id in previous:
+            certificates, released, materials = _carried(previous[billing.id])
         out[billing.id] = History(
             previous_work=work[billing.id],
             released_before=released,
@@ -421,7 +448,7 @@ def figures_for(
 ) -> dict[int, money.BillingFigures]:
     """billing id → :func:`billing_figures` (frozen once decided, else computed),
     ``which(billing)`` picking the side, in a fixed number of queries however
-    many billings (their ``lines`` should be loaded already)."""
+    many billings."""
     out: dict[int, money.BillingFigures] = {}
     todo: list[tuple[Billing, str]] = []
     for billing in billings:
@@ -432,6 +459,13 @@ def figures_for(
         else:
             todo.append((billing, side))
     if todo:
+        # The lines of the billings to compute, in one statement (the loaded
+        # billings' ``lines`` are filled in place; frozen ones need none).
+        db.session.scalars(
+            sa.select(Billing)
+            .options(selectinload(Billing.lines))
+            .where(Billing.id.in_([b.id for b, _ in todo]))
+        ).all()
         infos = billable_sov_lines_for(b.commitment_id for b, _ in todo)
         hists = histories_for(b for b, _ in todo)
         for billing, side in todo:
