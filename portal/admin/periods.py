@@ -33,6 +33,7 @@ from portal.admin.forms import (
 )
 from portal.billing import dashboard, invitations
 from portal.billing import periods as domain
+from portal.core.billing_presentation import BOARD_COLUMNS
 from portal.core.statuses import PeriodStatus
 from portal.extensions import db
 from portal.models import Billing, BillingPeriod, Commitment, Invitation, Project
@@ -380,6 +381,7 @@ def period_dashboard(period_id: int):
         state=state,
         states=STATE_FILTERS,
         siblings=siblings,
+        board_columns=BOARD_COLUMNS,
         today=timeutil.today(),
     )
 

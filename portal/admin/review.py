@@ -42,7 +42,12 @@ from portal.admin.forms import (
 )
 from portal.billing import billings, figures
 from portal.billing.attachments import send_attachment
-from portal.billing.dashboard import billing_sums, period_options, project_options
+from portal.billing.dashboard import (
+    billing_sums,
+    open_declines,
+    period_options,
+    project_options,
+)
 from portal.core.statuses import (
     EDITABLE_STATUSES,
     BillingStatus,
@@ -126,6 +131,11 @@ def billings_list():
         filters=filters,
         args=args,
         sums=billing_sums([b.id for b in pagination.items]),
+        declines=open_declines(
+            project_id=filters["project_id"],
+            period_id=filters["period_id"],
+            vendor_id=filters["vendor_id"],
+        ),
         projects=project_options(),
         periods=period_options(filters["project_id"]),
         vendors=db.session.scalars(sa.select(Vendor).order_by(Vendor.name)).all(),

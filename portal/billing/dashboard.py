@@ -16,7 +16,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal import timeutil
+from portal.billing import figures
 from portal.billing.figures import _cents
+from portal.core.billing_presentation import (
+    BoardFigures,
+    board_figures,
+    board_totals,
+    figures_side,
+    period_past_due,
+)
 from portal.core.statuses import (
     BillingStatus,
     ClaimStatus,
@@ -81,6 +89,77 @@ def billing_sums(billing_ids: list[int]) -> dict[int, tuple[Decimal, Decimal]]:
     }
 
 
+@dataclass(frozen=True)
+class Decline:
+    """A contact's declined invitation: who, why and when."""
+
+    invitation_id: int
+    commitment_id: int
+    contact_name: str
+    reason: str
+    answered_at: datetime | None
+
+
+def declines_for(period_id: int) -> dict[int, list[Decline]]:
+    """commitment id → the period's declined (not withdrawn) invitations, one query."""
+    out: dict[int, list[Decline]] = defaultdict(list)
+    for inv_id, cid, name, reason, at in db.session.execute(
+        sa.select(
+            Invitation.id,
+            Invitation.commitment_id,
+            Contact.name,
+            Invitation.decline_reason,
+            Invitation.answered_at,
+        )
+        .join(Contact, Contact.id == Invitation.contact_id)
+        .where(
+            Invitation.period_id == period_id,
+            Invitation.status == InvitationStatus.DECLINED,
+            Invitation.revoked_at.is_(None),
+        )
+        .order_by(Invitation.answered_at, Invitation.id)
+    ):
+        out[cid].append(Decline(inv_id, cid, name, reason, at))
+    return dict(out)
+
+
+def open_declines(
+    *,
+    project_id: int | None = None,
+    period_id: int | None = None,
+    vendor_id: int | None = None,
+    limit: int = 20,
+) -> list[Invitation]:
+    """Declined (not withdrawn) invitations of open periods, or of ``period_id``
+    whatever its state, newest answer first; one query (the billing list)."""
+    stmt = (
+        sa.select(Invitation)
+        .join(BillingPeriod, BillingPeriod.id == Invitation.period_id)
+        .join(Commitment, Commitment.id == Invitation.commitment_id)
+        .options(
+            joinedload(Invitation.contact),
+            joinedload(Invitation.period),
+            joinedload(Invitation.commitment).joinedload(Commitment.vendor),
+            joinedload(Invitation.commitment).joinedload(Commitment.project),
+        )
+        .where(
+            Invitation.status == InvitationStatus.DECLINED,
+            Invitation.revoked_at.is_(None),
+        )
+        .order_by(Invitation.answered_at.desc().nulls_last(), Invitation.id.desc())
+        .limit(limit)
+    )
+    if period_id:
+        stmt = stmt.where(Invitation.period_id == period_id)
+    else:
+        stmt = stmt.where(BillingPeriod.status == PeriodStatus.OPEN)
+    if project_id:
+        stmt = stmt.where(Commitment.project_id == project_id)
+    if vendor_id:
+        stmt = stmt.where(Commitment.vendor_id == vendor_id)
+    return list(db.session.scalars(stmt).unique())
+
+
 @dataclass
 class DashboardRow:
     """One commitment's state for the period."""
@@ -92,11 +171,25 @@ class DashboardRow:
     accepted: int = 0
     declined: int = 0
     billing: Billing | None = None
-    claimed: Decimal = ZERO
-    approved: Decimal = ZERO
+    #: G702/G703 figures of the billing (none for a void one)
+    money: BoardFigures | None = None
     last_sent: datetime | None = None
     last_reminded: datetime | None = None
     overdue: bool = False
+    declines: list[Decline] = field(default_factory=list)
+
+    @property
+    def contacts_summary(self) -> str:
+        """ "2 contacts · 1 invited · 1 declined": only the non-zero parts."""
+        parts = [f"{self.contacts} contact{'' if self.contacts == 1 else 's'}"]
+        for n, word in (
+            (self.invited, "invited"),
+            (self.accepted, "accepted"),
+            (self.declined, "declined"),
+        ):
+            if n:
+                parts.append(f"{n} {word}")
+        return " · ".join(parts)
 
     @property
     def can_invite(self) -> bool:
@@ -116,12 +209,14 @@ class PeriodDashboard:
     totals: dict[str, Decimal] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     overdue: int = 0
+    #: every billing of the period, void ones too (an ever-billed period was opened)
+    billing_count: int = 0
 
 
 def period_dashboard(
     period: BillingPeriod, today: date | None = None, state: str | None = None
 ) -> PeriodDashboard:
-    """The period dashboard (SPEC §2's states), in six queries."""
+    """The period dashboard (SPEC §2's states), in a fixed number of queries."""
     today = today or timeutil.today()
     commitments = db.session.scalars(
         sa.select(Commitment)
@@ -166,10 +261,14 @@ def period_dashboard(
     void: dict[int, Billing] = {}
     for b in billings:
         (void if b.status == BillingStatus.VOID else live)[b.commitment_id] = b
-    sums = billing_sums([b.id for b in live.values()])
-    past_due = today > period.due_date
+    # The same engine as every other surface (frozen once decided), batched.
+    figs = figures.figures_for(
+        [b for b in live.values() if b.status != BillingStatus.VOID],
+        lambda b: figures_side(b.status),
+    )
+    declines = declines_for(period.id)
+    past_due = period_past_due(period.status, period.due_date, today)
     rows: list[DashboardRow] = []
-    totals = {"claimed": ZERO, "approved": ZERO}
     counts: dict[str, int] = defaultdict(int)
     overdue = 0
     for c in commitments:
@@ -183,13 +282,15 @@ def period_dashboard(
             declined=stats.get(InvitationStatus.DECLINED, 0),
             last_sent=stats.get("sent"),
             last_reminded=stats.get("reminded"),
+            declines=declines.get(c.id, []),
         )
         billing = live.get(c.id) or void.get(c.id)
         if billing is not None:
             row.billing = billing
             row.state = billing.status
-            if billing.status != BillingStatus.VOID:
-                row.claimed, row.approved = sums.get(billing.id, (ZERO, ZERO))
+            if billing.id in figs:
+                side = figures_side(billing.status)
+                row.money = board_figures(figs[billing.id], side)
         elif row.accepted:
             row.state = InvitationStatus.ACCEPTED
         elif row.invited:
@@ -203,10 +304,11 @@ def period_dashboard(
         counts[row.state] += 1
         if state and row.state != state and not (state == "overdue" and row.overdue):
             continue
-        totals["claimed"] += row.claimed
-        totals["approved"] += row.approved
         rows.append(row)
-    return PeriodDashboard(period, rows, totals, dict(counts), overdue)
+    totals = board_totals(row.money for row in rows if row.money is not None)
+    return PeriodDashboard(
+        period, rows, totals, dict(counts), overdue, billing_count=len(billings)
+    )
 
 
 # ------------------------------------------------------------------ home

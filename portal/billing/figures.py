@@ -8,12 +8,13 @@ arithmetic. Approved billings read their frozen figures instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased, selectinload
 
 from portal.core import money
 from portal.core.statuses import COUNTED_STATUSES, ChangeOrderStatus
@@ -40,12 +41,20 @@ class SovInfo:
 
 def billable_sov_lines(commitment: Commitment) -> list[SovInfo]:
     """The commitment's SOV lines that count (original, or added by an approved CO)."""
+    return billable_sov_lines_for([commitment.id]).get(commitment.id, [])
+
+
+def billable_sov_lines_for(commitment_ids: Iterable[int]) -> dict[int, list[SovInfo]]:
+    """commitment id → its billable SOV lines, in two queries however many."""
+    ids = sorted(set(commitment_ids))
+    if not ids:
+        return {}
     co_sums = dict(
         db.session.execute(
             sa.select(ChangeOrderItem.sov_line_id, sa.func.sum(ChangeOrderItem.amount))
             .join(ChangeOrder, ChangeOrder.id == ChangeOrderItem.change_order_id)
             .where(
-                ChangeOrder.commitment_id == commitment.id,
+                ChangeOrder.commitment_id.in_(ids),
                 ChangeOrder.status == ChangeOrderStatus.APPROVED,
             )
             .group_by(ChangeOrderItem.sov_line_id)
@@ -56,21 +65,20 @@ def billable_sov_lines(commitment: Commitment) -> list[SovInfo]:
         sa.select(SovLine)
         .outerjoin(ChangeOrder, ChangeOrder.id == SovLine.change_order_id)
         .where(
-            SovLine.commitment_id == commitment.id,
+            SovLine.commitment_id.in_(ids),
             sa.or_(
                 SovLine.change_order_id.is_(None),
                 sa.and_(
-                    ChangeOrder.commitment_id == commitment.id,
+                    ChangeOrder.commitment_id == SovLine.commitment_id,
                     ChangeOrder.status == ChangeOrderStatus.APPROVED,
                 ),
             ),
         )
-        .order_by(SovLine.line_number)
+        .order_by(SovLine.commitment_id, SovLine.line_number)
     ).all()
-    out = []
+    out: dict[int, list[SovInfo]] = {cid: [] for cid in ids}
     for line in lines:
-        raw = co_sums.get(line.id)
-        out.append(SovInfo(line, _cents(raw)))
+        out[line.commitment_id].append(SovInfo(line, _cents(co_sums.get(line.id))))
     return out
 
 
@@ -101,11 +109,19 @@ def _carried(billing: Billing) -> tuple[Decimal, Decimal, dict[int, Decimal]]:
     """
     data = _frozen_data(billing)
     if data is not None:
-        figs = money.figures_from_dict(data["figures"])
-        ids = list(data["sov_line_ids"])
-    else:
-        figs = compute(billing, which="approved")
-        ids = [info.line.id for info in billable_sov_lines(billing.commitment)]
+        # Only the three stored figures it needs, read as frozen_fields() does
+        # (a period dashboard carries hundreds of these).
+        raw = data["figures"]
+        return (
+            money.to_cents(raw["totals"]["total_earned_less_retainage"]),
+            money.to_cents(raw["totals"]["retainage_released_to_date"]),
+            {
+                sov_id: money.to_cents(line["materials_stored"])
+                for sov_id, line in zip(data["sov_line_ids"], raw["lines"], strict=True)
+            },
+        )
+    figs = compute(billing, which="approved")
+    ids = [info.line.id for info in billable_sov_lines(billing.commitment)]
     stored = {
         sov_id: line.materials_stored
         for sov_id, line in zip(ids, figs.lines, strict=True)
@@ -350,6 +366,116 @@ def billing_figures(billing: Billing, which: str = "approved") -> money.BillingF
     if frozen is not None:
         return frozen[0]
     return compute(billing, which=which)
+
+
+def histories_for(billings: Iterable[Billing]) -> dict[int, History]:
+    """billing id → :func:`history` at its position, in two queries however many
+    billings (a counted billing without a snapshot, older data, computes)."""
+    billings = list(billings)
+    if not billings:
+        return {}
+    counted = [s.value for s in COUNTED_STATUSES]
+    earlier = aliased(Billing)
+    work: dict[int, dict[int, Decimal]] = {b.id: {} for b in billings}
+    for billing_id, sov_line_id, total in db.session.execute(
+        sa.select(
+            Billing.id, BillingLine.sov_line_id, sa.func.sum(BillingLine.approved_work)
+        )
+        .join(
+            earlier,
+            sa.and_(
+                earlier.commitment_id == Billing.commitment_id,
+                earlier.status.in_(counted),
+                earlier.application_number < Billing.application_number,
+            ),
+        )
+        .join(BillingLine, BillingLine.billing_id == earlier.id)
+        .where(Billing.id.in_([b.id for b in billings]))
+        .group_by(Billing.id, BillingLine.sov_line_id)
+    ):
+        work[billing_id][sov_line_id] = _cents(total)
+    # The previous counted billing of each: only those rows are loaded (their
+    # frozen figures carry line 7, F and the releases).
+    latest = (
+        sa.select(
+            Billing.id.label("billing_id"),
+            Billing.commitment_id.label("commitment_id"),
+            sa.func.max(earlier.application_number).label("number"),
+        )
+        .join(
+            earlier,
+            sa.and_(
+                earlier.commitment_id == Billing.commitment_id,
+                earlier.status.in_(counted),
+                earlier.application_number < Billing.application_number,
+            ),
+        )
+        .where(Billing.id.in_([b.id for b in billings]))
+        .group_by(Billing.id, Billing.commitment_id)
+        .subquery()
+    )
+    previous: dict[int, Billing] = {}
+    for billing_id, prev in db.session.execute(
+        sa.select(latest.c.billing_id, Billing)
+        .join(
+            Billing,
+            sa.and_(
+                Billing.commitment_id == latest.c.commitment_id,
+                Billing.application_number == latest.c.number,
+                Billing.status.in_(counted),
+            ),
+        )
+        .order_by(Billing.id)
+    ):
+        previous[billing_id] = prev  # the last of equals, as history()'s limit
+    out: dict[int, History] = {}
+    for billing in billings:
+        certificates = released = ZERO
+        materials: dict[int, Decimal] = {}
+        if billing.id in previous:
+            certificates, released, materials = _carried(previous[billing.id])
+        out[billing.id] = History(
+            previous_work=work[billing.id],
+            released_before=released,
+            previous_certificates=certificates,
+            previous_materials=materials,
+        )
+    return out
+
+
+def figures_for(
+    billings: Iterable[Billing], which: Callable[[Billing], str]
+) -> dict[int, money.BillingFigures]:
+    """billing id → :func:`billing_figures` (frozen once decided, else computed),
+    ``which(billing)`` picking the side, in a fixed number of queries however
+    many billings."""
+    out: dict[int, money.BillingFigures] = {}
+    todo: list[tuple[Billing, str]] = []
+    for billing in billings:
+        side = which(billing)
+        stored = _frozen(billing, side)
+        if stored is not None:
+            out[billing.id] = stored[0]
+        else:
+            todo.append((billing, side))
+    if todo:
+        # The lines of the billings to compute, in one statement (the loaded
+        # billings' ``lines`` are filled in place; frozen ones need none).
+        db.session.scalars(
+            sa.select(Billing)
+            .options(selectinload(Billing.lines))
+            .where(Billing.id.in_([b.id for b, _ in todo]))
+        ).all()
+        infos = billable_sov_lines_for(b.commitment_id for b, _ in todo)
+        hists = histories_for(b for b, _ in todo)
+        for billing, side in todo:
+            out[billing.id] = compute(
+                billing,
+                which=side,
+                infos=infos[billing.commitment_id],
+                hist=hists[billing.id],
+            )
+    return out
 
 
 def ordered_lines(billing: Billing) -> list[BillingLine]:

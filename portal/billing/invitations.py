@@ -18,6 +18,7 @@ from portal.core.statuses import (
     CommitmentStatus,
     InvitationStatus,
     PeriodStatus,
+    Role,
 )
 from portal.extensions import db, rowcount
 from portal.locks import lock_rows
@@ -26,6 +27,7 @@ from portal.models import Billing, BillingPeriod, Commitment, Contact, Invitatio
 from portal.timeutil import utcnow
 from portal.validation import clean_text
 from portal.web.templating import term
+from portal.web.urls import has_endpoint, public_url
 
 
 class InvitationError(Exception):
@@ -262,4 +264,36 @@ def answer(
         before={"status": before},
         after={"status": invitation.status, "reason": invitation.decline_reason},
     )
+    if not accept and before != InvitationStatus.DECLINED:
+        # The contact is told "we have let the billing team know": do so.
+        _notify_admins_of_decline(invitation, contact)
     db.session.flush()
+
+
+def _notify_admins_of_decline(invitation: Invitation, contact: Contact) -> None:
+    """Mail every active admin that ``contact`` declined, with the reason."""
+    admins = db.session.scalars(
+        sa.select(User).where(User.role == Role.ADMIN, User.active.is_(True))
+    ).all()
+    commitment = invitation.commitment
+    project = commitment.project
+    if has_endpoint("admin.period_dashboard"):
+        url = public_url("admin.period_dashboard", period_id=invitation.period_id)
+    else:
+        url = public_url("admin.index")
+    for admin in admins:
+        queue_mail(
+            "invitation_declined",
+            admin.email,
+            f"{project.name}: {commitment.vendor.name} declined "
+            f"{term('invite_to_bill', project)} for period "
+            f"#{invitation.period.sequence}",
+            obj=invitation,
+            invitation=invitation,
+            commitment=commitment,
+            project=project,
+            # not ``contact``: the layout's footer would call the admin one.
+            decliner=contact,
+            reason=invitation.decline_reason,
+            url=url,
+        )

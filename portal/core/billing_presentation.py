@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from portal.core import money, terms
+from portal.core.statuses import COUNTED_STATUSES
 
 ZERO = Decimal("0.00")
 
@@ -136,3 +138,72 @@ def g703_totals(lines: Iterable[money.LineFigures]) -> G703Totals:
             sums["total_completed_and_stored"], sums["scheduled_value"]
         ),
     )
+
+
+# ------------------------------------------------------------ period states
+
+UPCOMING = "upcoming"
+
+
+def period_phase(status: str, start_date: date, has_billings: bool, today: date) -> str:
+    """What a period is called on every page: ``open``, ``closed`` or
+    ``upcoming`` (closed, not started yet and never billed: it was never
+    opened, so "Closed" would read as if it were over)."""
+    if str(status) == "closed" and start_date > today and not has_billings:
+        return UPCOMING
+    return str(status)
+
+
+def period_past_due(status: str, due_date: date, today: date) -> bool:
+    """Only an open period can be past due: a closed one takes no billings."""
+    return str(status) == "open" and today > due_date
+
+
+# ------------------------------------------------------- period dashboard
+
+#: The period dashboard's money columns: G703 E and F, G702 lines 5 and 8.
+BOARD_COLUMNS = (
+    "work_this_period",
+    "materials_stored",
+    "retainage",
+    "current_payment_due",
+)
+
+
+def figures_side(status: str) -> str:
+    """Which figures a billing's row shows: ``approved`` once decided (pending
+    owner approval, approved, approved as noted: the frozen snapshot), else
+    ``claimed`` (a draft, one under review or sent back)."""
+    return "approved" if status in {s.value for s in COUNTED_STATUSES} else "claimed"
+
+
+@dataclass(frozen=True)
+class BoardFigures:
+    """A billing's money on the period dashboard, on one side (``side``)."""
+
+    side: str  #: ``claimed`` or ``approved`` (:func:`figures_side`)
+    work_this_period: Decimal  #: G703 column E total
+    materials_stored: Decimal  #: G703 column F total (presently stored)
+    retainage: Decimal  #: G702 line 5, total retainage to date
+    current_payment_due: Decimal  #: G702 line 8
+
+
+def board_figures(figures: money.BillingFigures, side: str) -> BoardFigures:
+    """The dashboard's four figures of a billing's G702/G703."""
+    columns = g703_totals(figures.lines)
+    return BoardFigures(
+        side=side,
+        work_this_period=columns.work_this_period,
+        materials_stored=columns.materials_stored,
+        retainage=figures.totals.retainage,
+        current_payment_due=figures.totals.current_payment_due,
+    )
+
+
+def board_totals(rows: Iterable[BoardFigures]) -> dict[str, Decimal]:
+    """Σ of each dashboard money column."""
+    sums = dict.fromkeys(BOARD_COLUMNS, ZERO)
+    for row in rows:
+        for name in BOARD_COLUMNS:
+            sums[name] += getattr(row, name)
+    return sums

@@ -198,6 +198,7 @@ BADGE_COLOURS = {
     "submitted": "primary",
     "open": "success",
     "closed": "secondary",
+    "upcoming": "light",
     "sent": "success",
     "failed": "danger",
 }

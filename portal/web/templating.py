@@ -212,6 +212,8 @@ def register(app: Flask) -> None:
     app.add_template_global(home_endpoint, "home_endpoint")
     app.add_template_global(g702_lines, "g702_lines")
     app.add_template_global(g703_totals, "g703_totals")
+    app.add_template_global(billing_presentation.period_phase, "period_phase")
+    app.add_template_global(billing_presentation.period_past_due, "period_past_due")
     app.add_template_global(
         lambda: current_app.view_functions.keys(), "current_app_endpoints"
     )

@@ -199,7 +199,10 @@ def test_dashboard_states_totals_and_overdue(app, client, auth, world) -> None:
         declined_id: "declined",
     }
     assert draft_id not in states  # only approved commitments are billed
-    assert re.search(r'id="total-claimed">\$26,000\.00<', html)
+    # G703 E and F of the one billing (claimed: it is under review).
+    assert re.search(r'id="total-work-this-period">\$20,000\.00<', html)
+    assert re.search(r'id="total-materials-stored">\$6,000\.00<', html)
+    assert "No work this month" in html  # the decline's reason
     assert f"/admin/billings/{billing_id}" in html
     assert "overdue-flag" not in html
     # After the due date, those still owing a billing are flagged overdue.

@@ -155,7 +155,7 @@ def billing_of(app, commitment_id: int) -> dict:
             "revision": billing.revision,
             "claimed": claimed.totals,
             "approved": approved.totals,
-            # E + F: what the period dashboard shows as "this period".
+            # E + F of the lines (the batch export's figure).
             "claimed_period": this_period(claimed),
             "approved_period": this_period(approved),
             "attachments": len(billing.attachments),
@@ -326,7 +326,10 @@ def test_journey(app, live_server, new_context, shots) -> None:
     admin.goto(dashboard_url)
     row = admin.locator(f"#row-{ids['first_id']}")
     expect(row).to_have_attribute("data-state", "under_review")
-    expect(admin.locator("#total-claimed")).to_have_text(cash(b["claimed_period"]))
+    # Under review, the dashboard's money is the claim's G702 (line 8).
+    expect(admin.locator("#total-current-payment-due")).to_have_text(
+        cash(b["claimed"].current_payment_due)
+    )
     visit(admin, "period-dashboard-submitted")
     row.get_by_role("link", name="Review").click()
     expect(admin.get_by_role("heading", level=1)).to_contain_text("Progress billing #1")
@@ -425,8 +428,13 @@ def test_journey(app, live_server, new_context, shots) -> None:
         "data-state", "approved_as_noted"
     )
     assert (b["claimed_period"], b["approved_period"]) == (D("14000.00"), D("13500.00"))
-    expect(admin.locator("#total-claimed")).to_have_text(cash(b["claimed_period"]))
-    expect(admin.locator("#total-approved")).to_have_text(cash(b["approved_period"]))
+    # Decided, it is the approved G702 (line 8) and G703 (E).
+    expect(admin.locator("#total-current-payment-due")).to_have_text(
+        cash(b["approved"].current_payment_due)
+    )
+    expect(admin.locator(f"#row-{ids['first_id']} .figures-side")).to_have_text(
+        "approved"
+    )
     visit(admin, "period-dashboard-decided")
 
     # --- 9. The admin generates the upstream claim and downloads its PDF ----
