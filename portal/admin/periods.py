@@ -436,7 +436,7 @@ def period_bulk(period_id: int):
     if sent < len(live) or not live:
         flash(
             "Some selected commitments got no reminder: not invited yet, declined, "
-            "already submitted, or reminded in the last 24 hours.",
+            "already submitted, or invited or reminded in the last 24 hours.",
             "info",
         )
     return back

@@ -24,7 +24,7 @@ from portal.extensions import db, rowcount
 from portal.locks import lock_rows
 from portal.mail.outbox import queue_mail
 from portal.models import Billing, BillingPeriod, Commitment, Contact, Invitation, User
-from portal.timeutil import utcnow
+from portal.timeutil import aware, utcnow
 from portal.validation import clean_text
 from portal.web.templating import term
 from portal.web.urls import has_endpoint, public_url
@@ -162,8 +162,10 @@ def remind(
 ) -> int:
     """Send a reminder for each invitation still without a submitted billing.
 
-    At most one reminder per invitation per day; declined and revoked ones are
-    skipped. Returns how many were sent.
+    At most one mail per invitation per day: no reminder within a day of the
+    invite itself or of the last reminder (issue 14 item 15: one could go out
+    seconds after the invite). Declined and revoked ones are skipped. Returns
+    how many were sent.
     """
     now = utcnow()
     sent = 0
@@ -180,6 +182,9 @@ def remind(
             continue
         last = invitation.last_reminded_at
         if last is not None and now - last < timedelta(days=1):
+            continue
+        invited = aware(invitation.sent_at)
+        if invited is not None and now - invited < timedelta(days=1):
             continue
         if _has_submitted(invitation):
             continue

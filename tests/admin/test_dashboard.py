@@ -125,6 +125,19 @@ def test_reminders_are_idempotent_within_a_day(
     w = world
     auth.login_user(w.admin_id)
     bulk(client, w.period1_id, "invite", [w.commitment_id, w.other_commitment_id])
+    # Not within a day of the invite (issue 14 item 15): seconds later, none.
+    early = bulk(
+        client, w.period1_id, "remind", [w.commitment_id, w.other_commitment_id]
+    )
+    page = client.get(early.headers["Location"]).get_data(as_text=True)
+    assert "reminder(s) sent." not in page
+    assert "invited or reminded in the last 24 hours" in page
+    assert count(app, OutboxMessage, OutboxMessage.kind == "reminder") == 0
+    with app.app_context():
+        db.session.execute(
+            sa.update(Invitation).values(sent_at=utcnow() - timedelta(hours=25))
+        )
+        db.session.commit()
     first = bulk(
         client, w.period1_id, "remind", [w.commitment_id, w.other_commitment_id]
     )
