@@ -123,8 +123,10 @@ def objects_of(events: Iterable[AuditEvent]) -> dict[tuple[str, int], Any]:
     found: dict[tuple[str, int], Any] = {}
     for kind, ids in wanted.items():
         model, options = _LOADERS[kind]
+        id_column: Any = getattr(model, "id")  # noqa: B009 - every model has one
+        obj: Any
         for obj in db.session.scalars(
-            sa.select(model).where(model.id.in_(ids)).options(*options)
+            sa.select(model).where(id_column.in_(ids)).options(*options)
         ):
             found[(kind, obj.id)] = obj
     return found
