@@ -87,6 +87,9 @@ class Config:
 
     #: Our company (the contractor) as named on PDFs and mails.
     COMPANY_NAME = "Northwind Specialty Contractors"
+    #: The zone of times not tied to a project (users, outbox, audit, exports);
+    #: a project's own pages use the project's zone.
+    TIME_ZONE = "UTC"
     #: "us", "au" or "ca": the vocabulary pages, mails and PDFs use.
     TERMINOLOGY = "us"
     PAGE_SIZE = 25
@@ -106,6 +109,7 @@ _PLAIN_ENV = {
     "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
     "UPLOAD_FOLDER": "UPLOAD_FOLDER",
     "COMPANY_NAME": "COMPANY_NAME",
+    "TIME_ZONE": "TIME_ZONE",
     "PROXY_FIX_X_FOR": "PROXY_FIX_X_FOR",
     "PROXY_FIX_X_PROTO": "PROXY_FIX_X_PROTO",
 }

@@ -32,3 +32,21 @@ def aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def display(value: datetime | None, zone_name: str | None = None) -> str:
+    """A timestamp as every page shows it: in ``zone_name`` (the project's, else
+    the contractor's ``TIME_ZONE``), labelled, one format: ``Mar 04, 2026 14:05 EST``."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = aware(value)
+    if value is None:
+        return ""
+    zone = None
+    if zone_name:
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = None
+    local = value.astimezone(zone or UTC)
+    return local.strftime("%b %d, %Y %H:%M ") + (local.tzname() or "UTC")

@@ -152,3 +152,50 @@ def test_mails_carry_the_contractor_s_name(app, world) -> None:
     assert header == "Harbor Mechanical Ltd"
     assert "on the Harbor Mechanical Ltd billing portal." in html
     assert ">Progress Billings<" not in html
+
+
+def test_every_time_is_shown_in_one_format_labelled_with_its_zone(
+    app, client, auth, world
+) -> None:
+    """Issue 14 item 10: the contact saw "14:27 EST", admin lists "19:27 UTC",
+    the dashboard "Dec 01, 19:27" with no zone. Now one format everywhere, in
+    the project's zone on its pages, else the contractor's TIME_ZONE."""
+    from datetime import UTC, datetime
+
+    from portal import timeutil
+    from portal.billing import billings, drafts
+    from portal.models import Billing, Contact, Project
+
+    moment = datetime(2026, 12, 1, 19, 27, tzinfo=UTC)
+    assert timeutil.display(moment, "America/New_York") == "Dec 01, 2026 14:27 EST"
+    assert timeutil.display(moment, None) == "Dec 01, 2026 19:27 UTC"
+    assert timeutil.display(moment, "No/Such_Zone") == "Dec 01, 2026 19:27 UTC"
+    with app.app_context():
+        project = db.session.get(Project, world.project_id)
+        project.time_zone = "America/New_York"
+        contact = db.session.get(Contact, world.contact_id)
+        commitment = db.session.get(Commitment, world.commitment_id)
+        period = db.session.get(BillingPeriod, world.period1_id)
+        billing = billings.create_billing(commitment, period, contact)
+        line = billing.lines[0]
+        billings.save_billing(
+            billing,
+            contact,
+            billings.BillingInput(lines={line.sov_line_id: ("1000.00", "")}),
+            billing.version,
+        )
+        billings.submit_billing(billing, contact, billing.version)
+        db.session.commit()
+        billing_id = billing.id
+        submitted = db.session.get(Billing, billing_id).submitted_at
+        shown = drafts.local_time(submitted, project)
+        db.session.remove()
+    assert shown.endswith((" EST", " EDT"))
+    auth.login_user(world.admin_id)
+    for url in ("/admin/", "/admin/billings", f"/admin/billings/{billing_id}"):
+        page = client.get(url).get_data(as_text=True)
+        assert shown in page, url
+    audit = client.get("/admin/audit").get_data(as_text=True)
+    assert " UTC</td>" in audit and "(UTC)" not in audit
+    auth.login_contact(world.contact_id)
+    assert shown in client.get(f"/portal/billings/{billing_id}").get_data(as_text=True)

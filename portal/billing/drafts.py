@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from flask import abort, current_app, url_for
@@ -46,7 +45,7 @@ from portal.models import (
     RevisionSnapshot,
     commitment_contacts,
 )
-from portal.timeutil import aware, utcnow
+from portal.timeutil import display, utcnow
 
 ZERO = Decimal("0.00")
 S = BillingStatus
@@ -669,18 +668,8 @@ def _diff(
 
 
 def local_time(value: datetime | None, project: Project | None = None) -> str:
-    """A timestamp in the project's time zone, e.g. ``Mar 4, 2026 14:05 EST``."""
-    value = aware(value)
-    if value is None:
-        return ""
-    zone: Any = None
-    if project is not None and project.time_zone:
-        try:
-            zone = ZoneInfo(project.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = None
-    local = value.astimezone(zone) if zone else value
-    return local.strftime("%b %d, %Y %H:%M ") + (local.tzname() or "UTC")
+    """A timestamp in the project's time zone, e.g. ``Mar 04, 2026 14:05 EST``."""
+    return display(value, project.time_zone if project is not None else None)
 
 
 def term_for(billing: Billing, key: str) -> str:

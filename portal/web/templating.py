@@ -11,6 +11,7 @@ from babel.numbers import format_currency, format_decimal
 from flask import Flask, current_app, g
 from markupsafe import Markup, escape
 
+from portal import timeutil
 from portal.accounts.auth import home_endpoint
 from portal.core import billing_presentation, statuses, terms
 from portal.core.statuses import ADMINS, AUDITORS, BADGE_COLOURS, READERS
@@ -196,6 +197,13 @@ def portal_name() -> str:
     return f"the {company} billing portal" if company else "Progress Billings"
 
 
+def when(value: Any, project: Any | None = None) -> str:
+    """A time as every page shows it (issue 14 item 10): in the project's zone
+    when the page is about one, else the contractor's ``TIME_ZONE``; labelled."""
+    zone = getattr(project, "time_zone", None) or current_app.config.get("TIME_ZONE")
+    return timeutil.display(value, zone)
+
+
 def register(app: Flask) -> None:
     """Install the filters and globals."""
     app.jinja_env.globals.update(STATUS_ENUMS)
@@ -206,6 +214,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(status_label, "status_label")
     app.add_template_filter(badge, "badge")
     app.add_template_filter(sentence, "sentence")
+    app.add_template_filter(when, "when")
     app.add_template_global(term, "term")
     app.add_template_global(portal_name, "portal_name")
     app.add_template_global(nav_links, "nav_links")
