@@ -93,7 +93,7 @@ def g702_approved(html: str) -> dict[int, str]:
     """G702 line number → the approved column's text on the review page."""
     out = {}
     for n, cell in re.findall(
-        r'<tr[^>]*data-line="(\d)"[^>]*>.*?<td class="num approved">(.*?)</td>',
+        r'<tr[^>]*data-line="(\d)"[^>]*>.*?<td class="num approved"[^>]*>(.*?)</td>',
         html,
         re.S,
     ):
