@@ -8,7 +8,7 @@ arithmetic. Approved billings read their frozen figures instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -368,34 +368,13 @@ def billing_figures(billing: Billing, which: str = "approved") -> money.BillingF
     return compute(billing, which=which)
 
 
-def histories_for(billings: Iterable[Billing]) -> dict[int, History]:
-    """billing id → :func:`history` at its position, in two queries however many
-    billings (a counted billing without a snapshot, older data, computes)."""
-    billings = list(billings)
+def previous_counted(billings: Sequence[Billing]) -> dict[int, Billing]:
+    """Billing id → its commitment's previous counted billing, for those that
+    have one (one query; only those billings are loaded, not the history)."""
     if not billings:
         return {}
     counted = [s.value for s in COUNTED_STATUSES]
     earlier = aliased(Billing)
-    work: dict[int, dict[int, Decimal]] = {b.id: {} for b in billings}
-    for billing_id, sov_line_id, total in db.session.execute(
-        sa.select(
-            Billing.id, BillingLine.sov_line_id, sa.func.sum(BillingLine.approved_work)
-        )
-        .join(
-            earlier,
-            sa.and_(
-                earlier.commitment_id == Billing.commitment_id,
-                earlier.status.in_(counted),
-                earlier.application_number < Billing.application_number,
-            ),
-        )
-        .join(BillingLine, BillingLine.billing_id == earlier.id)
-        .where(Billing.id.in_([b.id for b in billings]))
-        .group_by(Billing.id, BillingLine.sov_line_id)
-    ):
-        work[billing_id][sov_line_id] = _cents(total)
-    # The previous counted billing of each: only those rows are loaded (their
-    # frozen figures carry line 7, F and the releases).
     latest = (
         sa.select(
             Billing.id.label("billing_id"),
@@ -428,6 +407,38 @@ def histories_for(billings: Iterable[Billing]) -> dict[int, History]:
         .order_by(Billing.id)
     ):
         previous[billing_id] = prev  # the last of equals, as history()'s limit
+    return previous
+
+
+def histories_for(billings: Iterable[Billing]) -> dict[int, History]:
+    """billing id → :func:`history` at its position, in two queries however many
+    billings (a counted billing without a snapshot, older data, computes)."""
+    billings = list(billings)
+    if not billings:
+        return {}
+    counted = [s.value for s in COUNTED_STATUSES]
+    earlier = aliased(Billing)
+    work: dict[int, dict[int, Decimal]] = {b.id: {} for b in billings}
+    for billing_id, sov_line_id, total in db.session.execute(
+        sa.select(
+            Billing.id, BillingLine.sov_line_id, sa.func.sum(BillingLine.approved_work)
+        )
+        .join(
+            earlier,
+            sa.and_(
+                earlier.commitment_id == Billing.commitment_id,
+                earlier.status.in_(counted),
+                earlier.application_number < Billing.application_number,
+            ),
+        )
+        .join(BillingLine, BillingLine.billing_id == earlier.id)
+        .where(Billing.id.in_([b.id for b in billings]))
+        .group_by(Billing.id, BillingLine.sov_line_id)
+    ):
+        work[billing_id][sov_line_id] = _cents(total)
+    # The previous counted billing of each: only those rows are loaded (their
+    # frozen figures carry line 7, F and the releases).
+    previous = previous_counted(billings)
     out: dict[int, History] = {}
     for billing in billings:
         certificates = released = ZERO

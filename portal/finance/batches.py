@@ -22,13 +22,13 @@ from types import SimpleNamespace
 from typing import cast
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.identity import _WeakInstanceDict
 
 from portal import audit
 from portal.billing import figures
 from portal.core import money
-from portal.core.statuses import COUNTED_STATUSES, FINAL_STATUSES, Role
+from portal.core.statuses import FINAL_STATUSES, Role
 from portal.extensions import db, rowcount
 from portal.finance.builders import (
     FORMATS,
@@ -170,45 +170,9 @@ def load_billings(ids: Iterable[int], *, lines: bool = True) -> list[Billing]:
 
 
 def _previous_billings(billings: Sequence[Billing]) -> dict[int, Billing | None]:
-    """Billing id → the commitment's previous counted billing (one query).
-
-    Only the previous billing itself is loaded (its frozen figures are all the
-    rows need), not the commitment's whole history.
-    """
-    if not billings:
-        return {}
-    counted = [s.value for s in COUNTED_STATUSES]
-    earlier = aliased(Billing)
-    latest = (
-        sa.select(
-            Billing.id.label("for_id"),
-            Billing.commitment_id.label("commitment_id"),
-            sa.func.max(earlier.application_number).label("number"),
-        )
-        .join(
-            earlier,
-            sa.and_(
-                earlier.commitment_id == Billing.commitment_id,
-                earlier.application_number < Billing.application_number,
-                earlier.status.in_(counted),
-            ),
-        )
-        .where(Billing.id.in_([b.id for b in billings]))
-        .group_by(Billing.id, Billing.commitment_id)
-        .subquery()
-    )
-    previous = aliased(Billing)
-    rows = db.session.execute(
-        sa.select(latest.c.for_id, previous).join(
-            previous,
-            sa.and_(
-                previous.commitment_id == latest.c.commitment_id,
-                previous.application_number == latest.c.number,
-                previous.status.in_(counted),
-            ),
-        )
-    ).all()
-    found: dict[int, Billing] = dict(rows)
+    """Billing id → the commitment's previous counted billing (one query;
+    :func:`portal.billing.figures.previous_counted`)."""
+    found = figures.previous_counted(billings)
     return {billing.id: found.get(billing.id) for billing in billings}
 
 
