@@ -503,6 +503,9 @@ class BillingPeriod(Model):
             sqlite_where=sa.text("status = 'open'"),
             postgresql_where=sa.text("status = 'open'"),
         ),
+        # The periods list's date sorts.
+        sa.Index("ix_billing_periods_start_date", "start_date"),
+        sa.Index("ix_billing_periods_due_date", "due_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -616,6 +619,9 @@ class Billing(Model):
         sa.Index(
             "ix_billings_commitment_application", "commitment_id", "application_number"
         ),
+        # The billing list's sorts (newest change first by default).
+        sa.Index("ix_billings_updated_at", "updated_at"),
+        sa.Index("ix_billings_submitted_at", "submitted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -909,7 +915,10 @@ class ExportBatch(Model):
     """An export file for finance: the billings in it and its exact bytes (SPEC §7)."""
 
     __tablename__ = "export_batches"
-    __table_args__ = (_in("format", ExportFormat),)
+    __table_args__ = (
+        _in("format", ExportFormat),
+        sa.Index("ix_export_batches_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     format: Mapped[str] = mapped_column(sa.String(16))
@@ -1004,6 +1013,7 @@ class AuditEvent(Model):
         _in("actor_type", ActorType),
         sa.Index("ix_audit_events_object", "object_type", "object_id"),
         sa.Index("ix_audit_events_created_at", "created_at"),
+        sa.Index("ix_audit_events_actor_user_id", "actor_user_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from portal import timeutil
 from portal.accounts.auth import role_required
@@ -38,6 +38,23 @@ from portal.core.statuses import PeriodStatus
 from portal.extensions import db
 from portal.models import Billing, BillingPeriod, Commitment, Invitation, Project
 from portal.validation import FieldErrors, InputError
+from portal.web.sorting import Inverted, SortSpec, paginate
+
+#: The periods list's sortable columns; project (then newest period) by default.
+PERIOD_SORTS = SortSpec(
+    {
+        "project": (Project.number, Inverted(BillingPeriod.sequence)),
+        "sequence": BillingPeriod.sequence,
+        "start": BillingPeriod.start_date,
+        "end": BillingPeriod.end_date,
+        "due": BillingPeriod.due_date,
+        "billing_date": BillingPeriod.billing_date,
+        "status": BillingPeriod.status,
+    },
+    default="project",
+    tiebreak=BillingPeriod.id,
+    desc_first=frozenset({"start", "end", "due", "billing_date"}),
+)
 
 
 @bp.route("/periods")
@@ -45,22 +62,31 @@ from portal.validation import FieldErrors, InputError
 def periods():
     """Every billing period, by project; paginated."""
     project_id = arg_id("project_id")
-    stmt = (
-        sa.select(BillingPeriod)
-        .options(joinedload(BillingPeriod.project))
-        .join(Project, Project.id == BillingPeriod.project_id)
-        .order_by(Project.number, BillingPeriod.sequence.desc())
-    )
+    where = []
     if project_id:
-        stmt = stmt.where(BillingPeriod.project_id == project_id)
+        where.append(BillingPeriod.project_id == project_id)
     status = arg_text("status", 10)
     if status in {s.value for s in PeriodStatus}:
-        stmt = stmt.where(BillingPeriod.status == status)
+        where.append(BillingPeriod.status == status)
     else:
         status = ""
-    pagination = db.paginate(
-        stmt, page=page_arg(), per_page=per_page(), error_out=False
+    sort = PERIOD_SORTS.parse(request.args)
+    stmt = sort.apply(
+        sa.select(BillingPeriod)
+        .join(Project, Project.id == BillingPeriod.project_id)
+        .options(contains_eager(BillingPeriod.project))
+        .where(*where)
     )
+    pagination = paginate(
+        stmt,
+        BillingPeriod.id,
+        page=page_arg(),
+        per_page=per_page(),
+        count=sa.select(sa.func.count()).select_from(BillingPeriod).where(*where),
+    )
+    args: dict[str, Any] = {
+        k: v for k, v in {"project_id": project_id, "status": status}.items() if v
+    }
     ids = [p.id for p in pagination.items]
     billing_counts = dict(
         db.session.execute(
@@ -82,6 +108,8 @@ def periods():
         projects=dashboard.project_options(),
         project_id=project_id,
         status=status,
+        sort=sort,
+        args=args,
         billing_counts=billing_counts,
         invitation_counts=invitation_counts,
         today=timeutil.today(),

@@ -4,7 +4,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import render_template, request
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager
 
 from portal import contracts as domain
 from portal.accounts.auth import role_required
@@ -29,6 +29,7 @@ from portal.admin.forms import (
     time_zones,
 )
 from portal.core.statuses import (
+    CommitmentStatus,
     PeriodStatus,
 )
 from portal.extensions import db
@@ -41,6 +42,7 @@ from portal.models import (
     commitment_contacts,
 )
 from portal.validation import FieldErrors
+from portal.web.sorting import SortSpec, paginate
 
 
 @bp.route("/projects")
@@ -175,30 +177,59 @@ def project_edit(project_id: int):
     return _project_form(db.get_or_404(Project, project_id))
 
 
+#: A project's commitments: the sortable columns.
+COMMITMENT_SORTS = SortSpec(
+    {
+        "number": Commitment.number,
+        "title": Commitment.title,
+        "vendor": Vendor.name,
+        "kind": Commitment.kind,
+        "status": Commitment.status,
+    },
+    default="number",
+    tiebreak=Commitment.id,
+)
+
+
 @bp.route("/projects/<int:project_id>")
 @role_required(*READERS)
 def project_view(project_id: int):
     """A project: its commitments (searchable), periods and client contracts."""
     project = db.get_or_404(Project, project_id)
     q = arg_text("q")
-    stmt = (
-        sa.select(Commitment)
-        .options(joinedload(Commitment.vendor))
-        .join(Vendor, Vendor.id == Commitment.vendor_id)
-        .where(Commitment.project_id == project.id)
-        .order_by(Commitment.number)
-    )
+    status = arg_text("status", 16)
+    where: list[Any] = [Commitment.project_id == project.id]
+    if status in {s.value for s in CommitmentStatus}:
+        where.append(Commitment.status == status)
+    else:
+        status = ""
     if q:
-        stmt = stmt.where(
+        where.append(
             sa.or_(
                 sa.func.lower(Commitment.number).like(like(q), escape="\\"),
                 sa.func.lower(Commitment.title).like(like(q), escape="\\"),
                 sa.func.lower(Vendor.name).like(like(q), escape="\\"),
             )
         )
-    pagination = db.paginate(
-        stmt, page=page_arg(), per_page=per_page(), error_out=False
+    count = sa.select(sa.func.count()).select_from(Commitment)
+    if q:
+        count = count.join(Vendor, Vendor.id == Commitment.vendor_id)
+    sort = COMMITMENT_SORTS.parse(request.args)
+    stmt = sort.apply(
+        sa.select(Commitment)
+        .join(Vendor, Vendor.id == Commitment.vendor_id)
+        .options(contains_eager(Commitment.vendor))
+        .where(*where)
     )
+    pagination = paginate(
+        stmt,
+        Commitment.id,
+        page=page_arg(),
+        per_page=per_page(),
+        count=count.where(*where),
+    )
+    args: dict[str, Any] = {"project_id": project.id}
+    args.update({k: v for k, v in {"q": q, "status": status}.items() if v})
     ids = [c.id for c in pagination.items]
     contact_counts: dict[int, int] = dict(
         db.session.execute(
@@ -223,6 +254,9 @@ def project_view(project_id: int):
         project=project,
         pagination=pagination,
         q=q,
+        status=status,
+        sort=sort,
+        args=args,
         totals=scheduled_totals(ids),
         contact_counts=contact_counts,
         periods=periods,

@@ -16,7 +16,7 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from portal.accounts.auth import role_required
 from portal.admin import bp
@@ -63,10 +63,12 @@ from portal.models import (
     BillingPeriod,
     Comment,
     Commitment,
+    Project,
     RevisionSnapshot,
     SovLine,
     Vendor,
 )
+from portal.web.sorting import SortSpec, paginate
 from portal.web.templating import term
 
 STALE_MESSAGE = (
@@ -74,6 +76,25 @@ STALE_MESSAGE = (
     "Reload the page to see the latest version, then try again."
 )
 STATUS_CHOICES = [(s.value, s.value) for s in BillingStatus]
+#: The billing list's sortable columns (the claimed/approved sums are computed
+#: per page, so they don't sort).
+BILLING_SORTS = SortSpec(
+    {
+        "project": Project.number,
+        "commitment": Commitment.number,
+        "vendor": Vendor.name,
+        "period": BillingPeriod.start_date,
+        "application": Billing.application_number,
+        "invoice": Billing.vendor_invoice_number,
+        "status": Billing.status,
+        "submitted": Billing.submitted_at,
+        "updated": Billing.updated_at,
+    },
+    default="-updated",
+    tiebreak=Billing.id,
+    nullable=frozenset({"submitted"}),
+    desc_first=frozenset({"submitted", "updated"}),
+)
 
 
 # ------------------------------------------------------------------ list
@@ -82,7 +103,8 @@ STATUS_CHOICES = [(s.value, s.value) for s in BillingStatus]
 @bp.route("/billings", endpoint="billings")
 @role_required(*READERS)
 def billings_list():
-    """Every billing, filtered by project, period, status or vendor; paginated."""
+    """Every billing, filtered by project, period, status or vendor; sortable by
+    column header, paginated; counted on the billings table alone."""
     filters = {
         "project_id": arg_id("project_id"),
         "period_id": arg_id("period_id"),
@@ -90,30 +112,20 @@ def billings_list():
         "status": arg_text("status", 32),
         "q": arg_text("q"),
     }
-    stmt = (
-        sa.select(Billing)
-        .join(Commitment, Commitment.id == Billing.commitment_id)
-        .join(Vendor, Vendor.id == Commitment.vendor_id)
-        .options(
-            joinedload(Billing.commitment).joinedload(Commitment.vendor),
-            joinedload(Billing.commitment).joinedload(Commitment.project),
-            joinedload(Billing.period),
-        )
-        .order_by(Billing.updated_at.desc(), Billing.id.desc())
-    )
+    where: list[Any] = []
     if filters["project_id"]:
-        stmt = stmt.where(Commitment.project_id == filters["project_id"])
+        where.append(Commitment.project_id == filters["project_id"])
     if filters["period_id"]:
-        stmt = stmt.where(Billing.period_id == filters["period_id"])
+        where.append(Billing.period_id == filters["period_id"])
     if filters["vendor_id"]:
-        stmt = stmt.where(Commitment.vendor_id == filters["vendor_id"])
+        where.append(Commitment.vendor_id == filters["vendor_id"])
     if filters["status"] in {s.value for s in BillingStatus}:
-        stmt = stmt.where(Billing.status == filters["status"])
+        where.append(Billing.status == filters["status"])
     else:
         filters["status"] = ""
     if filters["q"]:
         pattern = like(filters["q"])
-        stmt = stmt.where(
+        where.append(
             sa.or_(
                 sa.func.lower(Commitment.number).like(pattern, escape="\\"),
                 sa.func.lower(Commitment.title).like(pattern, escape="\\"),
@@ -121,8 +133,33 @@ def billings_list():
                 sa.func.lower(Billing.vendor_invoice_number).like(pattern, escape="\\"),
             )
         )
-    pagination = db.paginate(
-        stmt, page=page_arg(), per_page=per_page(), error_out=False
+    # The count joins only what the filters read (the billings table alone
+    # when unfiltered); the page joins what its rows show and sort on.
+    count = sa.select(sa.func.count()).select_from(Billing)
+    if filters["project_id"] or filters["vendor_id"] or filters["q"]:
+        count = count.join(Commitment, Commitment.id == Billing.commitment_id)
+    if filters["q"]:
+        count = count.join(Vendor, Vendor.id == Commitment.vendor_id)
+    sort = BILLING_SORTS.parse(request.args)
+    stmt = sort.apply(
+        sa.select(Billing)
+        .join(Commitment, Commitment.id == Billing.commitment_id)
+        .join(Vendor, Vendor.id == Commitment.vendor_id)
+        .join(Project, Project.id == Commitment.project_id)
+        .join(BillingPeriod, BillingPeriod.id == Billing.period_id)
+        .options(
+            contains_eager(Billing.commitment).contains_eager(Commitment.vendor),
+            contains_eager(Billing.commitment).contains_eager(Commitment.project),
+            contains_eager(Billing.period),
+        )
+        .where(*where)
+    )
+    pagination = paginate(
+        stmt,
+        Billing.id,
+        page=page_arg(),
+        per_page=per_page(),
+        count=count.where(*where),
     )
     args = {k: v for k, v in filters.items() if v}
     return render_template(
@@ -130,6 +167,7 @@ def billings_list():
         pagination=pagination,
         filters=filters,
         args=args,
+        sort=sort,
         sums=billing_sums([b.id for b in pagination.items]),
         declines=open_declines(
             project_id=filters["project_id"],

@@ -52,6 +52,7 @@ from portal.mail.outbox import redacted_body, retry_message, stale_backlog
 from portal.models import AuditEvent, OutboxMessage, User
 from portal.timeutil import utcnow
 from portal.validation import MAX_ID, FieldErrors
+from portal.web.sorting import SortSpec, paginate
 from portal.web.templating import term
 
 #: Endpoints reachable without a staff session.
@@ -322,6 +323,19 @@ def _day_start(day):
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+#: The audit log's sortable columns; newest first by default.
+AUDIT_SORTS = SortSpec(
+    {
+        "when": AuditEvent.created_at,
+        "action": AuditEvent.action,
+        "object": (AuditEvent.object_type, AuditEvent.object_id),
+    },
+    default="-when",
+    tiebreak=AuditEvent.id,
+    desc_first=frozenset({"when"}),
+)
+
+
 @bp.route("/audit")
 @role_required(*AUDITORS)
 def audit_log():
@@ -334,8 +348,16 @@ def audit_log():
         "since": arg_text("since", 10),
         "until": arg_text("until", 10),
     }
-    pagination = db.paginate(
-        audit_query(**filters), page=page_arg(), per_page=per_page(), error_out=False
+    sort = AUDIT_SORTS.parse(request.args)
+    stmt = audit_query(**filters)
+    pagination = paginate(
+        sort.apply(stmt),
+        AuditEvent.id,
+        page=page_arg(),
+        per_page=per_page(),
+        count=sa.select(sa.func.count())
+        .select_from(AuditEvent)
+        .where(*([stmt.whereclause] if stmt.whereclause is not None else [])),
     )
     actors = db.session.scalars(sa.select(User).order_by(User.name)).all()
     args = {k: v for k, v in filters.items() if v}
@@ -345,6 +367,7 @@ def audit_log():
         objects=audit.objects_of(pagination.items),
         filters=filters,
         args=args,
+        sort=sort,
         actors=actors,
         object_types=AUDIT_OBJECT_TYPES,
     )

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 from flask import render_template, request
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 
 from portal import contracts as domain
 from portal.accounts.auth import role_required
@@ -24,9 +24,41 @@ from portal.extensions import db
 from portal.models import (
     Commitment,
     Contact,
+    Project,
     Vendor,
 )
 from portal.validation import FieldErrors
+from portal.web.sorting import Inverted, SortSpec, paginate
+
+VENDOR_SORTS = SortSpec(
+    {"name": Vendor.name, "code": Vendor.erp_vendor_code, "created": Vendor.created_at},
+    default="name",
+    tiebreak=Vendor.id,
+    nullable=frozenset({"code"}),
+    desc_first=frozenset({"created"}),
+)
+#: A vendor's contacts (active first by default) and commitments, on its page.
+CONTACT_SORTS = SortSpec(
+    {
+        "name": Contact.name,
+        "email": Contact.email,
+        "phone": Contact.phone,
+        "status": (Inverted(Contact.active), Contact.name),
+    },
+    default="status",
+    tiebreak=Contact.id,
+)
+VENDOR_COMMITMENT_SORTS = SortSpec(
+    {
+        "project": (Project.number, Commitment.number),
+        "number": Commitment.number,
+        "title": Commitment.title,
+        "status": Commitment.status,
+    },
+    default="project",
+    tiebreak=Commitment.id,
+    arg="commitments_sort",
+)
 
 
 @bp.route("/vendors")
@@ -34,7 +66,8 @@ from portal.validation import FieldErrors
 def vendors():
     """Every vendor, searchable by name, ERP code or contact; paginated."""
     q = arg_text("q")
-    stmt = sa.select(Vendor).order_by(Vendor.name)
+    sort = VENDOR_SORTS.parse(request.args)
+    stmt = sa.select(Vendor)
     if q:
         pattern = like(q)
         contact_match = (
@@ -55,8 +88,8 @@ def vendors():
                 contact_match,
             )
         )
-    pagination = db.paginate(
-        stmt, page=page_arg(), per_page=per_page(), error_out=False
+    pagination = paginate(
+        sort.apply(stmt), Vendor.id, page=page_arg(), per_page=per_page()
     )
     ids = [v.id for v in pagination.items]
     contacts = dict(
@@ -77,6 +110,8 @@ def vendors():
         "admin/vendors.html",
         pagination=pagination,
         q=q,
+        sort=sort,
+        args={"q": q} if q else {},
         contacts=contacts,
         commitments=commitments,
     )
@@ -138,23 +173,37 @@ def vendor_edit(vendor_id: int):
 def vendor_view(vendor_id: int):
     """A vendor: its contacts (add, edit, deactivate, revoke links) and commitments."""
     vendor = db.get_or_404(Vendor, vendor_id)
+    contact_sort = CONTACT_SORTS.parse(request.args)
+    commitment_sort = VENDOR_COMMITMENT_SORTS.parse(request.args)
     contacts = db.session.scalars(
-        sa.select(Contact)
-        .options(selectinload(Contact.commitments))
-        .where(Contact.vendor_id == vendor.id)
-        .order_by(Contact.active.desc(), Contact.name)
+        contact_sort.apply(
+            sa.select(Contact)
+            .options(selectinload(Contact.commitments))
+            .where(Contact.vendor_id == vendor.id)
+        )
     ).all()
     commitments = db.session.scalars(
-        sa.select(Commitment)
-        .options(joinedload(Commitment.project))
-        .where(Commitment.vendor_id == vendor.id)
-        .order_by(Commitment.project_id, Commitment.number)
+        commitment_sort.apply(
+            sa.select(Commitment)
+            .join(Project, Project.id == Commitment.project_id)
+            .options(contains_eager(Commitment.project))
+            .where(Commitment.vendor_id == vendor.id)
+        )
     ).all()
+    # Each table's header links keep the other table's order.
+    args = {
+        "vendor_id": vendor.id,
+        **contact_sort.url_args(),
+        **commitment_sort.url_args(),
+    }
     return render_template(
         "admin/vendor_view.html",
         vendor=vendor,
         contacts=contacts,
         commitments=commitments,
+        contact_sort=contact_sort,
+        commitment_sort=commitment_sort,
+        args=args,
         totals=scheduled_totals([c.id for c in commitments]),
         values={},
         errors={},

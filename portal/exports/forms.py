@@ -22,6 +22,7 @@ from portal.web.forms import (
     IdListField,
     PostedTextField,
     StrictChoiceField,
+    StrictDateField,
     StrictForm,
     build,
 )
@@ -63,6 +64,32 @@ class FiltersForm(StrictForm):
     project = IdField(required=False)
     period = IdField(required=False)
     vendor = IdField(required=False)
+
+
+#: The batch list's "state" filter values.
+BATCH_STATES = ("live", "reversed")
+
+
+class BatchFiltersForm(StrictForm):
+    """The batch list's filters, from the query (unknown values ignored)."""
+
+    format = StrictChoiceField(choices=list(FORMATS), default="")
+    state = StrictChoiceField(choices=BATCH_STATES, default="")
+    since = StrictDateField(required=False)
+    until = StrictDateField(required=False)
+
+
+def read_batch_filters(args: Mapping[str, str]) -> dict[str, object]:
+    """The batch list's filters that are set (format, state, since, until)."""
+    form = BatchFiltersForm(formdata=args)
+    form.validate()
+    values = {
+        "format": form.format.data,
+        "state": form.state.data,
+        "since": form.since.data,
+        "until": form.until.data,
+    }
+    return {key: value for key, value in values.items() if value}
 
 
 def read_filters(args: Mapping[str, str], default_format: str) -> Filters:

@@ -7,6 +7,9 @@ The blueprint guard fails closed: every page needs a signed-in staff user
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
 import sqlalchemy as sa
 from flask import (
     abort,
@@ -19,19 +22,21 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import defer, joinedload, selectinload
 
 from portal.accounts import api_tokens
 from portal.accounts.auth import role_required
 from portal.core.statuses import EXPORTERS, READERS
 from portal.exports import api, bp
 from portal.exports.forms import (
+    BATCH_STATES,
     BatchCreateForm,
     ReverseForm,
     TokenForm,
     cost_code_form,
     project_code_form,
     query_page,
+    read_batch_filters,
     read_filters,
     settings_form,
     vendor_code_form,
@@ -41,6 +46,7 @@ from portal.finance import batches as export_batches
 from portal.finance import erp
 from portal.finance.builders import FORMATS, NO_DIRECT_EXPORT
 from portal.models import ApiToken, BillingPeriod, ExportBatch, Project, Vendor
+from portal.web.sorting import SortSpec, paginate
 
 STAFF = READERS
 WRITERS = EXPORTERS
@@ -94,7 +100,7 @@ def index():
     items = export_batches.readiness(list(pagination.items), filters.fmt)
     batches = db.session.scalars(
         sa.select(ExportBatch)
-        .options(joinedload(ExportBatch.created_by))
+        .options(defer(ExportBatch.content), joinedload(ExportBatch.created_by))
         .order_by(ExportBatch.id.desc())
         .limit(10)
     ).all()
@@ -175,24 +181,74 @@ def batch_create():
 # ------------------------------------------------------------------ batches
 
 
+#: The batch list's sortable columns.
+BATCH_SORTS = SortSpec(
+    {
+        "id": ExportBatch.id,
+        "created": ExportBatch.created_at,
+        "format": ExportBatch.format,
+        "file": ExportBatch.filename,
+        "billings": ExportBatch.billing_count,
+        "total": ExportBatch.total_amount,
+        "state": ExportBatch.reversed_at,
+    },
+    default="-id",
+    tiebreak=ExportBatch.id,
+    nullable=frozenset({"state"}),
+    desc_first=frozenset({"id", "created", "billings", "total"}),
+)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 @bp.route("/batches")
 @role_required(*STAFF)
 def batches():
-    """Every export batch, newest first."""
+    """Every export batch, newest first; filtered by format, state and date,
+    sortable by column. The stored files are never read here."""
     page = query_page(request.args)
-    pagination = db.paginate(
-        sa.select(ExportBatch)
-        .options(
-            joinedload(ExportBatch.created_by), joinedload(ExportBatch.reversed_by)
-        )
-        .order_by(ExportBatch.id.desc()),
+    filters = read_batch_filters(request.args)
+    where: list[Any] = []
+    if "format" in filters:
+        where.append(ExportBatch.format == filters["format"])
+    if filters.get("state") == "live":
+        where.append(ExportBatch.reversed_at.is_(None))
+    elif filters.get("state") == "reversed":
+        where.append(ExportBatch.reversed_at.is_not(None))
+    since, until = filters.get("since"), filters.get("until")
+    if isinstance(since, date):
+        where.append(ExportBatch.created_at >= _day_start(since))
+    if isinstance(until, date):
+        where.append(ExportBatch.created_at < _day_start(until + timedelta(days=1)))
+    sort = BATCH_SORTS.parse(request.args)
+    pagination = paginate(
+        sort.apply(
+            sa.select(ExportBatch)
+            .options(
+                defer(ExportBatch.content),
+                joinedload(ExportBatch.created_by),
+                joinedload(ExportBatch.reversed_by),
+            )
+            .where(*where)
+        ),
+        ExportBatch.id,
         page=page,
         per_page=BATCH_PAGE_SIZE,
-        error_out=False,
+        count=sa.select(sa.func.count()).select_from(ExportBatch).where(*where),
     )
+    args = {
+        key: value.isoformat() if isinstance(value, date) else value
+        for key, value in filters.items()
+    }
     return render_template(
         "exports/batches.html",
         pagination=pagination,
+        filters=args,
+        args=args,
+        sort=sort,
+        states=BATCH_STATES,
         currencies=export_batches.batch_currencies(b.id for b in pagination.items),
         formats=FORMATS,
         may_write=_may_write(),
