@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from portal.core.statuses import (
     ActorType,
@@ -927,6 +927,9 @@ class ExportBatch(Model):
     filename: Mapped[str] = mapped_column(sa.String(200))
     content_type: Mapped[str] = mapped_column(sa.String(100))
     content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    #: The file's size, computed by the database: lists defer ``content``
+    #: (up to megabytes a batch) and still show it.
+    content_size: Mapped[int] = column_property(sa.func.length(content))
     sha256: Mapped[str] = mapped_column(sa.String(64))
     billing_count: Mapped[int]
     total_amount: Mapped[Decimal] = _money()

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, g, jsonify, request, send_file
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import defer, joinedload, selectinload
 
 from portal.accounts import api_tokens
 from portal.billing import figures
@@ -30,6 +30,7 @@ from portal.extensions import csrf, db
 from portal.finance import batches as export_batches
 from portal.models import Billing, Commitment, ExportBatch
 from portal.validation import MAX_ID
+from portal.web.sorting import paginate
 from portal.web.urls import public_url
 
 ZERO = Decimal("0.00")
@@ -256,7 +257,7 @@ def batch_json(batch: ExportBatch) -> dict[str, Any]:
         "status": "reversed" if batch.reversed_at else "live",
         "filename": batch.filename,
         "content_type": batch.content_type,
-        "size": len(batch.content),
+        "size": batch.content_size,
         "sha256": batch.sha256,
         "billing_count": batch.billing_count,
         "billing_ids": sorted(item.billing_id for item in batch.items),
@@ -311,7 +312,10 @@ def _page_args() -> tuple[int, int]:
 def _listing(
     endpoint: str, select: sa.Select, page: int, per_page: int, serialise: Any
 ) -> dict[str, Any]:
-    pagination = db.paginate(select, page=page, per_page=per_page, error_out=False)
+    # Counted over the ids alone: the default count wraps every column (a
+    # batch's file among them) in a subquery.
+    entity = select.column_descriptions[0]["entity"]
+    pagination = paginate(select, entity.id, page=page, per_page=per_page)
     args = {k: v for k, v in request.args.items() if k not in ("page", "per_page")}
 
     def link(number: int) -> str:
@@ -418,6 +422,7 @@ def api_batches() -> Response:
     query = (
         sa.select(ExportBatch)
         .options(
+            defer(ExportBatch.content),  # listing never loads the files
             selectinload(ExportBatch.items),
             joinedload(ExportBatch.created_by),
             joinedload(ExportBatch.reversed_by),

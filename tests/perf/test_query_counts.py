@@ -161,6 +161,7 @@ CALLS = [
     # back office
     _get("admin dashboard", "admin", lambda i: "/admin/"),
     _get("periods", "admin", lambda i: "/admin/periods"),
+    _get("periods (sorted)", "admin", lambda i: "/admin/periods?sort=-due&status=open"),
     _get("period dashboard", "admin", lambda i: f"/admin/periods/{i.period}"),
     _get(
         "period dashboard (filtered)",
@@ -176,6 +177,15 @@ CALLS = [
             "&status=under_review"
         ),
     ),
+    _get("billings list (sorted)", "admin", lambda i: "/admin/billings?sort=-vendor"),
+    _get(
+        "billings list (sorted, filtered)",
+        "viewer",
+        lambda i: (
+            f"/admin/billings?project_id={i.project}&status=under_review"
+            "&q=e&sort=submitted&page=1"
+        ),
+    ),
     _get("billing review", "admin", lambda i: f"/admin/billings/{i.big.id}"),
     _get(
         "billing review (approved)", "viewer", lambda i: f"/admin/billings/{i.approved}"
@@ -188,8 +198,19 @@ CALLS = [
     ),
     _get("projects", "admin", lambda i: "/admin/projects"),
     _get("project", "admin", lambda i: f"/admin/projects/{i.project}"),
+    _get(
+        "project (commitments sorted)",
+        "admin",
+        lambda i: f"/admin/projects/{i.project}?sort=-vendor&status=approved&q=e",
+    ),
     _get("vendors", "admin", lambda i: "/admin/vendors"),
+    _get("vendors (sorted)", "admin", lambda i: "/admin/vendors?sort=-code&q=e"),
     _get("vendor", "admin", lambda i: f"/admin/vendors/{i.vendor}"),
+    _get(
+        "vendor (contacts and commitments sorted)",
+        "admin",
+        lambda i: f"/admin/vendors/{i.vendor}?sort=-email&commitments_sort=title",
+    ),
     _get("contact", "admin", lambda i: f"/admin/contacts/{i.contact}"),
     _get("commitment", "admin", lambda i: f"/admin/commitments/{i.commitment}"),
     _get(
@@ -199,6 +220,11 @@ CALLS = [
     _get("change order", "admin", lambda i: f"/admin/change-orders/{i.change_order}"),
     _get("client contract", "admin", lambda i: f"/admin/client-contracts/{i.contract}"),
     _get("audit log", "admin", lambda i: "/admin/audit"),
+    _get(
+        "audit log (sorted)",
+        "admin",
+        lambda i: "/admin/audit?sort=object&object_type=billing",
+    ),
     _get("outbox", "admin", lambda i: "/admin/outbox"),
     _get("users", "admin", lambda i: "/admin/users"),
     _get("claims index", "admin", lambda i: "/admin/claims"),
@@ -223,6 +249,11 @@ CALLS = [
         lambda i: f"/exports/?format=iif&project={i.project}",
     ),
     _get("batches", "finance", lambda i: "/exports/batches"),
+    _get(
+        "batches (sorted, filtered)",
+        "finance",
+        lambda i: "/exports/batches?sort=-total&since=2000-01-01&until=2200-12-31",
+    ),
     _get("batch", "finance", lambda i: f"/exports/batches/{i.batch}"),
     _get("batch download", "finance", lambda i: f"/exports/batches/{i.batch}/download"),
     _get("ERP settings", "finance", lambda i: "/exports/settings"),
