@@ -290,9 +290,7 @@ def test_audit_sort(auth, client, users, world):
 def _file_reads(statements: list[str]) -> list[str]:
     # length(export_batches.content) is the size, computed by the database.
     return [
-        s
-        for s in statements
-        if re.search(r"(?<!length\()export_batches\.content\b", s)
+        s for s in statements if re.search(r"(?<!length\()export_batches\.content\b", s)
     ]
 
 
