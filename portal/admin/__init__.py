@@ -12,6 +12,7 @@ from portal.admin import (  # noqa: E402,F401 - registers the views on bp
     contacts,
     periods,
     projects,
+    queue,
     review,
     routes,
     sov,

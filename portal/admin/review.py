@@ -40,6 +40,7 @@ from portal.admin.forms import (
     billing_edit_form,
     review_lines_form,
 )
+from portal.admin.queue import after_decision, queue_filters, queue_nav, review_url
 from portal.billing import billings, figures
 from portal.billing.attachments import send_attachment
 from portal.billing.dashboard import (
@@ -48,6 +49,7 @@ from portal.billing.dashboard import (
     period_options,
     project_options,
 )
+from portal.billing.queue import position
 from portal.core.statuses import (
     EDITABLE_STATUSES,
     BillingStatus,
@@ -474,6 +476,7 @@ def _review_page(billing: Billing, errors: dict[str, str], posted: Any, status: 
             can_review=billing.status == BillingStatus.UNDER_REVIEW,
             earlier_open=earlier_open,
             line_statuses=[s.value for s in LineStatus],
+            queue_nav=queue_nav(billing.id),
         ),
         status,
     )
@@ -498,7 +501,10 @@ def billing_decide(billing_id: int):
     version = _version(form)
     decision = form.decision.data
     comment = form.comment.data
-    back = redirect(url_for("admin.billing_review", billing_id=billing_id))
+    # Opened from the review queue: errors come back with it, a decision goes on
+    # to the next billing of the queue (docs/review-queue.md).
+    from_queue = queue_filters()
+    back = redirect(review_url(billing_id, from_queue))
     if version is None:
         flash("The form is missing its version: reload the page.", "danger")
         return back
@@ -511,6 +517,7 @@ def billing_decide(billing_id: int):
         flash(STALE_MESSAGE, "warning")
         return back
     user = me()
+    place = position(from_queue, billing_id) if from_queue is not None else None
     try:
         if billing.status == BillingStatus.UNDER_REVIEW:
             grid = review_lines_form(bl.id for bl in billing.lines)
@@ -554,6 +561,9 @@ def billing_decide(billing_id: int):
         return back
     db.session.commit()
     flash(message, "success")
+    if from_queue is not None and decision != "save":
+        next_id = place.next_id if place is not None else None
+        return redirect(after_decision(billing_id, from_queue, next_id))
     return back
 
 

@@ -146,6 +146,7 @@ NAV: dict[str, list[tuple[str, str, Collection[str]]]] = {
         ("Projects", "admin.projects", READERS),
         ("Vendors", "admin.vendors", READERS),
         ("Periods", "admin.periods", READERS),
+        ("Review queue", "admin.review_queue", READERS),
         ("Billings", "admin.billings", READERS),
         ("Client_claims", "admin.claims_index", READERS),
         ("Exports", "exports.index", READERS),

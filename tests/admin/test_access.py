@@ -26,6 +26,7 @@ READ_ALL = {
     "admin.periods",
     "admin.period_dashboard",
     "admin.billings",
+    "admin.review_queue",
     "admin.billing_review",
     "admin.billing_audit",
     "admin.attachment_download",
