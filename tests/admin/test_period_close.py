@@ -252,6 +252,20 @@ def test_the_button_generates_the_owner_invoice(app, client, auth, w) -> None:
     client.post(f"/admin/periods/{w.period1_id}/close-out/generate")
     assert _claims(app) == 1
 
+    # A commitment added after the claim: listed, to regenerate the draft.
+    def late():
+        _admin, period, _cs = _objs(w)
+        vendor = f.make_vendor(name="Later Vendor")
+        f.make_commitment(
+            period.project, vendor, [("26-100", "500.00")], [f.make_contact(vendor)]
+        )
+
+    _do(app, late)
+    html = _page(client, w)
+    assert "1 item of this period is still open: once fixed, regenerate" in html
+    assert set(blockers(html)) == {close.NOT_INVITED}
+    assert "close-out/generate" not in html
+
 
 def test_a_blocker_that_appears_before_the_post_refuses_it(
     app, client, auth, w
