@@ -32,6 +32,7 @@ from portal.core.statuses import (
 )
 from portal.extensions import db
 from portal.finance import batches as export_batches
+from portal.finance.builders import FORMATS
 from portal.models import (
     Billing,
     BillingPeriod,
@@ -118,6 +119,12 @@ class PeriodClose:
     #: counted billings held for the owner: exported once the claim approves them
     held_for_owner: list[Billing] = field(default_factory=list)
     exported: int = 0
+
+    @property
+    def export_label(self) -> str:
+        """The export format's name as the exports page shows it."""
+        info = FORMATS.get(self.export_format)
+        return info.label if info else self.export_format
 
     @property
     def to_generate(self) -> list[ClientContract]:
