@@ -10,6 +10,7 @@ from portal.admin import (  # noqa: E402,F401 - registers the views on bp
     client_contracts,
     commitments,
     contacts,
+    period_close,
     periods,
     projects,
     queue,

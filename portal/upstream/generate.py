@@ -546,20 +546,18 @@ def next_claim_number(contract: ClientContract) -> int:
 # ------------------------------------------------------------ generate
 
 
-def generate_claim(
-    contract: ClientContract, period: BillingPeriod, user: User
-) -> ClientClaim:
-    """SPEC §9: a draft claim for the contract and period from its approved billings."""
-    _require_admin(user)
+def generation_refusal(contract: ClientContract, period: BillingPeriod) -> str | None:
+    """Why :func:`generate_claim` would refuse a claim for the contract and
+    period, or None: the one list of its rules (the period close page reads it)."""
     if period.project_id != contract.project_id:
-        raise ClaimError("That billing period belongs to another project.")
+        return "That billing period belongs to another project."
     if contract.status != ContractStatus.APPROVED:
-        raise ClaimError(
+        return (
             "Only approved client contracts can be claimed against. "
             "Approve the contract first."
         )
     if not contract.lines:
-        raise ClaimError(
+        return (
             "This client contract has no schedule of values yet. Add its SOV lines "
             "first."
         )
@@ -571,20 +569,28 @@ def generate_claim(
         )
     )
     if existing is not None:
-        raise ClaimError(
+        return (
             f"Claim #{existing} already exists for this contract and period: "
             "open it and regenerate it instead."
         )
     later = _later_claims(contract.id, period, [C.DRAFT, C.SUBMITTED, C.APPROVED])
     if later:
-        raise ClaimError(
+        return (
             f"Claim #{later[0].claim_number} already exists for a later period "
             f"({later[0].period.label}). Claims go in period order: void the later "
             "claim first."
         )
-    waiting = _missing_earlier(contract, period)
-    if waiting:
-        raise ClaimError(waiting)
+    return _missing_earlier(contract, period)
+
+
+def generate_claim(
+    contract: ClientContract, period: BillingPeriod, user: User
+) -> ClientClaim:
+    """SPEC §9: a draft claim for the contract and period from its approved billings."""
+    _require_admin(user)
+    refusal = generation_refusal(contract, period)
+    if refusal:
+        raise ClaimError(refusal)
     claim = ClientClaim(
         client_contract_id=contract.id,
         period_id=period.id,

@@ -25,6 +25,7 @@ READ_ALL = {
     "admin.client_contract_view",
     "admin.periods",
     "admin.period_dashboard",
+    "admin.period_close_out",
     "admin.billings",
     "admin.review_queue",
     "admin.billing_review",

@@ -168,6 +168,11 @@ CALLS = [
         "admin",
         lambda i: f"/admin/periods/{i.period}?state=under_review",
     ),
+    _get(
+        "period close checklist",
+        "admin",
+        lambda i: f"/admin/periods/{i.period}/close-out",
+    ),
     _get("billings list", "admin", lambda i: "/admin/billings"),
     _get(
         "billings list (filtered)",
