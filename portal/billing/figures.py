@@ -535,23 +535,29 @@ def summaries_for(
         )
     ):
         billable[commitment_id].append(sov_id)
-    entered: dict[int, dict[int, tuple[Any, ...]]] = {i: {} for i in ids}
+    # Integer cents as stored (Money columns), without the Decimal conversion.
+    entered: dict[int, dict[int, tuple[int | None, ...]]] = {i: {} for i in ids}
     for billing_id, sov_id, *amounts in db.session.execute(
         sa.select(
             BillingLine.billing_id,
             BillingLine.sov_line_id,
-            BillingLine.claimed_work,
-            BillingLine.claimed_materials,
-            BillingLine.claimed_installed,
-            BillingLine.approved_work,
-            BillingLine.approved_materials,
-            BillingLine.approved_installed,
+            *(
+                sa.type_coerce(column, sa.BigInteger)
+                for column in (
+                    BillingLine.claimed_work,
+                    BillingLine.claimed_materials,
+                    BillingLine.claimed_installed,
+                    BillingLine.approved_work,
+                    BillingLine.approved_materials,
+                    BillingLine.approved_installed,
+                )
+            ),
         ).where(BillingLine.billing_id.in_(ids))
     ):
         entered[billing_id][sov_id] = tuple(amounts)
     work = _previous_work([b for b, _ in todo])
     previous = previous_counted([b for b, _ in todo])
-    none = (ZERO,) * 6
+    none = (0,) * 6
     for billing, side in todo:
         certificates = released = ZERO
         materials: dict[int, Decimal] = {}
@@ -565,11 +571,11 @@ def summaries_for(
             line = lines.get(sov_id, none)
             inputs.append(
                 (
-                    d.get(sov_id, ZERO),
-                    line[start],
-                    materials.get(sov_id, ZERO),
-                    line[start + 1],
-                    line[start + 2] or ZERO,
+                    _int_cents(d.get(sov_id, ZERO)),
+                    int(line[start] or 0),
+                    _int_cents(materials.get(sov_id, ZERO)),
+                    int(line[start + 1] or 0),
+                    int(line[start + 2] or 0),
                 )
             )
         commitment = billing.commitment
@@ -577,10 +583,17 @@ def summaries_for(
             inputs,
             work_retainage_pct=commitment.work_retainage_pct,
             materials_retainage_pct=commitment.materials_retainage_pct,
-            retainage_released_to_date=released + billing.retainage_released,
-            previous_certificates=certificates,
+            retainage_released_to_date=_int_cents(
+                released + billing.retainage_released
+            ),
+            previous_certificates=_int_cents(certificates),
         )
     return out
+
+
+def _int_cents(amount: Decimal) -> int:
+    """A cent amount (already quantized) as integer cents."""
+    return int(amount.scaleb(2))
 
 
 def _stored_summary(raw: Mapping[str, Any]) -> money.SummaryFigures:
