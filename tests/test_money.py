@@ -753,3 +753,67 @@ def test_rollup_property(sources: list[UpstreamSource], markup: Decimal) -> None
 def test_constants() -> None:
     assert CENT == D("0.01")
     assert str(ZERO) == "0.00"
+
+
+# ------------------------------------------------- the dashboard's summary
+
+
+_cents_st = st.integers(min_value=-500_000, max_value=5_000_000)
+_pct_st = st.one_of(
+    st.sampled_from([D("0"), D("5"), D("7.5"), D("10.0000"), D("3.3333")]),
+    st.integers(min_value=0, max_value=1_000_000).map(lambda n: D(n).scaleb(-4)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(
+        st.tuples(_cents_st, _cents_st, _cents_st, _cents_st, _cents_st), max_size=8
+    ),
+    work_pct=_pct_st,
+    materials_pct=_pct_st,
+    released=_cents_st,
+    previous=_cents_st,
+)
+def test_summary_figures_are_compute_billings_to_the_cent(
+    lines, work_pct, materials_pct, released, previous
+) -> None:
+    """The period dashboard's four figures (issue 16) equal the full engine's."""
+    from portal.core.money import summary_figures
+
+    pcts = {"work_retainage_pct": work_pct, "materials_retainage_pct": materials_pct}
+
+    def c(cents: int) -> Decimal:
+        return D(cents).scaleb(-2)
+
+    full = compute_billing(
+        [
+            LineInput(
+                original_value=D("100000.00"),
+                change_orders=ZERO,
+                previous_work=c(d),
+                work_this_period=c(e),
+                materials_stored=c(new),
+                materials_previous=c(prev),
+                materials_installed=c(installed),
+            )
+            for d, e, prev, new, installed in lines
+        ],
+        retainage_released_to_date=c(released),
+        previous_certificates=c(previous),
+        **pcts,
+    )
+    summary = summary_figures(
+        lines,
+        retainage_released_to_date=released,
+        previous_certificates=previous,
+        **pcts,
+    )
+    assert summary.work_this_period == sum(
+        (ln.work_this_period for ln in full.lines), ZERO
+    )
+    assert summary.materials_stored == sum(
+        (ln.materials_stored for ln in full.lines), ZERO
+    )
+    assert summary.retainage == full.totals.retainage
+    assert summary.current_payment_due == full.totals.current_payment_due

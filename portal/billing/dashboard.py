@@ -20,7 +20,7 @@ from portal.billing import figures
 from portal.billing.figures import _cents
 from portal.core.billing_presentation import (
     BoardFigures,
-    board_figures,
+    board_summary,
     board_totals,
     figures_side,
     period_past_due,
@@ -261,8 +261,10 @@ def period_dashboard(
     void: dict[int, Billing] = {}
     for b in billings:
         (void if b.status == BillingStatus.VOID else live)[b.commitment_id] = b
-    # The same engine as every other surface (frozen once decided), batched.
-    figs = figures.figures_for(
+    # The four G702/G703 figures of figures_for (frozen once decided), summed
+    # from Core rows: the full engine over every line of ~600 billings is what
+    # made the page miss its target (issue 16).
+    figs = figures.summaries_for(
         [b for b in live.values() if b.status != BillingStatus.VOID],
         lambda b: figures_side(b.status),
     )
@@ -290,7 +292,7 @@ def period_dashboard(
             row.state = billing.status
             if billing.id in figs:
                 side = figures_side(billing.status)
-                row.money = board_figures(figs[billing.id], side)
+                row.money = board_summary(figs[billing.id], side)
         elif row.accepted:
             row.state = InvitationStatus.ACCEPTED
         elif row.invited:

@@ -200,6 +200,18 @@ def board_figures(figures: money.BillingFigures, side: str) -> BoardFigures:
     )
 
 
+def board_summary(summary: money.SummaryFigures, side: str) -> BoardFigures:
+    """The dashboard's four figures from :func:`money.summary_figures` (the same
+    figures as :func:`board_figures` of the full engine's, to the cent)."""
+    return BoardFigures(
+        side=side,
+        work_this_period=summary.work_this_period,
+        materials_stored=summary.materials_stored,
+        retainage=summary.retainage,
+        current_payment_due=summary.current_payment_due,
+    )
+
+
 def board_totals(rows: Iterable[BoardFigures]) -> dict[str, Decimal]:
     """Σ of each dashboard money column."""
     sums = dict.fromkeys(BOARD_COLUMNS, ZERO)

@@ -30,6 +30,7 @@ __all__ = [
     "BillingTotals",
     "LineFigures",
     "LineInput",
+    "SummaryFigures",
     "UpstreamSource",
     "apply_markup",
     "compute_billing",
@@ -41,6 +42,7 @@ __all__ = [
     "materials_balance",
     "retainage_available",
     "rollup_by_cost_code",
+    "summary_figures",
     "to_cents",
 ]
 
@@ -312,6 +314,83 @@ def compute_billing(
         percent_complete=percent_complete(completed, contract_to_date),
     )
     return BillingFigures(lines=figures, totals=totals)
+
+
+#: One line's inputs for :func:`summary_figures`, in integer cents: D, E,
+#: F previous, newly stored and installed (:class:`LineInput`'s fields).
+SummaryInput = tuple[int, int, int, int, int]
+
+
+@dataclass(frozen=True)
+class SummaryFigures:
+    """Four figures of :func:`compute_billing` (the period dashboard's columns)."""
+
+    work_this_period: Decimal  #: Σ G703 E
+    materials_stored: Decimal  #: Σ G703 F, the balance presently stored
+    retainage: Decimal  #: G702 line 5
+    current_payment_due: Decimal  #: G702 line 8
+
+
+def _ratio(pct: Decimal) -> tuple[int, int]:
+    """``pct`` % as an exact fraction n / d of one (10.0000 → 100000 / 1000000)."""
+    p = _number(pct, "pct")
+    exponent = p.as_tuple().exponent
+    places = max(-exponent, 0) if isinstance(exponent, int) else 0  # finite
+    return int(p.scaleb(places)), 100 * 10**places
+
+
+def _half_up(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded to an integer, ties away from zero
+    (``ROUND_HALF_UP``, as :func:`pct_of` rounds); ``denominator`` > 0."""
+    if numerator >= 0:
+        return (2 * numerator + denominator) // (2 * denominator)
+    return -((-2 * numerator + denominator) // (2 * denominator))
+
+
+def _from_cents(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)
+
+
+def summary_figures(
+    lines: Iterable[SummaryInput],
+    *,
+    work_retainage_pct: Decimal,
+    materials_retainage_pct: Decimal,
+    retainage_released_to_date: int = 0,
+    previous_certificates: int = 0,
+) -> SummaryFigures:
+    """Σ E, Σ F, line 5 and line 8 of :func:`compute_billing` for the same
+    inputs given in integer cents, without building every line's figures (a
+    period dashboard computes hundreds of billings per view).
+
+    The same arithmetic step for step in exact integers: F of
+    :func:`materials_balance`, each line's I of :func:`pct_of` (half-up to the
+    cent), the line-5 rule; so the figures are equal to the cent
+    (``tests/test_money.py`` holds the two equal on random inputs).
+    """
+    work_n, work_d = _ratio(work_retainage_pct)
+    materials_n, materials_d = _ratio(materials_retainage_pct)
+    asked = int(retainage_released_to_date)
+    e_sum = f_sum = completed = base = 0
+    for d, e, previous_f, new_f, installed in lines:
+        f = previous_f + new_f - installed
+        if f < 0:
+            f = 0
+        e_sum += e
+        f_sum += f
+        completed += d + e + f
+        base += _half_up((d + e) * work_n, work_d) + _half_up(
+            f * materials_n, materials_d
+        )
+    released = asked if asked <= base or asked <= 0 else max(base, 0)
+    retainage = base - released
+    earned = completed - retainage
+    return SummaryFigures(
+        work_this_period=_from_cents(e_sum),
+        materials_stored=_from_cents(f_sum),
+        retainage=_from_cents(retainage),
+        current_payment_due=_from_cents(earned - int(previous_certificates)),
+    )
 
 
 _LINE_FIELDS = tuple(f.name for f in dataclasses.fields(LineFigures))
