@@ -20,11 +20,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     from portal.cli import register_commands
-    from portal.web import errors, security, templating
+    from portal.web import assets, errors, security, templating
 
     errors.register_error_handlers(app)
     security.register(app)
     templating.register(app)
+    assets.register(app)
     register_commands(app)
     trust_proxies(app)
     return app

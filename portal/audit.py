@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,44 +86,51 @@ def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
     return {name: _jsonable(getattr(obj, name)) for name in fields}
 
 
-#: How to load each kind of audited object with what its label needs
-#: (templates/admin/_audit_table.html names them as the UI does).
-_LOADERS: dict[str, tuple[type, tuple]] = {
-    "billing": (
-        Billing,
-        (selectinload(Billing.commitment).selectinload(Commitment.project),),
-    ),
-    "commitment": (Commitment, ()),
-    "project": (Project, ()),
-    "vendor": (Vendor, ()),
-    "contact": (Contact, ()),
-    "user": (User, ()),
-    "billing_period": (BillingPeriod, (selectinload(BillingPeriod.project),)),
-    "invitation": (
-        Invitation,
-        (selectinload(Invitation.commitment), selectinload(Invitation.period)),
-    ),
-    "sov_line": (SovLine, (selectinload(SovLine.commitment),)),
-    "change_order": (ChangeOrder, (selectinload(ChangeOrder.commitment),)),
-    "client_contract": (ClientContract, ()),
-    "client_sov_line": (ClientSovLine, (selectinload(ClientSovLine.contract),)),
-    "client_claim": (
-        ClientClaim,
-        (selectinload(ClientClaim.contract).selectinload(ClientContract.project),),
-    ),
-}
+@cache
+def _loaders() -> dict[str, tuple[type, tuple]]:
+    """How to load each kind of audited object with what its label needs
+    (templates/admin/_audit_table.html names them as the UI does).
+
+    Built on first use: loader options configure every mapper, which
+    ``import portal`` (every CLI call, every worker's start) need not pay.
+    """
+    return {
+        "billing": (
+            Billing,
+            (selectinload(Billing.commitment).selectinload(Commitment.project),),
+        ),
+        "commitment": (Commitment, ()),
+        "project": (Project, ()),
+        "vendor": (Vendor, ()),
+        "contact": (Contact, ()),
+        "user": (User, ()),
+        "billing_period": (BillingPeriod, (selectinload(BillingPeriod.project),)),
+        "invitation": (
+            Invitation,
+            (selectinload(Invitation.commitment), selectinload(Invitation.period)),
+        ),
+        "sov_line": (SovLine, (selectinload(SovLine.commitment),)),
+        "change_order": (ChangeOrder, (selectinload(ChangeOrder.commitment),)),
+        "client_contract": (ClientContract, ()),
+        "client_sov_line": (ClientSovLine, (selectinload(ClientSovLine.contract),)),
+        "client_claim": (
+            ClientClaim,
+            (selectinload(ClientClaim.contract).selectinload(ClientContract.project),),
+        ),
+    }
 
 
 def objects_of(events: Iterable[AuditEvent]) -> dict[tuple[str, int], Any]:
     """The objects a page of events is about, keyed by (type, id): a fixed
     number of queries (one per kind present), whatever the page size."""
+    loaders = _loaders()
     wanted: dict[str, set[int]] = defaultdict(set)
     for event in events:
-        if event.object_type in _LOADERS and event.object_id:
+        if event.object_type in loaders and event.object_id:
             wanted[event.object_type].add(event.object_id)
     found: dict[tuple[str, int], Any] = {}
     for kind, ids in wanted.items():
-        model, options = _LOADERS[kind]
+        model, options = loaders[kind]
         id_column: Any = getattr(model, "id")  # noqa: B009 - every model has one
         obj: Any
         for obj in db.session.scalars(

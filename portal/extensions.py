@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, cast
 
+import click
+from flask import Flask
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
@@ -31,8 +33,75 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class LazyGroup(click.Group):
+    """A click group that imports its real group only when it is run.
+
+    ``portal --help`` lists it by its own short help; ``portal db …`` (or
+    ``db --help``) imports ``module:attr`` and hands the command line to it.
+    """
+
+    def __init__(self, name: str, target: str, help_text: str) -> None:
+        super().__init__(name, help=help_text, short_help=help_text)
+        self.target = target
+
+    def real(self) -> click.Group:
+        module, attr = self.target.split(":")
+        return cast(click.Group, getattr(importlib.import_module(module), attr))
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # The returned context's command is the real group: click invokes that.
+        return self.real().make_context(info_name, args, parent=parent, **extra)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.real().list_commands(ctx))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self.real().get_command(ctx, cmd_name)
+
+
+class LazyMigrateConfig:
+    """``app.extensions["migrate"]``, built by Flask-Migrate on first use.
+
+    Flask-Migrate imports Alembic (and Mako, Pygments: ~0.3 s) at import time,
+    which every worker and CLI call would pay; only ``db …`` commands, the demo
+    and the tests' set-up migrate, and they reach Flask-Migrate through this.
+    """
+
+    def __init__(self, db: Any, directory: str, **kwargs: Any) -> None:
+        self._args = (db, directory, kwargs)
+        self._real: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._real is None:
+            from flask_migrate import Migrate, _MigrateConfig
+
+            db, directory, kwargs = self._args
+            migrate = Migrate(db=db, directory=directory, **kwargs)
+            self._real = _MigrateConfig(migrate, db, **migrate.alembic_ctx_kwargs)
+        return getattr(self._real, name)
+
+
+class LazyMigrate:
+    """Flask-Migrate's ``Migrate``, without importing it until it is used."""
+
+    def init_app(self, app: Flask, db: Any, directory: str, **kwargs: Any) -> None:
+        """What ``Migrate.init_app`` does: the extension entry and ``flask db``."""
+        app.extensions["migrate"] = LazyMigrateConfig(db, directory, **kwargs)
+        app.cli.add_command(
+            LazyGroup("db", "flask_migrate.cli:db", "Perform database migrations.")
+        )
+
+
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
+migrate = LazyMigrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 mail = Mail()

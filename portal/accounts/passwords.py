@@ -7,8 +7,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-#: A hash to verify against when the account doesn't exist (constant time).
-_DUMMY = _hasher.hash("not-a-real-password")
+#: A hash to verify against when the account doesn't exist (constant time):
+#: ``_hasher.hash("not-a-real-password")``, written out so that importing this
+#: module does not spend an argon2 hash (19 MiB, ~50 ms) on every start-up.
+#: tests/test_startup.py checks it still matches the parameters above.
+_DUMMY = "$argon2id$v=19$m=19456,t=2,p=1$7mkqDjYRHxR+4QfCdBJ2rw$g3c0mHg+cHHh34NTZc6JM11mNzf0Hy9efs9Ywox6n3c"
 
 MIN_LENGTH = 12
 

@@ -42,7 +42,6 @@ from portal.admin.forms import (
 )
 from portal.billing.billings import BillingError, ValidationFailed
 from portal.core.statuses import ADMINS, READERS, BillingStatus, ClaimStatus
-from portal.documents import pdf
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -765,6 +764,8 @@ def claims_period(period_id: int):
 @role_required(*READERS)
 def claim_pdf(claim_id: int):
     """The claim as an AIA-style PDF (G702 summary and G703 continuation sheet)."""
+    from portal.documents import pdf  # fpdf2 costs ~0.4 s to import: on first use
+
     claim = _claim_or_404(claim_id)
     data = pdf.claim_pdf(claim)
     return pdf_response(
@@ -777,6 +778,8 @@ def claim_pdf(claim_id: int):
 @role_required(*READERS)
 def billing_pdf(billing_id: int):
     """A downstream billing as an AIA-style PDF, claimed and approved side by side."""
+    from portal.documents import pdf  # fpdf2 costs ~0.4 s to import: on first use
+
     billing = db.get_or_404(Billing, billing_id)
     data = pdf.billing_pdf(billing)
     return pdf_response(

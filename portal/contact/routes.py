@@ -35,7 +35,6 @@ from portal.billing.drafts import (
 from portal.billing.invitations import InvitationError
 from portal.contact import bp, forms
 from portal.core.statuses import EDITABLE_STATUSES, AttachmentKind, BillingStatus
-from portal.documents import pdf
 from portal.extensions import db, limiter
 from portal.models import Billing
 from portal.web.downloads import pdf_response
@@ -384,6 +383,8 @@ def billing_pdf(billing_id: int):
     """The contact's own billing as a PDF (SPEC §9): as claimed until it is
     decided, then with the approved amounts and the reasons for differences
     (the payment schedule)."""
+    from portal.documents import pdf  # fpdf2 costs ~0.4 s to import: on first use
+
     billing = get_own_billing(billing_id)
     return pdf_response(
         pdf.billing_pdf(billing),
