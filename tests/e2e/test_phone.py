@@ -19,13 +19,11 @@ import sqlalchemy as sa
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from portal.accounts import tokens
 from portal.billing import billings, invitations
 from portal.billing.billings import LineReview
 from portal.core.statuses import LineStatus
 from portal.extensions import db
-from portal.models import Billing, BillingPeriod, Commitment, Contact, OutboxMessage
-from portal.models import User as UserModel
+from portal.models import Billing, Invitation, OutboxMessage
 
 from .. import factories as f
 from .a11y import A11y
@@ -297,3 +295,111 @@ def test_at_1280_the_schedule_stays_a_table(app, live_server, new_context, today
     a11y = A11y()
     a11y.check(page, "billing at 1280")
     a11y.assert_clean()
+
+
+MAILS = Path(__file__).resolve().parents[2] / "templates" / "mail"
+
+
+def _every_mail(app, today) -> dict[str, str]:
+    """One mail of each kind, from the workflow itself, with long names: {kind: html}."""
+    with app.app_context():
+        admin = f.make_user("admin", email="accounts.payable.department@example.com")
+        project = f.make_project(
+            name="Harbor Tower Redevelopment, Phase Two (North Block)"
+        )
+        vendor = f.make_vendor(name="Alpha Electrical and Mechanical Contractors Ltd")
+        contact = f.make_contact(
+            vendor,
+            name="Anna Alvarez",
+            email="anna.alvarez.billing@alpha-electrical.example.com",
+        )
+        other = f.make_contact(vendor, name="Ben Brown")
+        commitment = f.make_commitment(
+            project, vendor, [("26-100", "40000.00"), ("26-500", "25000.00")], [contact]
+        )
+        second = f.make_commitment(project, vendor, [("26-900", "10000.00")], [other])
+        period = f.make_period(
+            project, start=today.replace(day=1), due=today + timedelta(days=10)
+        )
+        invitations.invite(period, [commitment, second], admin)
+        db.session.flush()
+        declined = db.session.scalars(
+            sa.select(Invitation).where(Invitation.contact_id == other.id)
+        ).one()
+        invitations.answer(declined, other, False, "No deliveries this month")
+        mine = db.session.scalars(
+            sa.select(Invitation).where(Invitation.contact_id == contact.id)
+        ).one()
+        mine.sent_at = mine.sent_at - timedelta(days=2)
+        assert invitations.remind([mine], admin) == 1
+        invitations.send_fresh_link(contact)
+        billing = billings.create_billing(commitment, period, contact)
+        billings.save_billing(
+            billing,
+            contact,
+            billings.BillingInput(
+                lines={bl.sov_line_id: ("1000.00", "0") for bl in billing.lines},
+                vendor_invoice_number="A-1",
+                notes="",
+            ),
+            billing.version,
+        )
+        billings.submit_billing(billing, contact, billing.version)
+        first = billing.lines[0]
+        billings.review_lines(
+            billing,
+            admin,
+            {
+                first.id: LineReview(
+                    "1000.00", "0", LineStatus.REVISE, "Show the tickets."
+                )
+            },
+            billing.version,
+        )
+        billings.send_back(
+            billing, admin, billing.version, "Please attach the tickets."
+        )
+        billings.save_billing(
+            billing,
+            contact,
+            billings.BillingInput(lines={}, vendor_invoice_number="A-1", notes=""),
+            billing.version,
+        )
+        billings.submit_billing(billing, contact, billing.version)
+        billings.review_lines(
+            billing,
+            admin,
+            {
+                bl.id: LineReview("1000.00", "0", LineStatus.APPROVED)
+                for bl in billing.lines
+            },
+            billing.version,
+        )
+        billings.approve_billing(billing, admin, billing.version)
+        db.session.commit()
+        out = {}
+        for message in db.session.scalars(
+            sa.select(OutboxMessage).order_by(OutboxMessage.id)
+        ):
+            out.setdefault(message.kind, message.body_html)
+        db.session.remove()
+    return out
+
+
+def test_every_mail_fits_a_phone(app, new_context, today) -> None:
+    """The mails have no horizontal scroll at 375 px (the invite's bare link
+    made it 579 px wide): tables are fluid, buttons wrap, long links break."""
+    mails = _every_mail(app, today)
+    kinds = {p.stem for p in MAILS.glob("*.html") if not p.stem.startswith("_")}
+    assert set(mails) == kinds
+    page = new_context().new_page()
+    page.set_viewport_size(PHONE)
+    for kind, html in sorted(mails.items()):
+        page.set_content(html)
+        width = _scroll_width(page)
+        page.screenshot(path=str(ARTIFACTS / f"phone-mail-{kind}.png"), full_page=True)
+        assert width <= PHONE["width"], (kind, width)
+        # A printed link is still whole (the text only wraps).
+        text = page.evaluate("document.body.innerText")
+        if "/portal/link/" in text:
+            assert re.search(r"https?://\S+/portal/link/\S{40,}", text), kind
