@@ -7,6 +7,7 @@ once, then flash and redirect.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import (
@@ -312,6 +313,19 @@ def _render_billing(billing: Billing, status: int = 200, **extra: Any):
     return render_template("contact/billing.html", **context), status
 
 
+#: Places outside the lines a saved billing page may open at.
+PLACES = {"details"}
+
+
+def saved_place(raw: str | None, line_ids: Iterable[int]) -> str:
+    """The fragment (``#line-<sov id>`` or ``#details``) the page opens at after
+    a save, from the form's ``place`` (where the contact was); anything but a
+    line of this form or a known place gives none (the top)."""
+    place = (raw or "").strip()
+    allowed = PLACES | {f"line-{sov_id}" for sov_id in line_ids}
+    return f"#{place}" if place in allowed else ""
+
+
 @bp.route(f"/billings/<{ID}:billing_id>", methods=["GET", "POST"])
 def billing_view(billing_id: int):
     """View a billing; while draft or revise & resubmit, save or submit it."""
@@ -375,7 +389,9 @@ def billing_view(billing_id: int):
             "This project allows it, but the reviewer will see them flagged.",
             "warning",
         )
-    return redirect(url_for("contact.billing_view", billing_id=billing.id))
+    # Back where the contact was (the line they were on), not at the top.
+    place = "" if submit else saved_place(request.form.get("place"), form.line_names)
+    return redirect(url_for("contact.billing_view", billing_id=billing.id) + place)
 
 
 @bp.route(f"/billings/<{ID}:billing_id>/pdf")
