@@ -62,8 +62,28 @@
     if (focusRow) {
       if (!row.hasAttribute("tabindex")) { row.setAttribute("tabindex", "-1"); }
       row.focus({ preventScroll: true });
-      row.scrollIntoView({ block: "nearest" });
+      reveal(row);
     }
+  }
+  // Scroll the line into view: in the lines' box below its sticky heading,
+  // then in the window between the sticky bar and the decision card.
+  function reveal(row) {
+    var r;
+    if (box) {
+      var head = table.tHead ? table.tHead.getBoundingClientRect().height : 0;
+      var b = box.getBoundingClientRect();
+      var top = b.top + head;
+      var bottom = b.top + box.clientHeight;
+      r = row.getBoundingClientRect();
+      if (r.top < top) { box.scrollTop -= top - r.top; }
+      else if (r.bottom > bottom) { box.scrollTop += Math.min(r.bottom - bottom, r.top - top); }
+    }
+    var above = bar ? bar.getBoundingClientRect().bottom : 0;
+    var below = window.innerHeight;
+    if (decision) { below = Math.min(below, decision.getBoundingClientRect().top); }
+    r = row.getBoundingClientRect();
+    if (r.top < above + 4) { window.scrollBy(0, r.top - above - 4); }
+    else if (r.bottom > below - 4) { window.scrollBy(0, Math.min(r.bottom - below + 4, r.top - above - 4)); }
   }
   function move(step) {
     var list = rows();
@@ -73,10 +93,12 @@
     select(list[next], true);
   }
   // Clicking or tabbing into a line makes it the current one.
-  table.addEventListener("focusin", function (event) {
-    var row = event.target.closest("tbody tr");
+  function follow(event) {
+    var row = event.target.closest && event.target.closest("#g703 tbody tr");
     if (row && row !== current) { select(row, false); }
-  });
+  }
+  table.addEventListener("focusin", follow);
+  table.addEventListener("click", follow);
 
   function setValue(input, value) {
     if (!input || input.value === value) { return; }
