@@ -21,11 +21,13 @@ from portal.models import Billing, BillingPeriod, Project, User
 
 from .. import factories as f
 from .a11y import _AXE, BLOCKING, TAGS
+from .conftest import ARTIFACTS
 from .test_screenshots import seed_demo
 
 pytestmark = pytest.mark.e2e
 
 LINES = 500
+SHOTS = ARTIFACTS / "review-keys"
 
 
 def long_billing(app) -> dict:
@@ -217,6 +219,8 @@ def test_the_review_from_the_keyboard(app, live_server, new_context, width) -> N
     assert 0 <= bar["top"] <= 1 and bar["bottom"] <= row["top"] + 1
     assert row["bottom"] <= bar["vh"]
     expect(page.locator("#bar-current_payment_due")).to_be_in_viewport()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"scrolled-{width}.png"))
     if width == 1280:
         expect(page.locator("#review-bar")).to_contain_text(
             "Long Line Mechanical", use_inner_text=True
@@ -234,7 +238,7 @@ def test_the_review_from_the_keyboard(app, live_server, new_context, width) -> N
             page.evaluate(
                 "getComputedStyle(document.getElementById('decision')).position"
             )
-            == "static"
+            != "sticky"
         )
 
     # d: to the decision; its comment, then its buttons. The save keeps what
