@@ -81,6 +81,16 @@
     var above = bar ? bar.getBoundingClientRect().bottom : 0;
     var below = window.innerHeight;
     if (decision) { below = Math.min(below, decision.getBoundingClientRect().top); }
+    // The box fits between them (it is sized to): show it whole, its heading
+    // just under the bar.
+    if (box) {
+      var whole = box.getBoundingClientRect();
+      if (whole.height <= below - above + 1 && (whole.top < above - 1 || whole.bottom > below + 1)) {
+        window.scrollBy(0, whole.top - above);
+        below = window.innerHeight;
+        if (decision) { below = Math.min(below, decision.getBoundingClientRect().top); }
+      }
+    }
     r = row.getBoundingClientRect();
     if (r.top < above + 4) { window.scrollBy(0, r.top - above - 4); }
     else if (r.bottom > below - 4) { window.scrollBy(0, Math.min(r.bottom - below + 4, r.top - above - 4)); }
