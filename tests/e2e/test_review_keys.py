@@ -200,11 +200,13 @@ def test_the_review_from_the_keyboard(app, live_server, new_context, width) -> N
     # c: only the lines the revision changed (2 and 3), at once; c again: all.
     page.locator("#line-3").focus()
     page.keyboard.press("c")
-    expect(page.locator("#g703 tbody tr:visible")).to_have_count(2)
+    expect(page.locator("#changed-toggle")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#g703 tbody tr:visible")).to_have_count(2, timeout=30_000)
     assert page.url.endswith("?changed=1")
     expect(page.locator("#line-2 td.line-change")).to_contain_text("$100.00 → $150.00")
     page.keyboard.press("c")
-    expect(page.locator("#g703 tbody tr:visible")).to_have_count(LINES)
+    expect(page.locator("#changed-toggle")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#g703 tbody tr:visible")).to_have_count(LINES, timeout=30_000)
     assert "changed" not in page.url
 
     # A long billing: the bar stays in view as the lines scroll; the current
