@@ -53,11 +53,9 @@
   function select(row, focusRow) {
     if (!row) { return; }
     if (current && current !== row) {
-      current.classList.remove("current-line");
       current.removeAttribute("aria-current");
     }
     current = row;
-    row.classList.add("current-line");
     row.setAttribute("aria-current", "true");
     if (focusRow) {
       if (!row.hasAttribute("tabindex")) { row.setAttribute("tabindex", "-1"); }
@@ -81,16 +79,6 @@
     var above = bar ? bar.getBoundingClientRect().bottom : 0;
     var below = window.innerHeight;
     if (decision) { below = Math.min(below, decision.getBoundingClientRect().top); }
-    // The box fits between them (it is sized to): show it whole, its heading
-    // just under the bar.
-    if (box) {
-      var whole = box.getBoundingClientRect();
-      if (whole.height <= below - above + 1 && (whole.top < above - 1 || whole.bottom > below + 1)) {
-        window.scrollBy(0, whole.top - above);
-        below = window.innerHeight;
-        if (decision) { below = Math.min(below, decision.getBoundingClientRect().top); }
-      }
-    }
     r = row.getBoundingClientRect();
     if (r.top < above + 4) { window.scrollBy(0, r.top - above - 4); }
     else if (r.bottom > below - 4) { window.scrollBy(0, Math.min(r.bottom - below + 4, r.top - above - 4)); }
@@ -165,7 +153,6 @@
       window.history.replaceState(null, "", only ? toggle.dataset.only : toggle.dataset.all);
     }
     if (current && current.hidden) {
-      current.classList.remove("current-line");
       current.removeAttribute("aria-current");
       current = null;
     }
