@@ -71,7 +71,7 @@ from portal.models import (
     Vendor,
 )
 from portal.web.sorting import SortSpec, paginate
-from portal.web.templating import term
+from portal.web.templating import g702_lines, term
 
 STALE_MESSAGE = (
     "This billing was changed by someone else meanwhile. "
@@ -438,9 +438,73 @@ def revision_history(billing: Billing) -> list[RevisionChange]:
     return list(reversed(out))
 
 
+def changes_since_previous(
+    billing: Billing, history: list[RevisionChange]
+) -> RevisionChange | None:
+    """What the revision under review changed from the revision submitted before
+    it (the newest entry of ``history``), or None: a first submission, or a
+    billing back with its contact (its lines are no longer that revision's)."""
+    if not history or history[0].first or billing.status in EDITABLE_STATUSES:
+        return None
+    return history[0] if history[0].revision == billing.revision else None
+
+
+def changed_lines(since: RevisionChange | None) -> dict[int, LineChange]:
+    """SOV line id → its change, for the lines still on the billing."""
+    if since is None:
+        return {}
+    return {line.sov.id: line for line in since.lines if line.sov is not None}
+
+
+#: The G702 lines the review's sticky bar repeats (the figures a reviewer
+#: watches while changing approved amounts; the full G702 is above the lines).
+#: Key → short label ({Retainage}: the project's word for it).
+BAR_LINES = {
+    "total_completed_and_stored": "Completed and stored",
+    "retainage": "{Retainage}",
+    "current_payment_due": "Payment due",
+    "balance_to_finish_including_retainage": "Balance to finish",
+}
+
+
+@dataclass(frozen=True)
+class BarLine:
+    """One G702 line as the sticky bar shows it: short label, both values."""
+
+    number: str
+    key: str
+    label: str
+    claimed: Decimal
+    approved: Decimal | None
+    strong: bool
+
+
+def bar_lines(claimed: Any, approved: Any, project: Any) -> list[BarLine]:
+    """The G702 lines the review's sticky bar repeats, with short labels."""
+    word = term("Retainage", project)
+    return [
+        BarLine(
+            line.number,
+            line.key,
+            BAR_LINES[line.key].format(Retainage=word),
+            line.claimed,
+            line.approved,
+            line.strong,
+        )
+        for line in g702_lines(claimed, approved, project)
+        if line.key in BAR_LINES
+    ]
+
+
 def _review_page(billing: Billing, errors: dict[str, str], posted: Any, status: int):
     claimed = figures.sheet(billing, "claimed")
     approved = figures.sheet(billing, "approved")
+    history = revision_history(billing)
+    since = changes_since_previous(billing, history)
+    line_changes = changed_lines(since)
+    # ?changed=1: only the changed lines are shown (the others stay in the
+    # form, hidden, so the totals and a save still cover every line).
+    only_changed = bool(line_changes) and request.args.get("changed") == "1"
     # Paired by SOV line: a decided billing's two sides are one frozen SOV; a
     # snapshot older than the frozen claimed side may list other lines.
     claimed_by_sov = {r.sov.id: r for r in claimed.rows}
@@ -470,7 +534,11 @@ def _review_page(billing: Billing, errors: dict[str, str], posted: Any, status: 
             claimed=claimed,
             approved=approved,
             rows=rows,
-            history=revision_history(billing),
+            history=history,
+            since=since,
+            line_changes=line_changes,
+            only_changed=only_changed,
+            bar_lines=bar_lines(claimed.totals, approved.totals, commitment.project),
             errors=errors,
             posted=posted,
             can_review=billing.status == BillingStatus.UNDER_REVIEW,

@@ -130,6 +130,15 @@
         el.textContent = diff === BigInt(0) ? "" : money(diff);
         el.classList.toggle("text-danger", diff !== BigInt(0));
       });
+      // Review page: the sticky bar repeats a few of these lines.
+      document.querySelectorAll('[data-live-summary="' + key + '"]').forEach(function (el) {
+        el.textContent = ok ? money(values[key]) : "—";
+      });
+      document.querySelectorAll('[data-live-difference="' + key + '"]').forEach(function (el) {
+        var diff = ok ? values[key] - scaled(el.dataset.cents, 2) : BigInt(0);
+        el.textContent = diff === BigInt(0) ? "" : money(diff);
+        el.classList.toggle("text-danger", diff !== BigInt(0));
+      });
     });
   }
 
