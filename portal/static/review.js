@@ -80,8 +80,10 @@
     var below = window.innerHeight;
     if (decision) { below = Math.min(below, decision.getBoundingClientRect().top); }
     r = row.getBoundingClientRect();
-    if (r.top < above + 4) { window.scrollBy(0, r.top - above - 4); }
-    else if (r.bottom > below - 4) { window.scrollBy(0, Math.min(r.bottom - below + 4, r.top - above - 4)); }
+    // Instant, not Bootstrap's smooth root scrolling: the next key press
+    // measures from where this one left the page.
+    if (r.top < above + 4) { window.scrollBy({ top: r.top - above - 4, behavior: "instant" }); }
+    else if (r.bottom > below - 4) { window.scrollBy({ top: Math.min(r.bottom - below + 4, r.top - above - 4), behavior: "instant" }); }
   }
   function move(step) {
     var list = rows();
