@@ -111,6 +111,17 @@ def build_full_world(today: date) -> SimpleNamespace:
         due=date(2099, 1, 25),
         status=PeriodStatus.CLOSED,
     )
+    # A project with nothing blocking its period's owner invoice: the close
+    # checklist's generate form.
+    ready_project = f.make_project(name="Ready Project")
+    f.make_client_contract(ready_project, [("26-100", "1000")])
+    ready_period = f.make_period(
+        ready_project,
+        1,
+        start=date(2099, 2, 1),
+        end=date(2099, 2, 28),
+        due=date(2099, 2, 25),
+    )
     message = f.make_failed_message()
     _, token = tokens.issue_link(casey)
     db.session.flush()
@@ -136,6 +147,7 @@ def build_full_world(today: date) -> SimpleNamespace:
         batch_id=batch.id,
         api_token_id=api_token.id,
         spare_period_id=spare.id,
+        ready_period_id=ready_period.id,
         message_id=message.id,
     )
     db.session.commit()
@@ -171,6 +183,8 @@ def url_params(ids: SimpleNamespace, endpoint: str) -> dict[str, int]:
         params["claim_id"] = ids.sent_claim_id
     if endpoint in ("admin.period_delete", "admin.period_open", "admin.period_edit"):
         params["period_id"] = ids.spare_period_id
+    if endpoint.startswith("admin.period_close_"):
+        params["period_id"] = ids.ready_period_id
     if endpoint == "admin.billing_edit":
         params["billing_id"] = ids.draft_id
     if endpoint.startswith("contact."):
