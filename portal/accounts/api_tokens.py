@@ -115,8 +115,12 @@ def authenticate(raw: str | None) -> ApiToken | None:
     return token
 
 
-def touch(token: ApiToken) -> None:
-    """Record the token's use (at most once a minute, to spare the database)."""
+def touch(token: ApiToken) -> bool:
+    """Record the token's use (at most once a minute, to spare the database).
+
+    True when it wrote (the caller commits only then: a GET that wrote nothing
+    must not pay a commit).
+    """
     now = utcnow()
     last = aware(token.last_used_at)
     if last is None or (now - last).total_seconds() > 60:
@@ -126,6 +130,8 @@ def touch(token: ApiToken) -> None:
             .values(last_used_at=now)
             .execution_options(synchronize_session=False)
         )
+        return True
+    return False
 
 
 def tokens_of(user: User) -> list[ApiToken]:

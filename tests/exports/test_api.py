@@ -131,6 +131,39 @@ def test_token_use_is_recorded(api, app, data) -> None:
         assert token.last_used_at is not None
 
 
+def test_reading_twice_within_a_minute_commits_nothing(api, app, data) -> None:
+    """The first GET records the token's use; a second one within the minute
+    writes nothing, so it must not pay a COMMIT (issue 16: the list committed on
+    every GET)."""
+    assert api.get("/billings").status_code == 200
+    commits: list[int] = []
+
+    def on_commit(conn) -> None:
+        commits.append(1)
+
+    with app.app_context():
+        engine = db.engine
+        sa.event.listen(engine, "commit", on_commit)
+        try:
+            assert api.get("/billings").status_code == 200
+            assert api.get(f"/billings/{data.billing2_id}").status_code == 200
+        finally:
+            sa.event.remove(engine, "commit", on_commit)
+    assert commits == []
+
+
+def test_list_shows_each_decided_billings_line_8(api, app, data) -> None:
+    """The list reads line 8 alone from the stored figures: it must equal the
+    detail's, which reads them all."""
+    listed = {b["id"]: b for b in api.get("/billings?per_page=100").get_json()["items"]}
+    assert any(b["current_payment_due"] is not None for b in listed.values())
+    for billing_id, summary in listed.items():
+        detail = api.get(f"/billings/{billing_id}").get_json()
+        assert summary["current_payment_due"] == (
+            detail["totals"]["current_payment_due"] if detail["figures_frozen"] else None
+        ), billing_id
+
+
 def test_viewer_reads_but_cannot_create_batches(api, data) -> None:
     viewer = data.tokens["viewer"]
     assert api.get("/billings", token=viewer).status_code == 200
