@@ -113,6 +113,10 @@ class Result:
     def ratio(self) -> float:
         return self.median / self.bare
 
+    @property
+    def cpu_ratio(self) -> float:
+        return self.cpu_median / self.bare_cpu_median
+
 
 def bench_app(url: str, **extra: Any) -> Flask:
     """The app on the generated database, with the bare reference route."""
@@ -544,8 +548,8 @@ def table(results: list[Result], engine: str) -> str:
     """A Markdown table of the results."""
     head = (
         "| case | over | median ms | p95 ms | CPU ms | bare ms | bare CPU ms "
-        "| × bare | queries | peak MB | target | verdict |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+        "| × bare | CPU × bare | queries | peak MB | target | verdict |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
     )
     rows = []
     for r in results:
@@ -560,7 +564,8 @@ def table(results: list[Result], engine: str) -> str:
         rows.append(
             f"| {name} | {len(r.case.targets)} | {fmt_ms(r.median)} | "
             f"{fmt_ms(r.p95)} | {fmt_ms(r.cpu_median)} | {r.bare:.3f} | "
-            f"{r.bare_cpu_median:.3f} | {r.ratio:,.0f} | {r.queries} | "
+            f"{r.bare_cpu_median:.3f} | {r.ratio:,.0f} | {r.cpu_ratio:,.0f} | "
+            f"{r.queries} | "
             f"{r.peak / 2**20:,.1f} | "
             f"{'< ' + format(target, ',.0f') + ' ms' if target else '–'} | {verdict} |"
         )
@@ -645,6 +650,7 @@ def main(argv: list[str] | None = None) -> None:
                         "bare_ms": r.bare,
                         "bare_cpu_ms": r.bare_cpu_median,
                         "times_bare": r.ratio,
+                        "cpu_times_bare": r.cpu_ratio,
                         "queries": r.queries,
                         "peak_bytes": r.peak,
                         "target_ms": r.case.target_ms,
