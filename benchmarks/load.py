@@ -615,7 +615,14 @@ end
 function response(status, headers, body)
   done_count = done_count + 1
   if status ~= 200 then not_ok = not_ok + 1 end
-  if done_count >= cap then wrk.thread:stop() end
+  if done_count == cap then
+    -- wrk itself sleeps for -d whatever its threads do: SIGINT ends the run
+    -- now (and prints the summary), so the count is the run's length and no
+    -- idle connection is left open to hold a sync worker. In the background:
+    -- system() ignores SIGINT in its caller while it waits.
+    os.execute("(sleep 0.01; kill -INT $PPID) &")
+    wrk.thread:stop()
+  end
 end
 function done(summary, latency, requests)
   local bad, total = 0, 0
@@ -754,12 +761,14 @@ def compare_with_bare(
     page_requests: int,
     bare_requests: int,
     connections: int,
-    threads: int = 2,
+    threads: int = 1,
 ) -> str:
     """Each page's throughput against the bare app's, alternated, same settings.
 
     Per round and page: wrk on the bare app (same gunicorn settings), then wrk on
     the page, each over a fixed request count, with the workers' CPU over each.
+    One wrk thread, so the run ends exactly at the request count (each thread
+    ends the whole run when it has its share).
     """
     bare_pairs = [("", "/__bench/bare")]
     lines = [
