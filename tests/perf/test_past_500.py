@@ -78,8 +78,8 @@ KNOWN: dict[str, str] = {
     ),
     "export batch (web, 600 billings)": (
         "by design: create_batch builds rows ROW_CHUNK = 250 billings at a time "
-        "(memory follows the chunk), 3 statements per chunk: 600 billings run 6 "
-        "more than 12 (at most 9 more, for 1,000)"
+        "(memory follows the chunk), 3 statements per chunk: a batch of 600 runs 6 "
+        "more than one of the small world's 12 (at most 9 more, for 1,000)"
     ),
 }
 
