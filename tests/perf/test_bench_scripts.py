@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -113,3 +114,30 @@ def test_the_bare_app_answers_ok() -> None:
     from benchmarks.bare_wsgi import app
 
     assert app.test_client().get("/__bench/bare").get_data() == b"ok"
+
+
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk)"
+)
+def test_wrk_runs_a_fixed_request_count_against_the_bare_app() -> None:
+    """The count ends the run (wrk alone would sleep for its whole -d)."""
+    port = 8700 + os.getpid() % 200
+    server = load.start_server(
+        "sqlite://",
+        "bench-smoke-secret-key-0123456789abcdef",
+        port,
+        2,
+        1,
+        app="benchmarks.bare_wsgi:app",
+        probe_path="/__bench/bare",
+    )
+    try:
+        result = load.wrk_run(
+            port, [("", "/__bench/bare")], 400, 8, 1, seconds=30, master=server.pid
+        )
+    finally:
+        load.stop_server(server)
+    assert result.errors == 0
+    assert 400 <= result.answered < 420  # a few may be in flight at the stop
+    assert result.elapsed < 20  # not the 30 s of -d
+    assert result.cpu_ms is not None and 0 < result.cpu_ms < 100
