@@ -273,7 +273,15 @@ def prepare(url: str, secret: str, contacts: int) -> dict[str, Any]:
 # ------------------------------------------------------------------ server
 
 
-def start_server(url: str, secret: str, port: int, workers: int, threads: int):
+def start_server(
+    url: str,
+    secret: str,
+    port: int,
+    workers: int,
+    threads: int,
+    app: str = "wsgi:app",
+    probe_path: str = "/portal/new-link",
+):
     """gunicorn on 127.0.0.1; returns the process once it answers."""
     uploads = tempfile.mkdtemp(prefix="pb-load-uploads-")
     env = {
@@ -296,18 +304,42 @@ def start_server(url: str, secret: str, port: int, workers: int, threads: int):
         str(threads),
         "--log-level",
         "warning",
-        "wsgi:app",
+        app,
     ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     probe = Browser(port, "probe")
     for _ in range(100):
         try:
-            if probe.request("GET", "/portal/new-link")[0] == 200:
+            if probe.request("GET", probe_path)[0] == 200:
                 return process
         except OSError:
             time.sleep(0.2)
     stop_server(process)
     raise SystemExit("gunicorn did not start")
+
+
+CLOCK_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def workers_cpu(master: int) -> float:
+    """User + system CPU seconds of the gunicorn master's worker processes so far.
+
+    Read from ``/proc/<pid>/stat`` (fields 14 and 15, in clock ticks) of every
+    process whose parent is ``master``.
+    """
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == master:  # field 4: the parent
+            total += int(fields[11]) + int(fields[12])  # fields 14, 15
+    return total / CLOCK_TICK
 
 
 def stop_server(process: subprocess.Popen) -> None:
@@ -583,7 +615,14 @@ end
 function response(status, headers, body)
   done_count = done_count + 1
   if status ~= 200 then not_ok = not_ok + 1 end
-  if done_count >= cap then wrk.thread:stop() end
+  if done_count == cap then
+    -- wrk itself sleeps for -d whatever its threads do: SIGINT ends the run
+    -- now (and prints the summary), so the count is the run's length and no
+    -- idle connection is left open to hold a sync worker. In the background:
+    -- system() ignores SIGINT in its caller while it waits.
+    os.execute("(sleep 0.01; kill -INT $PPID) &")
+    wrk.thread:stop()
+  end
 end
 function done(summary, latency, requests)
   local bad, total = 0, 0
@@ -600,32 +639,44 @@ end
 """
 
 
-def wrk_views(
+@dataclass
+class WrkRun:
+    """One wrk run over a fixed number of requests."""
+
+    answered: int
+    errors: int
+    rate: float  # requests per second
+    pct: dict[str, float]  # "50", "90", "95", "99" → ms
+    max_ms: float
+    elapsed: float
+    cpu_ms: float | None = None  # the workers' user + sys per request
+
+
+def wrk_run(
     port: int,
-    sessions: list[ContactSession],
-    seconds: float,
+    pairs: list[tuple[str, str]],
     max_requests: int,
     connections: int,
     threads: int = 2,
-) -> str:
-    """Contact page views driven by wrk (C, so the client takes little CPU).
+    seconds: float = 600,
+    master: int | None = None,
+) -> WrkRun:
+    """wrk (C, so the client takes little CPU) over ``pairs`` (cookie, path).
 
-    Every request carries one of the signed-in contacts' session cookies and asks
-    for that contact's billing page; anything but a 200 (an expired session would
-    be a 302 to the sign-in page) counts as an error.
+    Each wrk thread stops after its share of ``max_requests`` answers (or after
+    ``seconds``); anything but a 200 (an expired session would be a 302 to the
+    sign-in page) counts as an error. With ``master`` (the gunicorn master's pid),
+    the workers' CPU over the run is divided by the answered requests.
     """
-    pairs = [
-        (
-            lua_string("; ".join(f"{k}={v}" for k, v in s.browser.cookies.items())),
-            lua_string(f"/portal/billings/{s.billing_id}"),
-        )
-        for s in sessions
-    ]
-    targets = ", ".join("{" + cookie + ", " + path + "}" for cookie, path in pairs)
+    targets = ", ".join(
+        "{" + lua_string(cookie) + ", " + lua_string(path) + "}"
+        for cookie, path in pairs
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(WRK_SCRIPT % (targets, max(1, max_requests // threads)))
         script = fh.name
     try:
+        cpu = workers_cpu(master) if master else 0.0
         started = time.monotonic()
         out = subprocess.run(
             [
@@ -645,34 +696,121 @@ def wrk_views(
             timeout=seconds + 120,
         ).stdout
         elapsed = time.monotonic() - started
+        cpu = workers_cpu(master) - cpu if master else 0.0
     finally:
         os.unlink(script)
     answered, not_200 = map(
         int, re.search(r"answered=(\d+) not_200=(\d+)", out).groups()
     )
-    pct = dict(re.findall(r"PCT (\d+) ([\d.]+)", out))
     socket_errors = re.search(r"Socket errors: (.*)", out)
     per_second = re.search(r"Requests/sec:\s*([\d.]+)", out)
-    rate = float(per_second[1]) if per_second else answered / elapsed
-    max_ms = float(re.search(r"MAX ([\d.]+)", out)[1])
-    errors = not_200 + (
-        sum(int(n) for n in re.findall(r"\d+", socket_errors[1]))
-        if socket_errors
-        else 0
+    return WrkRun(
+        answered=answered,
+        errors=not_200
+        + (
+            sum(int(n) for n in re.findall(r"\d+", socket_errors[1]))
+            if socket_errors
+            else 0
+        ),
+        rate=float(per_second[1]) if per_second else answered / elapsed,
+        pct={k: float(v) for k, v in re.findall(r"PCT (\d+) ([\d.]+)", out)},
+        max_ms=float(re.search(r"MAX ([\d.]+)", out)[1]),
+        elapsed=elapsed,
+        cpu_ms=cpu * 1000 / answered if master and answered else None,
     )
+
+
+def cookie_of(browser: Browser) -> str:
+    return "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+
+
+def wrk_views(
+    port: int,
+    sessions: list[ContactSession],
+    seconds: float,
+    max_requests: int,
+    connections: int,
+    threads: int = 2,
+) -> str:
+    """Contact page views driven by wrk, as one table."""
+    pairs = [
+        (cookie_of(s.browser), f"/portal/billings/{s.billing_id}") for s in sessions
+    ]
+    run = wrk_run(port, pairs, max_requests, connections, threads, seconds)
     return "\n".join(
         [
-            f"### views (wrk, {connections} connections): {answered:,} requests "
-            f"= {rate:,.0f} requests/s",
+            f"### views (wrk, {connections} connections): {run.answered:,} requests "
+            f"= {run.rate:,.0f} requests/s",
             "",
             "| request | count | per second | p50 ms | p90 ms | p95 ms | p99 ms | max ms | errors |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| contact page view | {answered:,} | {rate:,.1f} | {float(pct['50']):,.1f} | "
-            f"{float(pct['90']):,.1f} | {float(pct['95']):,.1f} | "
-            f"{float(pct['99']):,.1f} | {max_ms:,.1f} | "
-            f"{errors} |",
+            f"| contact page view | {run.answered:,} | {run.rate:,.1f} | "
+            f"{run.pct['50']:,.1f} | {run.pct['90']:,.1f} | {run.pct['95']:,.1f} | "
+            f"{run.pct['99']:,.1f} | {run.max_ms:,.1f} | {run.errors} |",
         ]
     )
+
+
+def compare_with_bare(
+    port: int,
+    bare_port: int,
+    master: int,
+    bare_master: int,
+    pages: dict[str, list[tuple[str, str]]],
+    rounds: int,
+    page_requests: int,
+    bare_requests: int,
+    connections: int,
+    threads: int = 1,
+) -> str:
+    """Each page's throughput against the bare app's, alternated, same settings.
+
+    Per round and page: wrk on the bare app (same gunicorn settings), then wrk on
+    the page, each over a fixed request count, with the workers' CPU over each.
+    One wrk thread, so the run ends exactly at the request count (each thread
+    ends the whole run when it has its share).
+    """
+    bare_pairs = [("", "/__bench/bare")]
+    lines = [
+        f"### pages against a bare Flask app (wrk -t{threads} -c{connections}, "
+        f"{page_requests:,} page requests and {bare_requests:,} bare ones per run, "
+        f"alternated, {rounds} rounds)",
+        "",
+        "| round | page | page req/s | page CPU ms/req | page p50 ms | bare req/s "
+        "| bare CPU ms/req | page / bare | errors |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    ratios: dict[str, list[float]] = defaultdict(list)
+    cpus: dict[str, list[float]] = defaultdict(list)
+    for number in range(1, rounds + 1):
+        for name, pairs in pages.items():
+            bare = wrk_run(
+                bare_port,
+                bare_pairs,
+                bare_requests,
+                connections,
+                threads,
+                master=bare_master,
+            )
+            page = wrk_run(
+                port, pairs, page_requests, connections, threads, master=master
+            )
+            ratios[name].append(page.rate / bare.rate)
+            cpus[name].append(page.cpu_ms or 0.0)
+            lines.append(
+                f"| {number} | {name} | {page.rate:,.1f} | {page.cpu_ms or 0:,.2f} | "
+                f"{page.pct['50']:,.1f} | {bare.rate:,.0f} | {bare.cpu_ms or 0:,.3f} | "
+                f"{page.rate / bare.rate:.2%} | {page.errors + bare.errors} |"
+            )
+            print(lines[-1], file=sys.stderr, flush=True)
+    lines.append("")
+    for name in pages:
+        lines.append(
+            f"{name}: page / bare median {statistics.median(ratios[name]):.2%} "
+            f"(rounds {', '.join(f'{r:.2%}' for r in ratios[name])}); "
+            f"CPU median {statistics.median(cpus[name]):,.2f} ms per view."
+        )
+    return "\n".join(lines)
 
 
 def lua_string(text: str) -> str:
@@ -778,6 +916,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-requests", type=int, default=50_000)
     parser.add_argument("--keep", action="store_true", help="keep the copy")
     parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of page against bare (wrk)"
+    )
+    parser.add_argument(
+        "--page-requests", type=int, default=1000, help="requests per page run"
+    )
+    parser.add_argument(
+        "--bare-requests", type=int, default=10000, help="requests per bare run"
+    )
+    parser.add_argument(
         "--views-tool",
         choices=("wrk", "python"),
         default="wrk" if shutil.which("wrk") else "python",
@@ -797,7 +944,18 @@ def main(argv: list[str] | None = None) -> None:
         process = start_server(
             url, secret, args.port, args.workers, args.server_threads
         )
+        bare_process = None
         try:
+            if args.views_tool == "wrk" and args.views_seconds > 0:
+                bare_process = start_server(
+                    url,
+                    secret,
+                    args.port + 1,
+                    args.workers,
+                    args.server_threads,
+                    app="benchmarks.bare_wsgi:app",
+                    probe_path="/__bench/bare",
+                )
             contacts: queue.Queue = queue.Queue()
             for contact_id, billing_id, draft_id, token in plan["links"]:
                 browser = sign_in_contact(args.port, contact_id, token)
@@ -823,12 +981,38 @@ def main(argv: list[str] | None = None) -> None:
                 if seconds <= 0:
                     continue
                 if name == "views" and args.views_tool == "wrk":
+                    assert bare_process is not None
                     out.append(
                         wrk_views(
                             args.port,
                             list(contacts.queue),
                             seconds,
                             args.max_requests,
+                            args.connections,
+                        )
+                    )
+                    print(out[-1], file=sys.stderr)
+                    admin_cookie = cookie_of(list(admins.queue)[0].browser)
+                    pages = {
+                        "contact billing page": [
+                            (cookie_of(c.browser), f"/portal/billings/{c.billing_id}")
+                            for c in list(contacts.queue)
+                        ],
+                        "admin review page": [
+                            (admin_cookie, f"/admin/billings/{b}")
+                            for b in list(to_review.queue)[:50]
+                        ],
+                    }
+                    out.append(
+                        compare_with_bare(
+                            args.port,
+                            args.port + 1,
+                            process.pid,
+                            bare_process.pid,
+                            pages,
+                            args.rounds,
+                            args.page_requests,
+                            args.bare_requests,
                             args.connections,
                         )
                     )
@@ -849,6 +1033,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(out[-1], file=sys.stderr)
         finally:
             stop_server(process)
+            if bare_process is not None:
+                stop_server(bare_process)
         problems = verify(url, ledger)
         out.append(
             f"\nConfirmed by the server: {len(ledger.saved)} billings saved, "
