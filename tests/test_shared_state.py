@@ -29,8 +29,11 @@ SERVED = {
     ],
 )
 def test_a_served_app_warns_of_per_process_rate_limits(
-    caplog, overrides, warned
+    caplog, monkeypatch, overrides, warned
 ) -> None:
+    # Alembic's fileConfig (a migration earlier in the run) disables loggers
+    # that exist by then, the app's among them.
+    monkeypatch.setattr(logging.getLogger("portal"), "disabled", False)
     with caplog.at_level(logging.WARNING):
         app = create_app({**SERVED, **overrides})
     said = [r for r in caplog.records if r.getMessage() == PER_PROCESS_LIMITS_MESSAGE]
@@ -43,3 +46,83 @@ def test_uploads_go_to_the_configured_folder_as_given(tmp_path) -> None:
     shared = str(tmp_path / "nfs" / "uploads")
     app = create_app({**SERVED, "TESTING": True, "UPLOAD_FOLDER": shared})
     assert app.config["UPLOAD_FOLDER"] == shared
+
+
+def _queue(app, count: int) -> None:
+    from portal.extensions import db
+    from portal.mail.outbox import new_message_id
+    from portal.models import OutboxMessage
+
+    with app.app_context():
+        for i in range(count):
+            db.session.add(
+                OutboxMessage(
+                    kind="test",
+                    recipient=f"r{i}@example.com",
+                    subject=f"m{i}",
+                    body_text="x",
+                    body_html="<p>x</p>",
+                    message_id=new_message_id(),
+                )
+            )
+        db.session.commit()
+
+
+def test_a_worker_told_to_stop_claims_nothing_more(app) -> None:
+    """The rest stay due now for the other hosts' workers (no claim's backoff)."""
+    import sqlalchemy as sa
+
+    from portal.extensions import db, mail
+    from portal.mail.outbox import deliver_pending
+    from portal.models import OutboxMessage
+
+    _queue(app, 3)
+    with app.app_context(), mail.record_messages() as sent:
+        assert deliver_pending(stop=lambda: len(sent) >= 1) == (1, 0)
+        rows = db.session.execute(
+            sa.select(OutboxMessage.status, OutboxMessage.attempts).order_by(
+                OutboxMessage.id
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("sent", 1), ("pending", 0), ("pending", 0)]
+
+
+def test_send_mail_loop_stops_cleanly_on_sigterm(app, database_url, tmp_path) -> None:
+    """A deploy's SIGTERM ends the worker between messages, exit status 0
+    (it used to die mid-message: a retry after the backoff, or a repeat)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SERVED["SECRET_KEY"],
+        "PORTAL_MAIL_TRANSPORT": "console",
+    }
+    _queue(app, 1)
+    portal = os.path.join(os.path.dirname(sys.executable), "portal")
+    proc = subprocess.Popen(
+        [portal, "send-mail", "--loop", "--interval", "30"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Running (its handlers set) once it has sent the queued message.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line or line.startswith("sent 1,"):
+                break
+        assert line.startswith("sent 1,"), proc.stderr.read()[-2000:]
+        proc.send_signal(signal.SIGTERM)  # while it waits out its interval
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
