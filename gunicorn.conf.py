@@ -26,8 +26,12 @@ Two things gunicorn's defaults get wrong for this app:
     still collected, a few times a page instead of a hundred, and a full
     collection happens about every 250 million allocations instead of 70,000.
     Garbage waiting for the next collection is bounded by the threshold (a
-    few MB per worker). The figures are in benchmarks/README.md ("Collector in
-    the workers").
+    few MB per worker). Measured (docs/scaling.md, "Collector in the
+    workers"): 7-11 % less worker CPU per contact page view.
+
+  Preloading means the master holds the app's code: after a deploy restart
+  gunicorn (or send USR2 to start a new master), since HUP only re-forks
+  workers from the old code.
 
   ``PORTAL_GC_THRESHOLDS`` overrides the thresholds (three integers,
   ``"700,10,10"`` is CPython's default); ``PORTAL_GC_TUNING=off`` leaves the

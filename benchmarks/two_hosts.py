@@ -20,7 +20,10 @@ Checks, each with the load spread over both hosts (requests alternate A, B):
 * the outbox: every pending message (the generated ones and ``--mails`` more)
   is delivered exactly once with both workers running; then ``--mails`` more,
   with host A's worker killed (SIGKILL) mid-run: every one still arrives, the
-  one A was sending when it died retried by B after the claim's backoff;
+  one A was sending when it died retried by B after the claim's backoff (and
+  sent twice, same Message-ID, if A died after the mail server had it);
+  and ``--mails`` more with host B's worker stopped (SIGTERM, a deploy): it
+  finishes its message and exits, nothing retried, nothing twice;
 * uploads: a file attached through A downloads, byte for byte, through B (the
   contact's and the staff's download).
 
@@ -694,6 +697,40 @@ def outbox_checks(
         )
     )
     start_mailer(hosts[0], env)  # the host's supervisor would restart it
+    # 3. Host B's worker stopped (SIGTERM, a deploy) mid-run: it finishes the
+    # message it is sending, claims no more, and A sends the rest at once.
+    sink.delay = args.sink_delay
+    queue_mails(url, secret, args.mails, "term")
+    state = outbox_state(url)
+    ids = {i for i, (status, _, _) in state.items() if status == "pending"}
+    ids_ids = {state[i][2] for i in ids}
+    sink.senders.clear()
+    started = time.monotonic()
+    while time.monotonic() - started < 120:
+        if sum(1 for m in ids_ids if sink.received[m]) >= len(ids) // 3:
+            break
+        time.sleep(0.05)
+    stop(hosts[1].mailer, signal.SIGTERM)
+    code = hosts[1].mailer.returncode
+    stopped_at = sum(1 for m in ids_ids if sink.received[m])
+    state = wait_delivered(url, ids, 200)
+    elapsed = time.monotonic() - started
+    sink.delay = 0.0
+    sent = {i for i in ids if state[i][0] == "sent"}
+    counts = [sink.received[state[i][2]] for i in ids]
+    once = sum(1 for c in counts if c == 1)
+    retried = sum(1 for i in ids if state[i][1] > 1)
+    out.append(
+        (
+            f"outbox: {len(ids)} more, B's worker stopped (SIGTERM) after "
+            f"{stopped_at} had arrived",
+            f"B exited with status {code}; {len(sent)} marked sent in "
+            f"{elapsed:.1f} s ({by_host(sink, hosts)}; {retried} retried); at "
+            f"the sink {once} once, {len(ids) - once} not exactly once",
+            code == 0 and len(sent) == len(ids) and once == len(ids) and not retried,
+        )
+    )
+    start_mailer(hosts[1], env)
     return out
 
 
