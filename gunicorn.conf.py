@@ -94,7 +94,11 @@ def when_ready(server) -> None:
     gc.collect()  # what booting the worker left over (not the frozen objects)
     gc.freeze()
     gc.enable()  # the master keeps collecting what it makes from now on
-    server.log.info("gc: %d start-up objects frozen", gc.get_freeze_count())
+    server.log.info(
+        "gc: %d start-up objects frozen (app preloaded: %s)",
+        gc.get_freeze_count(),
+        server.app.callable is not None,
+    )
 
 
 def post_fork(server, worker) -> None:

@@ -126,3 +126,55 @@ def test_send_mail_loop_stops_cleanly_on_sigterm(app, database_url, tmp_path) ->
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err[-2000:]
+
+
+def test_gunicorn_freezes_the_preloaded_app_and_serves(database_url) -> None:
+    """gunicorn.conf.py: the app loaded once in the master, its objects frozen
+    before the workers fork (issue 16 item 2), and the workers still serve."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SERVED["SECRET_KEY"],
+        "PORTAL_RATELIMIT_ENABLED": "false",
+    }
+    env.pop("PORTAL_GC_TUNING", None)
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    proc = subprocess.Popen(
+        [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "info"]
+        + ["wsgi:app"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    statuses = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(statuses) < 4:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/admin/login", timeout=5
+                ) as answer:
+                    statuses.append(answer.status)
+            except OSError:
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        _, log = proc.communicate(timeout=20)
+    assert statuses == [200, 200, 200, 200], log[-2000:]
+    frozen = [line for line in log.splitlines() if "start-up objects frozen" in line]
+    assert len(frozen) == 1, log[-2000:]  # once, in the master
+    assert "(app preloaded: True)" in frozen[0], frozen
+    assert int(frozen[0].split("gc: ")[1].split()[0]) > 10_000
