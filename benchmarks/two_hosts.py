@@ -895,6 +895,11 @@ def main(argv: list[str] | None = None) -> None:
         help="only: one host, collector tuning off/on alternated, CPU ms per view",
     )
     parser.add_argument("--rounds", type=int, default=2, help="--gc-compare rounds")
+    parser.add_argument(
+        "--gc-variants",
+        default="off;50000,50,100",
+        help="--gc-compare: ';'-separated, 'off' or thresholds (start-up frozen)",
+    )
     args = parser.parse_args(argv)
     if not args.database_url.startswith("postgres"):
         raise SystemExit("Two hosts share a PostgreSQL database.")
@@ -916,22 +921,19 @@ def main(argv: list[str] | None = None) -> None:
         if args.gc_compare:
             layouts = []
             for r in range(args.rounds):
-                layouts.append(
-                    (
-                        f"one host, collector as CPython sets it (round {r + 1})",
-                        1,
-                        args.workers,
-                        {"PORTAL_GC_TUNING": "off"},
+                for variant in args.gc_variants.split(";"):
+                    variant = variant.strip()
+                    if variant == "off":
+                        label, extra = (
+                            "collector as CPython sets it",
+                            {"PORTAL_GC_TUNING": "off"},
+                        )
+                    else:
+                        label = f"frozen, thresholds {variant}"
+                        extra = {"PORTAL_GC_THRESHOLDS": variant}
+                    layouts.append(
+                        (f"one host, {label} (round {r + 1})", 1, args.workers, extra)
                     )
-                )
-                layouts.append(
-                    (
-                        f"one host, gunicorn.conf.py tuning (round {r + 1})",
-                        1,
-                        args.workers,
-                        {},
-                    )
-                )
             rows = throughput(args, env, plan, hosts, layouts)
             print("\n".join(THROUGHPUT_HEADER + rows))
             return
