@@ -27,7 +27,9 @@ Two things gunicorn's defaults get wrong for this app:
     collection happens about every 250 million allocations instead of 70,000.
     Garbage waiting for the next collection is bounded by the threshold (a
     few MB per worker). Measured (docs/scaling.md, "Collector in the
-    workers"): 7-11 % less worker CPU per contact page view.
+    workers"): 1-4 ms (up to 11 %) less worker CPU per contact page view,
+    mostly from the freeze; no threshold measured better than another on the
+    loaded machine, so these are the issue's suggestion.
 
   Preloading means the master holds the app's code: after a deploy restart
   gunicorn (or send USR2 to start a new master), since HUP only re-forks
