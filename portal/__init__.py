@@ -17,6 +17,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder="../templates", instance_relative_config=True)
     load_config(app, config)
     check_secret_key(app)
+    warn_per_process_state(app)
     register_extensions(app)
     register_blueprints(app)
     from portal.cli import register_commands
@@ -87,6 +88,32 @@ def check_secret_key(app: Flask) -> None:
         # One line on the command line, not a traceback.
         raise click.ClickException(KEY_REQUIRED_MESSAGE)
     raise RuntimeError(KEY_REQUIRED_MESSAGE)
+
+
+def warn_per_process_state(app: Flask) -> None:
+    """Say so when a served app keeps what must be shared in its own process.
+
+    With ``memory://`` rate-limit storage every gunicorn worker, and every host,
+    counts on its own, so N workers let N times the limit through (docs/scaling.md).
+    Not said in debug, tests or a command-line call (``portal demo``, ``send-mail``).
+    """
+    if app.debug or app.testing or not app.config.get("RATELIMIT_ENABLED", True):
+        return
+    import click
+
+    if click.get_current_context(silent=True) is not None:
+        return
+    storage = str(app.config.get("RATELIMIT_STORAGE_URI") or "memory://")
+    if storage.startswith("memory://"):
+        app.logger.warning(PER_PROCESS_LIMITS_MESSAGE)
+
+
+PER_PROCESS_LIMITS_MESSAGE = (
+    "RATELIMIT_STORAGE_URI is memory://: each worker process counts rate limits "
+    "on its own, so with several workers or hosts the sign-in and link limits let "
+    "several times their number through. Set RATELIMIT_STORAGE_URI="
+    "redis://<host>:6379/0 (docs/scaling.md)."
+)
 
 
 KEY_REQUIRED_MESSAGE = (

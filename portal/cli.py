@@ -5,8 +5,6 @@ Available as ``flask --app portal …`` and as the ``portal`` console script.
 
 from __future__ import annotations
 
-import time
-
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -82,17 +80,35 @@ def create_user_command(email: str, name: str, role: str, password: str) -> None
 @click.option("--limit", default=100, show_default=True, help="Messages per pass.")
 @with_appcontext
 def send_mail_command(loop: bool, interval: float, limit: int) -> None:
-    """Deliver pending outbox mail, with retries and backoff."""
+    """Deliver pending outbox mail, with retries and backoff.
+
+    With ``--loop``, SIGTERM or Ctrl-C stops it between two messages: the one
+    being sent is finished and recorded, so a restart or deploy never sends a
+    message twice nor leaves one claimed until its backoff runs out.
+    """
+    import signal
+    import threading
+
     from portal.mail.outbox import deliver_pending
 
-    while True:
-        sent, failed = deliver_pending(limit)
-        if sent or failed or not loop:
-            click.echo(f"sent {sent}, failed {failed}")
-        if not loop:
-            return
-        db.session.remove()
-        time.sleep(interval)
+    stopping = threading.Event()
+    previous = {}
+    if loop:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda *_: stopping.set())
+    try:
+        while True:
+            sent, failed = deliver_pending(limit, stop=stopping.is_set)
+            if sent or failed or not loop:
+                click.echo(f"sent {sent}, failed {failed}")
+            if not loop or stopping.is_set():
+                return
+            db.session.remove()
+            if stopping.wait(interval):
+                return
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @click.command("remind")

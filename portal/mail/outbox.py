@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
@@ -173,10 +174,15 @@ def _claim(now, max_attempts: int) -> _Claimed | None | Literal[False]:
     return out
 
 
-def deliver_pending(limit: int = 50) -> tuple[int, int]:
+def deliver_pending(
+    limit: int = 50, stop: Callable[[], bool] | None = None
+) -> tuple[int, int]:
     """Send due messages; return (sent, failed).
 
     Per message: claim (commit), send with no transaction open, record (commit).
+    ``stop`` is asked before each claim: once it says True no further message is
+    claimed, so a worker told to stop leaves the rest to the others at once
+    (a claimed message would wait out its backoff).
     """
     from portal.billing.drafts import expand_link_requests
 
@@ -184,6 +190,8 @@ def deliver_pending(limit: int = 50) -> tuple[int, int]:
     sent = failed = 0
     max_attempts = current_app.config["OUTBOX_MAX_ATTEMPTS"]
     for _ in range(limit):
+        if stop is not None and stop():
+            break
         now = utcnow()
         claimed = _claim(now, max_attempts)
         if claimed is None:
