@@ -867,6 +867,8 @@ def approve_billing(billing: Billing, user: User, expected_version: int) -> str:
         decided_by_id=user.id,
         approved_figures=frozen,
     )
+    # What it carries to the next billing, stored once (the next one's history).
+    figures.store_carries(billing)
     audit.record(
         user,
         "billing.approve",
@@ -906,6 +908,8 @@ def hold_for_owner(billing: Billing, user: User, expected_version: int) -> None:
         decided_by_id=user.id,
         approved_figures=frozen,
     )
+    # What it carries to the next billing, stored once (the next one's history).
+    figures.store_carries(billing)
     audit.record(
         user,
         "billing.hold_for_owner",
@@ -975,6 +979,10 @@ def void_billing(
         decided_by_id=user.id,
         decided_at=utcnow(),
     )
+    if before in COUNTED_STATUSES:
+        # Held for the owner, then voided: it no longer counts, so it carries
+        # nothing and the later counted billings' D no longer holds its work.
+        figures.store_carries(billing)
     audit.record(
         user,
         "billing.void",
