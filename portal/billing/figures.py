@@ -827,8 +827,29 @@ class Sheet:
     figures: money.BillingFigures
 
 
-def sheet(billing: Billing, which: str = "approved") -> Sheet:
-    """Rows and totals for pages, PDFs and exports, in SOV order."""
+def sheets(billing: Billing, *sides: str) -> tuple[Sheet, ...]:
+    """:func:`sheet` of each side in ``sides``, the billable lines and history
+    of an undecided billing read once for all of them (the review shows both)."""
+    infos: list[SovInfo] | None = None
+    hist: History | None = None
+    out = []
+    for which in sides:
+        if infos is None and _frozen(billing, which) is None:
+            infos = billable_sov_lines(billing.commitment)
+            hist = history(billing.commitment_id, billing.application_number)
+        out.append(sheet(billing, which, infos=infos, hist=hist))
+    return tuple(out)
+
+
+def sheet(
+    billing: Billing,
+    which: str = "approved",
+    *,
+    infos: list[SovInfo] | None = None,
+    hist: History | None = None,
+) -> Sheet:
+    """Rows and totals for pages, PDFs and exports, in SOV order (``infos`` and
+    ``hist``: the billable lines and history when the caller has them)."""
     by_line = {bl.sov_line_id: bl for bl in billing.lines}
     frozen = _frozen(billing, which)
     if frozen is not None:
@@ -843,8 +864,9 @@ def sheet(billing: Billing, which: str = "approved") -> Sheet:
             for i, fig in zip(ids, figs.lines, strict=True)
         ]
     else:
-        infos = billable_sov_lines(billing.commitment)
-        figs = compute(billing, which=which, infos=infos)
+        if infos is None:
+            infos = billable_sov_lines(billing.commitment)
+        figs = compute(billing, which=which, infos=infos, hist=hist)
         rows = [
             Row(info.line, by_line.get(info.line.id), fig)
             for info, fig in zip(infos, figs.lines, strict=True)
