@@ -563,9 +563,11 @@ def editable(billing: Billing, contact: Contact) -> bool:
 
 def billing_page(billing: Billing, contact: Contact) -> BillingPage:
     """The G703 rows, G702 totals (claimed and approved), history of a billing."""
-    claimed = figures.sheet(billing, which="claimed")
     reviewed = billing.status in REVIEWED_STATUSES
-    approved = figures.sheet(billing, which="approved") if reviewed else None
+    if reviewed:
+        claimed, approved = figures.sheets(billing, "claimed", "approved")
+    else:
+        (claimed,), approved = figures.sheets(billing, "claimed"), None
     approved_rows = {r.sov.id: r for r in approved.rows} if approved else {}
     lines = [LineView(row, approved_rows.get(row.sov.id)) for row in claimed.rows]
     totals = claimed.totals
