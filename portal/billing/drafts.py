@@ -89,6 +89,7 @@ def get_own_billing(billing_id: int) -> Billing:
     )
     if billing is None:
         abort(404)
+    billings.proven_member(current_user.id, billing.commitment_id)
     return billing
 
 

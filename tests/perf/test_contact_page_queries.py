@@ -65,3 +65,31 @@ def test_pages_do_not_grow_with_comment_authors(app, client, auth, today) -> Non
 def _authors(app, billing_id: int) -> int:
     with app.app_context():
         return len(db.session.get(Billing, billing_id).comments) // 2
+
+
+def test_contact_page_trusts_the_ownership_check(app, client, auth, today) -> None:
+    """A draft (editable) page asks whether the contact may bill: the query that
+    found the billing already proved the contact is on the commitment."""
+    with app.app_context():
+        w = build_world(today)
+        admin = db.session.get(User, w.admin_id)
+        commitment = db.session.get(Commitment, w.commitment_id)
+        period = db.session.get(BillingPeriod, w.period1_id)
+        billing = bill(commitment, period, admin, {1: ("100.00", "0")}, decide="draft")
+        db.session.commit()
+        billing_id, contact_id = billing.id, w.contact_id
+    statements = _count(
+        app, client, auth, "contact", contact_id, f"/portal/billings/{billing_id}"
+    )
+    loads = [
+        s for s in statements if "commitment_contacts" in s and "contacts.email" in s
+    ]
+    assert not loads, loads
+    page = client.get(f"/portal/billings/{billing_id}").get_data(as_text=True)
+    assert 'name="action" value="submit"' in page or "Submit" in page
+    # Removed from the commitment, the contact no longer finds the billing.
+    with app.app_context():
+        commitment = db.session.get(Commitment, w.commitment_id)
+        commitment.contacts = [c for c in commitment.contacts if c.id != contact_id]
+        db.session.commit()
+    assert client.get(f"/portal/billings/{billing_id}").status_code == 404
