@@ -387,9 +387,7 @@ def store_carries(billing: Billing) -> None:
         Billing.commitment_id == billing.commitment_id,
         Billing.application_number >= billing.application_number,
     )
-    db.session.execute(
-        sa.delete(BillingCarryLine).where(BillingCarryLine.billing_id.in_(from_here))
-    )
+    # Their lines go with them (ON DELETE CASCADE).
     db.session.execute(
         sa.delete(BillingCarry).where(BillingCarry.billing_id.in_(from_here))
     )
