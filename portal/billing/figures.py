@@ -160,34 +160,35 @@ def _no_history() -> History:
     )
 
 
-#: The stored carry of a previous counted billing, with its per-line rows.
+#: The stored carry of a previous counted billing, with its per-line rows; the
+#: amounts as the integer cents they are stored in (a page reads thousands:
+#: converted once here, not through the Money type for every row).
 _CARRY_COLUMNS = (
     BillingCarry.billing_id,
-    BillingCarry.certificates,
-    BillingCarry.released_to_date,
+    sa.type_coerce(BillingCarry.certificates, sa.BigInteger),
+    sa.type_coerce(BillingCarry.released_to_date, sa.BigInteger),
     BillingCarryLine.sov_line_id,
-    BillingCarryLine.work_to_date,
-    BillingCarryLine.materials_stored,
+    sa.type_coerce(BillingCarryLine.work_to_date, sa.BigInteger),
+    sa.type_coerce(BillingCarryLine.materials_stored, sa.BigInteger),
 )
 
 
-def _history_from_carry(rows: Iterable[Sequence[Any]]) -> History:
+def _history_from_carry(rows: Sequence[Sequence[Any]]) -> History:
     """A History from the carry rows of one billing (``_CARRY_COLUMNS`` order)."""
     work: dict[int, Decimal] = {}
     materials: dict[int, Decimal] = {}
-    certificates = released = ZERO
-    for _carry_id, certs, rel, sov_id, done, stored in rows:
-        certificates, released = certs, rel
+    for _carry_id, _certs, _rel, sov_id, done, stored in rows:
         if sov_id is None:
             continue
         if done is not None:
-            work[sov_id] = done
+            work[sov_id] = Decimal(done).scaleb(-2)
         if stored is not None:
-            materials[sov_id] = stored
+            materials[sov_id] = Decimal(stored).scaleb(-2)
+    _carry_id, certificates, released, *_ = rows[0]
     return History(
         previous_work=work,
-        released_before=released,
-        previous_certificates=certificates,
+        released_before=Decimal(released).scaleb(-2),
+        previous_certificates=Decimal(certificates).scaleb(-2),
         previous_materials=materials,
     )
 
@@ -219,7 +220,7 @@ def history(commitment_id: int, application_number: int) -> History:
         return _no_history()
     if rows[0][1] is None:  # decided before carries were stored
         return summed_history(commitment_id, application_number)
-    return _history_from_carry(row[1:] for row in rows)
+    return _history_from_carry([row[1:] for row in rows])
 
 
 def summed_history(commitment_id: int, application_number: int) -> History:
