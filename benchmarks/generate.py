@@ -1186,6 +1186,23 @@ def reset_sequences() -> None:
         )
 
 
+def store_carries(gen: Generator) -> None:
+    """The carry of every approved billing (what ``figures.store_carries``
+    stores when a billing is decided), written by the migration's backfill,
+    which follows the same rules: without it every history would be summed."""
+    import importlib.util
+    from pathlib import Path
+
+    versions = Path(__file__).resolve().parents[1] / "migrations" / "versions"
+    (path,) = versions.glob("*_hist_carries.py")
+    spec = importlib.util.spec_from_file_location("carries_backfill", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.backfill(db.session.connection())
+    gen.log("carries stored")
+
+
 def export_history(gen: Generator) -> None:
     """One CSV batch per history period but the last (finance is a month behind)."""
     from portal.finance import batches as export_batches
@@ -1232,6 +1249,7 @@ def generate(size: Size, seed: int = 2024, today: date | None = None) -> Generat
         raise SystemExit("The database is not empty: use --reset.")
     gen = Generator(size, seed, today)
     gen.rows()
+    store_carries(gen)
     reset_sequences()
     db.session.commit()
     if size.export_history:

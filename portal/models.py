@@ -730,6 +730,45 @@ class BillingLine(Model):
     sov_line: Mapped[SovLine] = relationship()
 
 
+class BillingCarry(Model):
+    """What a counted billing carries to the next one (SPEC §4), stored when it
+    is decided so the next billing's history is one read, not a sum over every
+    earlier billing: line 6 and the effective retainage released to date.
+
+    Its per-line part is :class:`BillingCarryLine`. A counted billing without
+    one (none is written outside ``figures.store_carries``) is summed as before.
+    """
+
+    __tablename__ = "billing_carries"
+
+    billing_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("billings.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: G702 line 6 (total earned less retainage): the next billing's line 7.
+    certificates: Mapped[Decimal] = _money()
+    #: Effective retainage released by this and every earlier counted billing.
+    released_to_date: Mapped[Decimal] = _money()
+
+
+class BillingCarryLine(Model):
+    """Per SOV line, a counted billing's carry: work completed to date (Σ the
+    approved work of the commitment's counted billings up to this one, the next
+    billing's D) and F, materials presently stored. NULL where the summing path
+    has no entry (no billing line for it yet; not on the frozen sheet)."""
+
+    __tablename__ = "billing_carry_lines"
+
+    billing_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("billing_carries.billing_id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    sov_line_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sov_lines.id"), primary_key=True
+    )
+    work_to_date: Mapped[Decimal | None] = _money(nullable=True, default=None)
+    materials_stored: Mapped[Decimal | None] = _money(nullable=True, default=None)
+
+
 class Comment(Model):
     """A comment on a billing or one of its lines; kept forever (SPEC §2)."""
 

@@ -497,8 +497,7 @@ def bar_lines(claimed: Any, approved: Any, project: Any) -> list[BarLine]:
 
 
 def _review_page(billing: Billing, errors: dict[str, str], posted: Any, status: int):
-    claimed = figures.sheet(billing, "claimed")
-    approved = figures.sheet(billing, "approved")
+    claimed, approved = figures.sheets(billing, "claimed", "approved")
     history = revision_history(billing)
     since = changes_since_previous(billing, history)
     line_changes = changed_lines(since)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from flask import g, has_request_context
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit, timeutil
@@ -178,8 +179,25 @@ def _actor_fields(actor: Actor) -> dict[str, int | None]:
 
 
 def contact_may_bill(contact: Contact, commitment: Commitment) -> bool:
-    """Whether ``contact`` is (still) a billing contact on ``commitment``."""
-    return contact.active and any(c.id == contact.id for c in commitment.contacts)
+    """Whether ``contact`` is (still) a billing contact on ``commitment``
+    (without loading its contacts when this request's ownership check has
+    just found the contact on it: :func:`proven_member`)."""
+    if not contact.active:
+        return False
+    if has_request_context() and (contact.id, commitment.id) in g.get(
+        "proven_members", ()
+    ):
+        return True
+    return any(c.id == contact.id for c in commitment.contacts)
+
+
+def proven_member(contact_id: int, commitment_id: int) -> None:
+    """Record that a query of this request found the contact among the
+    commitment's billing contacts (an ownership check), so that
+    :func:`contact_may_bill` need not load them again in the same request."""
+    if has_request_context():
+        proven = g.setdefault("proven_members", set())
+        proven.add((contact_id, commitment_id))
 
 
 def period_closed_for_contacts(
@@ -867,6 +885,8 @@ def approve_billing(billing: Billing, user: User, expected_version: int) -> str:
         decided_by_id=user.id,
         approved_figures=frozen,
     )
+    # What it carries to the next billing, stored once (the next one's history).
+    figures.store_carries(billing)
     audit.record(
         user,
         "billing.approve",
@@ -906,6 +926,8 @@ def hold_for_owner(billing: Billing, user: User, expected_version: int) -> None:
         decided_by_id=user.id,
         approved_figures=frozen,
     )
+    # What it carries to the next billing, stored once (the next one's history).
+    figures.store_carries(billing)
     audit.record(
         user,
         "billing.hold_for_owner",
@@ -975,6 +997,10 @@ def void_billing(
         decided_by_id=user.id,
         decided_at=utcnow(),
     )
+    if before in COUNTED_STATUSES:
+        # Held for the owner, then voided: it no longer counts, so it carries
+        # nothing and the later counted billings' D no longer holds its work.
+        figures.store_carries(billing)
     audit.record(
         user,
         "billing.void",

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask import abort, current_app, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.billing import billings, figures, invitations
 from portal.core.billing_presentation import G703Totals, g703_totals
@@ -36,6 +37,7 @@ from portal.models import (
     Billing,
     BillingLine,
     BillingPeriod,
+    Comment,
     Commitment,
     Contact,
     Invitation,
@@ -87,6 +89,7 @@ def get_own_billing(billing_id: int) -> Billing:
     )
     if billing is None:
         abort(404)
+    billings.proven_member(current_user.id, billing.commitment_id)
     return billing
 
 
@@ -563,9 +566,26 @@ def editable(billing: Billing, contact: Contact) -> bool:
 
 def billing_page(billing: Billing, contact: Contact) -> BillingPage:
     """The G703 rows, G702 totals (claimed and approved), history of a billing."""
-    claimed = figures.sheet(billing, which="claimed")
     reviewed = billing.status in REVIEWED_STATUSES
-    approved = figures.sheet(billing, which="approved") if reviewed else None
+    if reviewed:
+        claimed, approved = figures.sheets(billing, "claimed", "approved")
+    else:
+        (claimed,), approved = figures.sheets(billing, "claimed"), None
+    # The comments with their authors, in one statement (not one per author).
+    set_committed_value(
+        billing,
+        "comments",
+        list(
+            db.session.scalars(
+                sa.select(Comment)
+                .where(Comment.billing_id == billing.id)
+                .options(
+                    joinedload(Comment.author_user), joinedload(Comment.author_contact)
+                )
+                .order_by(Comment.id)
+            )
+        ),
+    )
     approved_rows = {r.sov.id: r for r in approved.rows} if approved else {}
     lines = [LineView(row, approved_rows.get(row.sov.id)) for row in claimed.rows]
     totals = claimed.totals

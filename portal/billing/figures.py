@@ -4,6 +4,13 @@ The queries here gather the inputs (scheduled values with approved change
 orders, D from earlier billings, earlier retainage releases, previous
 certificates) in a fixed number of statements; :mod:`portal.core.money` does the
 arithmetic. Approved billings read their frozen figures instead.
+
+A billing's history is the *carry* of its commitment's previous counted billing,
+stored when that billing was decided (:func:`store_carries`): one indexed read,
+however old the project. A counted billing without a stored carry (none is
+written outside :func:`store_carries`) is summed over the earlier billings as
+before (:func:`summed_history`, :func:`summed_histories_for`); both give the
+same figures (``tests/test_stored_history.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from portal.core.statuses import COUNTED_STATUSES, ChangeOrderStatus
 from portal.extensions import db
 from portal.models import (
     Billing,
+    BillingCarry,
+    BillingCarryLine,
     BillingLine,
     ChangeOrder,
     ChangeOrderItem,
@@ -138,8 +147,85 @@ def _carried(billing: Billing) -> tuple[Decimal, Decimal, dict[int, Decimal]]:
     )
 
 
+COUNTED = [s.value for s in COUNTED_STATUSES]
+
+
+def _no_history() -> History:
+    """The history of a commitment's first counted billing."""
+    return History(
+        previous_work={},
+        released_before=ZERO,
+        previous_certificates=ZERO,
+        previous_materials={},
+    )
+
+
+#: The stored carry of a previous counted billing, with its per-line rows; the
+#: amounts as the integer cents they are stored in (a page reads thousands:
+#: converted once here, not through the Money type for every row).
+_CARRY_COLUMNS = (
+    BillingCarry.billing_id,
+    sa.type_coerce(BillingCarry.certificates, sa.BigInteger),
+    sa.type_coerce(BillingCarry.released_to_date, sa.BigInteger),
+    BillingCarryLine.sov_line_id,
+    sa.type_coerce(BillingCarryLine.work_to_date, sa.BigInteger),
+    sa.type_coerce(BillingCarryLine.materials_stored, sa.BigInteger),
+)
+
+
+def _history_from_carry(rows: Sequence[Sequence[Any]]) -> History:
+    """A History from the carry rows of one billing (``_CARRY_COLUMNS`` order)."""
+    work: dict[int, Decimal] = {}
+    materials: dict[int, Decimal] = {}
+    for _carry_id, _certs, _rel, sov_id, done, stored in rows:
+        if sov_id is None:
+            continue
+        if done is not None:
+            work[sov_id] = Decimal(done).scaleb(-2)
+        if stored is not None:
+            materials[sov_id] = Decimal(stored).scaleb(-2)
+    _carry_id, certificates, released, *_ = rows[0]
+    return History(
+        previous_work=work,
+        released_before=Decimal(released).scaleb(-2),
+        previous_certificates=Decimal(certificates).scaleb(-2),
+        previous_materials=materials,
+    )
+
+
 def history(commitment_id: int, application_number: int) -> History:
-    """D per line, earlier releases and line 7 for a billing's position."""
+    """D per line, earlier releases and line 7 for a billing's position: the
+    stored carry of the previous counted billing, in one statement."""
+    previous = (
+        sa.select(Billing.id)
+        .where(
+            Billing.commitment_id == commitment_id,
+            Billing.status.in_(COUNTED),
+            Billing.application_number < application_number,
+        )
+        .order_by(Billing.application_number.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        sa.select(Billing.id, *_CARRY_COLUMNS)
+        .select_from(Billing)
+        .outerjoin(BillingCarry, BillingCarry.billing_id == Billing.id)
+        .outerjoin(
+            BillingCarryLine, BillingCarryLine.billing_id == BillingCarry.billing_id
+        )
+        .where(Billing.id == previous)
+    ).all()
+    if not rows:
+        return _no_history()
+    if rows[0][1] is None:  # decided before carries were stored
+        return summed_history(commitment_id, application_number)
+    return _history_from_carry([row[1:] for row in rows])
+
+
+def summed_history(commitment_id: int, application_number: int) -> History:
+    """:func:`history` summed over every earlier counted billing (the path for
+    a previous billing without a stored carry, and the reference in tests)."""
 
     def earlier(billing: Any) -> sa.ColumnElement[bool]:
         return sa.and_(
@@ -178,30 +264,11 @@ def history(commitment_id: int, application_number: int) -> History:
 
 def previous_materials(billings: list[Billing]) -> dict[int, dict[int, Decimal]]:
     """billing id → F per SOV line of its previous counted billing, in one query
-    (the frozen figures hold F; SPEC §4)."""
-    commitment_ids = {b.commitment_id for b in billings}
-    if not commitment_ids:
-        return {}
-    counted = db.session.scalars(
-        sa.select(Billing)
-        .where(
-            Billing.commitment_id.in_(commitment_ids),
-            Billing.status.in_([s.value for s in COUNTED_STATUSES]),
-        )
-        .order_by(Billing.commitment_id, Billing.application_number)
-    ).all()
-    by_commitment: dict[int, list[Billing]] = {}
-    for b in counted:
-        by_commitment.setdefault(b.commitment_id, []).append(b)
-    out: dict[int, dict[int, Decimal]] = {}
-    for billing in billings:
-        earlier = [
-            b
-            for b in by_commitment.get(billing.commitment_id, [])
-            if b.application_number < billing.application_number
-        ]
-        out[billing.id] = _carried(earlier[-1])[2] if earlier else {}
-    return out
+    (its stored carry holds F; SPEC §4)."""
+    return {
+        billing_id: hist.previous_materials
+        for billing_id, hist in histories_for(billings).items()
+    }
 
 
 def compute(
@@ -283,8 +350,9 @@ def freeze(billing: Billing) -> dict:
     later (a new line, a new scheduled value) changes none of it.
     """
     infos = billable_sov_lines(billing.commitment)
-    figs = compute(billing, which="approved", infos=infos)
-    claimed = compute(billing, which="claimed", infos=infos)
+    hist = history(billing.commitment_id, billing.application_number)
+    figs = compute(billing, which="approved", infos=infos, hist=hist)
+    claimed = compute(billing, which="claimed", infos=infos, hist=hist)
     return {
         "figures": money.figures_to_dict(figs),
         "claimed_figures": money.figures_to_dict(claimed),
@@ -301,6 +369,71 @@ def freeze(billing: Billing) -> dict:
             for info in infos
         ],
     }
+
+
+def store_carries(billing: Billing) -> None:
+    """(Re)store the carry of ``billing`` and of its commitment's later counted
+    billings, in application-number order; call it once ``billing`` has its
+    new status (decided: counted and frozen; voided: no longer counted).
+
+    A billing's carry is what :func:`summed_history` gives the billing after it:
+    per SOV line the work completed to date (D + this billing's approved E) and
+    F, line 6 and the effective releases to date (the last three from its
+    frozen figures, as :func:`_carried` reads them). Only deciding or voiding a
+    billing changes which billings count, so only then is it written; the
+    later ones are rewritten because a voided earlier billing (held for the
+    owner, then voided) no longer adds to their D.
+    """
+    from_here = sa.select(Billing.id).where(
+        Billing.commitment_id == billing.commitment_id,
+        Billing.application_number >= billing.application_number,
+    )
+    # Their lines go with them (ON DELETE CASCADE).
+    db.session.execute(
+        sa.delete(BillingCarry).where(BillingCarry.billing_id.in_(from_here))
+    )
+    if billing.status in COUNTED:
+        _store_carry(billing)
+    for later in db.session.scalars(
+        sa.select(Billing)
+        .where(
+            Billing.commitment_id == billing.commitment_id,
+            Billing.application_number > billing.application_number,
+            Billing.status.in_(COUNTED),
+        )
+        .order_by(Billing.application_number)
+    ):
+        _store_carry(later)
+
+
+def _store_carry(billing: Billing) -> None:
+    """Write the carry of one counted billing (its earlier ones' are current)."""
+    hist = history(billing.commitment_id, billing.application_number)
+    work = dict(hist.previous_work)
+    for bl in billing.lines:
+        work[bl.sov_line_id] = work.get(bl.sov_line_id, ZERO) + bl.approved_work
+    certificates, released, materials = _carried(billing)
+    db.session.execute(
+        sa.insert(BillingCarry.__table__),
+        [
+            {
+                "billing_id": billing.id,
+                "certificates": certificates,
+                "released_to_date": released,
+            }
+        ],
+    )
+    rows = [
+        {
+            "billing_id": billing.id,
+            "sov_line_id": sov_id,
+            "work_to_date": work.get(sov_id),
+            "materials_stored": materials.get(sov_id),
+        }
+        for sov_id in sorted(work.keys() | materials.keys())
+    ]
+    if rows:
+        db.session.execute(sa.insert(BillingCarryLine.__table__), rows)
 
 
 def _frozen_data(billing: Billing) -> dict | None:
@@ -416,8 +549,69 @@ def previous_counted(billings: Sequence[Billing]) -> dict[int, Billing]:
 
 
 def histories_for(billings: Iterable[Billing]) -> dict[int, History]:
-    """billing id → :func:`history` at its position, in two queries however many
-    billings (a counted billing without a snapshot, older data, computes)."""
+    """billing id → :func:`history` at its position, in one query however many
+    billings (those whose previous counted billing has no stored carry, older
+    data, are summed as :func:`summed_histories_for`)."""
+    billings = list(billings)
+    if not billings:
+        return {}
+    counted = COUNTED
+    earlier = aliased(Billing)
+    latest = (
+        sa.select(
+            Billing.id.label("billing_id"),
+            Billing.commitment_id.label("commitment_id"),
+            sa.func.max(earlier.application_number).label("number"),
+        )
+        .join(
+            earlier,
+            sa.and_(
+                earlier.commitment_id == Billing.commitment_id,
+                earlier.status.in_(counted),
+                earlier.application_number < Billing.application_number,
+            ),
+        )
+        .where(Billing.id.in_([b.id for b in billings]))
+        .group_by(Billing.id, Billing.commitment_id)
+        .subquery()
+    )
+    previous = aliased(Billing)
+    rows: dict[int, list[Sequence[Any]]] = defaultdict(list)
+    for billing_id, *carry in db.session.execute(
+        sa.select(latest.c.billing_id, *_CARRY_COLUMNS)
+        .select_from(latest)
+        .join(
+            previous,
+            sa.and_(
+                previous.commitment_id == latest.c.commitment_id,
+                previous.application_number == latest.c.number,
+                previous.status.in_(counted),
+            ),
+        )
+        .outerjoin(BillingCarry, BillingCarry.billing_id == previous.id)
+        .outerjoin(
+            BillingCarryLine, BillingCarryLine.billing_id == BillingCarry.billing_id
+        )
+    ):
+        rows[billing_id].append(carry)
+    out: dict[int, History] = {}
+    summed: list[Billing] = []
+    for billing in billings:
+        mine = rows.get(billing.id)
+        if not mine:
+            out[billing.id] = _no_history()
+        elif mine[0][0] is None:  # decided before carries were stored
+            summed.append(billing)
+        else:
+            out[billing.id] = _history_from_carry(mine)
+    out.update(summed_histories_for(summed))
+    return out
+
+
+def summed_histories_for(billings: Iterable[Billing]) -> dict[int, History]:
+    """:func:`histories_for` summed over every earlier counted billing, in two
+    queries however many billings (the path for a previous billing without a
+    stored carry, and the reference in tests)."""
     billings = list(billings)
     if not billings:
         return {}
@@ -510,7 +704,8 @@ def summaries_for(
 
     Without the ORM lines or the full engine: a frozen billing reads the four
     figures of its snapshot; the others sum Core rows (their lines, D of the
-    earlier counted billings, the previous counted billing's carry) with
+    earlier counted billings and the previous one's carry, as
+    :func:`histories_for` reads them) with
     :func:`money.summary_figures` over the same billable SOV lines as
     :func:`compute`. ``tests/admin/test_period_board.py`` holds both equal.
     """
@@ -555,15 +750,13 @@ def summaries_for(
         ).where(BillingLine.billing_id.in_(ids))
     ):
         entered[billing_id][sov_id] = tuple(amounts)
-    work = _previous_work([b for b, _ in todo])
-    previous = previous_counted([b for b, _ in todo])
+    hists = histories_for(b for b, _ in todo)
     none = (0,) * 6
     for billing, side in todo:
-        certificates = released = ZERO
-        materials: dict[int, Decimal] = {}
-        if billing.id in previous:
-            certificates, released, materials = _carried(previous[billing.id])
-        d = work[billing.id]
+        hist = hists[billing.id]
+        certificates, released = hist.previous_certificates, hist.released_before
+        materials = hist.previous_materials
+        d = hist.previous_work
         lines = entered[billing.id]
         start = 0 if side == "claimed" else 3
         inputs = []
@@ -633,8 +826,29 @@ class Sheet:
     figures: money.BillingFigures
 
 
-def sheet(billing: Billing, which: str = "approved") -> Sheet:
-    """Rows and totals for pages, PDFs and exports, in SOV order."""
+def sheets(billing: Billing, *sides: str) -> tuple[Sheet, ...]:
+    """:func:`sheet` of each side in ``sides``, the billable lines and history
+    of an undecided billing read once for all of them (the review shows both)."""
+    infos: list[SovInfo] | None = None
+    hist: History | None = None
+    out = []
+    for which in sides:
+        if infos is None and _frozen(billing, which) is None:
+            infos = billable_sov_lines(billing.commitment)
+            hist = history(billing.commitment_id, billing.application_number)
+        out.append(sheet(billing, which, infos=infos, hist=hist))
+    return tuple(out)
+
+
+def sheet(
+    billing: Billing,
+    which: str = "approved",
+    *,
+    infos: list[SovInfo] | None = None,
+    hist: History | None = None,
+) -> Sheet:
+    """Rows and totals for pages, PDFs and exports, in SOV order (``infos`` and
+    ``hist``: the billable lines and history when the caller has them)."""
     by_line = {bl.sov_line_id: bl for bl in billing.lines}
     frozen = _frozen(billing, which)
     if frozen is not None:
@@ -649,8 +863,9 @@ def sheet(billing: Billing, which: str = "approved") -> Sheet:
             for i, fig in zip(ids, figs.lines, strict=True)
         ]
     else:
-        infos = billable_sov_lines(billing.commitment)
-        figs = compute(billing, which=which, infos=infos)
+        if infos is None:
+            infos = billable_sov_lines(billing.commitment)
+        figs = compute(billing, which=which, infos=infos, hist=hist)
         rows = [
             Row(info.line, by_line.get(info.line.id), fig)
             for info, fig in zip(infos, figs.lines, strict=True)
