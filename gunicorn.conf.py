@@ -105,12 +105,14 @@ def when_ready(server) -> None:
 
 def post_fork(server, worker) -> None:
     """In each new worker: its own database connections, the tuned collector."""
-    if server.cfg.preload_app and server.app.callable is not None:
+    app = server.app.callable if server.cfg.preload_app else None
+    # Only the portal app has engines (benchmarks/bare_wsgi.py, served with
+    # these settings for comparison, has none).
+    if app is not None and "sqlalchemy" in getattr(app, "extensions", {}):
         # The master loaded the app: never share a pooled connection it may
         # have opened (SQLAlchemy's advice for forked processes).
         from portal.extensions import db
 
-        app = server.app.callable
         with app.app_context():
             for engine in db.engines.values():
                 engine.dispose(close=False)
