@@ -195,3 +195,40 @@ def test_stored_sums_stay_small(app, today):
         assert set(data["by_code"]) == {"26-100", "03-300", "09-900"}
         assert data["included_total"] == "300.00"
         assert stored.fresh(claim)
+
+
+def test_migration_backfills_what_later_claims_read(app, today):
+    """0011_flat fills a submitted claim's mapped work and certificate from its
+    frozen figures and trace: the very values a submission now stores."""
+    import importlib.util
+    from pathlib import Path
+
+    path = (
+        Path(__file__).resolve().parents[2]
+        / "migrations"
+        / "versions"
+        / "0011_flat_claim_summary.py"
+    )
+    spec = importlib.util.spec_from_file_location("m0011", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    w = _world(app, today)
+    with app.app_context():
+        admin = db.session.get(User, w.admin_id)
+        p1 = db.session.scalars(
+            sa.select(BillingPeriod)
+            .where(BillingPeriod.project_id == w.project_id)
+            .order_by(BillingPeriod.sequence)
+        ).first()
+        for k, amounts in (("a", ("1000.00", "50.00")), ("d", ("300.00", "0"))):
+            commitment = db.session.get(Commitment, w.commitments[k])
+            bill(commitment, p1, admin, {1: amounts})
+        claim = upstream.generate_claim(
+            db.session.get(ClientContract, w.contract_id), p1, admin
+        )
+        upstream.submit_claim(claim, admin, claim.version, accept_unmapped=True)
+        filled = migration._backfill(claim.submitted_figures)
+        assert filled["mapped_work"] == claim.summary["mapped_work"] == "1000.00"
+        assert filled["certificates"] == claim.summary["certificates"]
+        # No totals to date: such a claim's pages compute them from the billings.
+        assert "at" not in filled
