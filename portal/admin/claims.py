@@ -249,14 +249,22 @@ def claims_generate():
 # ------------------------------------------------------------------ claim
 
 
+#: Unmapped lines listed per cost code on the claim page (the trace lists all).
+UNMAPPED_SHOWN = 10
+
+
 def _unmapped_groups(claim: ClientClaim) -> list[dict[str, Any]]:
+    """Per unmapped cost code: its total, line count and its first lines (a code
+    on every commitment has a line per billing: the page stays the same size)."""
     groups: OrderedDict[str, dict[str, Any]] = OrderedDict()
     for item in claim.unmapped or []:
         group = groups.setdefault(
             item["cost_code"],
-            {"cost_code": item["cost_code"], "items": [], "total": ZERO},
+            {"cost_code": item["cost_code"], "items": [], "count": 0, "total": ZERO},
         )
-        group["items"].append(item)
+        if len(group["items"]) < UNMAPPED_SHOWN:
+            group["items"].append(item)
+        group["count"] += 1
         group["total"] += Decimal(item["amount"])
     return list(groups.values())
 
