@@ -22,7 +22,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import defer, selectinload
 from werkzeug.wrappers import Response
 
 from portal import upstream
@@ -249,26 +249,6 @@ def claims_generate():
 # ------------------------------------------------------------------ claim
 
 
-#: Unmapped lines listed per cost code on the claim page (the trace lists all).
-UNMAPPED_SHOWN = 10
-
-
-def _unmapped_groups(claim: ClientClaim) -> list[dict[str, Any]]:
-    """Per unmapped cost code: its total, line count and its first lines (a code
-    on every commitment has a line per billing: the page stays the same size)."""
-    groups: OrderedDict[str, dict[str, Any]] = OrderedDict()
-    for item in claim.unmapped or []:
-        group = groups.setdefault(
-            item["cost_code"],
-            {"cost_code": item["cost_code"], "items": [], "count": 0, "total": ZERO},
-        )
-        if len(group["items"]) < UNMAPPED_SHOWN:
-            group["items"].append(item)
-        group["count"] += 1
-        group["total"] += Decimal(item["amount"])
-    return list(groups.values())
-
-
 def _claim_context(claim: ClientClaim, **extra: Any) -> dict[str, Any]:
     contract = claim.contract
     sheet = upstream.claim_sheet(claim, "claimed")
@@ -278,6 +258,7 @@ def _claim_context(claim: ClientClaim, **extra: Any) -> dict[str, Any]:
         else None
     )
     included = _included_page(claim)
+    groups = upstream.stored.unmapped_groups(claim)
     voided_included = db.session.scalar(
         sa.select(sa.func.count(Billing.id)).where(
             Billing.client_claim_id == claim.id, Billing.status == BillingStatus.VOID
@@ -308,7 +289,8 @@ def _claim_context(claim: ClientClaim, **extra: Any) -> dict[str, Any]:
             )
         ),
         "recon": upstream.reconcile(claim),
-        "unmapped_groups": _unmapped_groups(claim),
+        "unmapped_groups": groups,
+        "unmapped_count": sum(g["count"] for g in groups),
         "included": included.items,
         "included_pages": included,
         "amounts": {b.id: upstream.billing_amount(b) for b in included.items},
@@ -355,7 +337,10 @@ def _included_page(claim: ClientClaim) -> Any:
 @role_required(*READERS)
 def claim_view(claim_id: int):
     """The claim in a G703 layout with its summary, unmapped amounts and actions."""
-    claim = _claim_or_404(claim_id)
+    # Every unmapped line is in claim.unmapped; the page reads the stored groups.
+    claim = db.session.get(
+        ClientClaim, claim_id, options=[defer(ClientClaim.unmapped)]
+    ) or abort(404)
     return render_template("admin/claims_view.html", **_claim_context(claim))
 
 

@@ -269,7 +269,7 @@ def _stored_out_of_date(claim: ClientClaim) -> str | None:
                 "generated."
             )
     now = {code for code, line_id in placed_on.items() if line_id is None}
-    if now != {item["cost_code"] for item in claim.unmapped or []}:
+    if now != {g["cost_code"] for g in stored.unmapped_groups(claim)}:
         return "Cost-code mappings changed since the draft was generated."
     return ""
 

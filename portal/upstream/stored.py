@@ -15,6 +15,7 @@ them in ``ClientClaim.summary`` when it is generated, submitted or approved:
 * ``included_total``: Σ E + F of the included billings (the period overview);
 * ``certificates``: G702 line 6 as claimed and as approved (the next claim's
   line 7);
+* ``unmapped_groups``: per unmapped cost code its count, total and first lines;
 * ``at``: when it was computed.
 
 The sums hold while no downstream billing of the project up to the claim's
@@ -48,6 +49,8 @@ from portal.upstream.generate import (
 )
 
 VERSION = 1
+#: Unmapped lines listed per cost code on the claim page (the trace lists all).
+UNMAPPED_SHOWN = 10
 
 
 def _text(value: Decimal) -> str:
@@ -103,7 +106,17 @@ def write(
     by_code: dict[str, list[Decimal]] = {}
     resolved: dict[str, int | None] = {}
     mapped_work = included_total = ZERO
+    unmapped: dict[str, dict[str, Any]] = {}
     for s in sources:
+        if s.client_sov_line_id is None:
+            group = unmapped.setdefault(
+                s.cost_code,
+                {"cost_code": s.cost_code, "items": [], "count": 0, "total": ZERO},
+            )
+            if len(group["items"]) < UNMAPPED_SHOWN:
+                group["items"].append(s.to_dict())
+            group["count"] += 1
+            group["total"] += s.amount
         sums = by_code.setdefault(s.cost_code, [ZERO, ZERO])
         sums[0] += s.work
         sums[1] += s.materials
@@ -123,6 +136,11 @@ def write(
         "mapped_work": _text(mapped_work),
         "included_total": _text(included_total),
         "certificates": {},
+        # The unmapped lines as the claim page lists them (claim.unmapped holds
+        # every one: a line per billing for a code every commitment bills).
+        "unmapped_groups": [
+            {**g, "total": _text(g["total"])} for g in unmapped.values()
+        ],
         **extra,
     }
 
@@ -262,6 +280,25 @@ def previous_claim(claim: ClientClaim) -> ClientClaim | None:
         .options(defer(ClientClaim.submitted_figures))
         .limit(1)
     ).first()
+
+
+def unmapped_groups(claim: ClientClaim) -> list[dict[str, Any]]:
+    """Per unmapped cost code: its count, total and first lines, as generated
+    (stored, else from ``claim.unmapped``, which lists every line)."""
+    data = claim.summary or {}
+    if "unmapped_groups" in data:
+        return [{**g, "total": _num(g["total"])} for g in data["unmapped_groups"]]
+    groups: dict[str, dict[str, Any]] = {}
+    for item in claim.unmapped or []:
+        group = groups.setdefault(
+            item["cost_code"],
+            {"cost_code": item["cost_code"], "items": [], "count": 0, "total": ZERO},
+        )
+        if len(group["items"]) < UNMAPPED_SHOWN:
+            group["items"].append(item)
+        group["count"] += 1
+        group["total"] += Decimal(item["amount"])
+    return list(groups.values())
 
 
 def certificate(claim: ClientClaim, which: str) -> Decimal | None:
