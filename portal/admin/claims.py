@@ -770,7 +770,11 @@ def claims_period(period_id: int):
         sa.select(ClientClaim)
         .join(ClientContract, ClientContract.id == ClientClaim.client_contract_id)
         .where(ClientClaim.period_id == period.id)
-        .options(selectinload(ClientClaim.contract), selectinload(ClientClaim.lines))
+        .options(
+            selectinload(ClientClaim.contract),
+            selectinload(ClientClaim.lines),
+            defer(ClientClaim.unmapped),  # every unmapped line: not shown here
+        )
         .order_by(ClientContract.number, ClientClaim.claim_number)
     ).all()
     counted = of_period.where(Billing.status.in_(upstream.ELIGIBLE_STATUSES))
