@@ -899,6 +899,10 @@ class ClientClaim(Model):
     submitted_figures: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     #: Unmapped downstream amounts found by the last generation.
     unmapped: Mapped[list[Any] | None] = mapped_column(sa.JSON)
+    #: What the claim pages show, stored when the claim is generated, submitted
+    #: or approved (portal.upstream.stored): Σ per downstream cost code, the
+    #: totals to date, the certificates. Small: never one entry per billing.
+    summary: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     contract: Mapped[ClientContract] = relationship()

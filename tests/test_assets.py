@@ -81,10 +81,10 @@ def _version(path: Path) -> str:
 
 
 def test_static_urls_carry_their_content_hash(page) -> None:
-    for name in ("app.css", "app.js", "favicon.svg"):
+    for name in ("bootstrap.trimmed.min.css", "app.css", "app.js", "favicon.svg"):
         assert f"/static/{name}?v={_version(STATIC / name)}" in page, name
     bootstrap = re.findall(r'/bootstrap/static/[^"?]+\?v=[0-9a-f]{12}"', page)
-    assert len(bootstrap) >= 2  # Bootstrap's CSS and JS, served locally
+    assert len(bootstrap) == 2  # Popper and Bootstrap's JS, served locally
     assert "cdn." not in page and "//cdn" not in page
 
 
@@ -114,6 +114,19 @@ def test_static_files_are_compressed(client) -> None:
     )
     assert response.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(response.get_data()).startswith(b"@charset")
+
+
+def test_only_the_trimmed_bootstrap_css_is_loaded(client, page) -> None:
+    """Bootstrap's CSS trimmed to the rules the pages use (scripts/trim_css.sh):
+    not the full bootstrap.min.css, and well under half its size."""
+    assert "bootstrap.min.css" not in page
+    full = client.get("/bootstrap/static/css/bootstrap.min.css").get_data()
+    trimmed = (STATIC / "bootstrap.trimmed.min.css").read_bytes()
+    assert trimmed.startswith(b'@charset "UTF-8";')
+    assert len(trimmed) < len(full) / 2
+    # What the pages and Bootstrap's JavaScript need at runtime is kept.
+    for rule in (b".navbar-collapse", b".collapsing", b".alert-danger", b".is-invalid"):
+        assert rule in trimmed, rule
 
 
 def test_a_page_loads_only_the_scripts_it_uses(page) -> None:

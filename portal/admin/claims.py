@@ -22,7 +22,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import defer, selectinload
 from werkzeug.wrappers import Response
 
 from portal import upstream
@@ -50,6 +50,7 @@ from portal.models import (
     ClientClaim,
     ClientClaimLine,
     ClientContract,
+    Commitment,
     Project,
 )
 from portal.validation import parse_id
@@ -248,18 +249,6 @@ def claims_generate():
 # ------------------------------------------------------------------ claim
 
 
-def _unmapped_groups(claim: ClientClaim) -> list[dict[str, Any]]:
-    groups: OrderedDict[str, dict[str, Any]] = OrderedDict()
-    for item in claim.unmapped or []:
-        group = groups.setdefault(
-            item["cost_code"],
-            {"cost_code": item["cost_code"], "items": [], "total": ZERO},
-        )
-        group["items"].append(item)
-        group["total"] += Decimal(item["amount"])
-    return list(groups.values())
-
-
 def _claim_context(claim: ClientClaim, **extra: Any) -> dict[str, Any]:
     contract = claim.contract
     sheet = upstream.claim_sheet(claim, "claimed")
@@ -268,7 +257,13 @@ def _claim_context(claim: ClientClaim, **extra: Any) -> dict[str, Any]:
         if claim.status == ClaimStatus.APPROVED
         else None
     )
-    included = upstream.included_billings(claim)
+    included = _included_page(claim)
+    groups = upstream.stored.unmapped_groups(claim)
+    voided_included = db.session.scalar(
+        sa.select(sa.func.count(Billing.id)).where(
+            Billing.client_claim_id == claim.id, Billing.status == BillingStatus.VOID
+        )
+    )
     events = db.session.scalars(
         sa.select(AuditEvent)
         .where(
@@ -294,14 +289,13 @@ def _claim_context(claim: ClientClaim, **extra: Any) -> dict[str, Any]:
             )
         ),
         "recon": upstream.reconcile(claim),
-        "unmapped_groups": _unmapped_groups(claim),
-        "included": included,
-        "amounts": {b.id: upstream.billing_amount(b) for b in included},
-        "pending_owner": [
-            b for b in included if b.status == BillingStatus.PENDING_OWNER_APPROVAL
-        ],
-        "voided_included": [b for b in included if b.status == BillingStatus.VOID],
-        "stale": upstream.out_of_date(claim),
+        "unmapped_groups": groups,
+        "unmapped_count": sum(g["count"] for g in groups),
+        "included": included.items,
+        "included_pages": included,
+        "amounts": {b.id: upstream.billing_amount(b) for b in included.items},
+        "voided_included": voided_included or 0,
+        "stale": upstream.stale(claim),
         "overbilled": {r.sov.id for r in upstream.overbilled_lines(sheet)},
         "events": events,
         "can_edit": current_user.has_role(*ADMINS),
@@ -314,11 +308,39 @@ def _claim_context(claim: ClientClaim, **extra: Any) -> dict[str, Any]:
     }
 
 
+def _billings_page(query: sa.Select) -> Any:
+    """One page (``?page=``) of downstream billings with their commitment and
+    vendor, and the count: a period's or a claim's thousand billings are listed
+    a page at a time (issue 16 item 3)."""
+    return db.paginate(
+        query.options(
+            selectinload(Billing.commitment).selectinload(Commitment.vendor),
+            selectinload(Billing.client_claim),
+        ),
+        page=_page(),
+        per_page=int(current_app.config.get("PAGE_SIZE", 25)),
+        error_out=False,
+    )
+
+
+def _included_page(claim: ClientClaim) -> Any:
+    """The page of the claim's included billings (as upstream.included_billings)."""
+    return _billings_page(
+        sa.select(Billing)
+        .join(Commitment, Commitment.id == Billing.commitment_id)
+        .where(Billing.client_claim_id == claim.id)
+        .order_by(Commitment.number, Billing.id)
+    )
+
+
 @bp.route("/claims/<int:claim_id>")
 @role_required(*READERS)
 def claim_view(claim_id: int):
     """The claim in a G703 layout with its summary, unmapped amounts and actions."""
-    claim = _claim_or_404(claim_id)
+    # Every unmapped line is in claim.unmapped; the page reads the stored groups.
+    claim = db.session.get(
+        ClientClaim, claim_id, options=[defer(ClientClaim.unmapped)]
+    ) or abort(404)
     return render_template("admin/claims_view.html", **_claim_context(claim))
 
 
@@ -722,36 +744,86 @@ def claim_approve(claim_id: int):
 @bp.route("/claims/periods/<int:period_id>")
 @role_required(*READERS)
 def claims_period(period_id: int):
-    """A period's downstream billings tied to its upstream claims (reconciliation)."""
+    """A period's downstream billings tied to its upstream claims (reconciliation).
+
+    The billings are listed a page at a time with their count; the totals come
+    from the claims' stored sums (portal.upstream.stored) and only the billings
+    in no claim whose sums hold are read (issue 16 item 3).
+    """
     period = db.get_or_404(BillingPeriod, period_id)
     project = period.project
-    billings = upstream.period_billings(period)
+    of_period = (
+        sa.select(Billing)
+        .join(Commitment, Commitment.id == Billing.commitment_id)
+        .where(
+            Billing.period_id == period.id,
+            Commitment.project_id == period.project_id,
+        )
+    )
+    pages = _billings_page(
+        of_period.options(selectinload(Billing.lines)).order_by(
+            Commitment.number, Billing.id
+        )
+    )
+    billings = list(pages.items)
     claims = db.session.scalars(
         sa.select(ClientClaim)
         .join(ClientContract, ClientContract.id == ClientClaim.client_contract_id)
         .where(ClientClaim.period_id == period.id)
+        .options(
+            selectinload(ClientClaim.contract),
+            selectinload(ClientClaim.lines),
+            defer(ClientClaim.unmapped),  # every unmapped line: not shown here
+        )
         .order_by(ClientContract.number, ClientClaim.claim_number)
     ).all()
-    counted = [b for b in billings if b.status in upstream.ELIGIBLE_STATUSES]
-    amounts = upstream.billing_amounts(billings)
-    approved_total = sum((amounts[b.id] for b in counted), ZERO)
+    counted = of_period.where(Billing.status.in_(upstream.ELIGIBLE_STATUSES))
+    live = sa.select(ClientClaim.id).where(ClientClaim.status != ClaimStatus.VOID)
+    not_in_claim = db.session.scalar(
+        counted.with_only_columns(sa.func.count(Billing.id)).where(
+            sa.or_(
+                Billing.client_claim_id.is_(None), Billing.client_claim_id.not_in(live)
+            )
+        )
+    )
+    # Σ approved E + F of the counted billings: the claims' stored sums where
+    # they hold, the other billings read one by one.
+    kept = [
+        c
+        for c in claims
+        if c.status != ClaimStatus.VOID
+        and "included_total" in (c.summary or {})
+        and upstream.stored.fresh(c)
+    ]
+    approved_total = sum(
+        (Decimal(str(c.summary["included_total"])) for c in kept), ZERO
+    )
+    rest = list(
+        db.session.scalars(
+            counted.where(
+                sa.or_(
+                    Billing.client_claim_id.is_(None),
+                    Billing.client_claim_id.not_in([c.id for c in kept]),
+                )
+            ).options(selectinload(Billing.lines))
+        ).all()
+    )
+    rest_amounts = upstream.billing_amounts(rest)
+    approved_total += sum(rest_amounts.values(), ZERO)
     return render_template(
         "admin/claims_period.html",
         period=period,
         project=project,
         currency=project.currency,
         billings=billings,
-        amounts=amounts,
+        billing_pages=pages,
+        amounts=upstream.billing_amounts(billings),
         claims=claims,
         recons={
             c.id: upstream.reconcile(c) for c in claims if c.status != ClaimStatus.VOID
         },
         approved_total=approved_total,
-        not_in_claim=[
-            b
-            for b in counted
-            if b.client_claim is None or b.client_claim.status == "void"
-        ],
+        not_in_claim=not_in_claim or 0,
         contracts=project.client_contracts,
         eligible=upstream.ELIGIBLE_STATUSES,
     )

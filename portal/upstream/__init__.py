@@ -72,7 +72,7 @@ from portal.upstream.generate import (
     rollup,
     unclaimed_periods,
 )
-from portal.upstream.reconciliation import Reconciliation, out_of_date, reconcile
+from portal.upstream.reconciliation import Reconciliation, out_of_date, reconcile, stale
 
 __all__ = [
     "ApprovalResult",
@@ -118,6 +118,7 @@ __all__ = [
     "regenerate",
     "rollup",
     "set_retainage_released",
+    "stale",
     "submit_claim",
     "trace",
     "trace_sources",

@@ -30,6 +30,7 @@ from portal.models import (
     User,
 )
 from portal.timeutil import utcnow
+from portal.upstream import stored
 from portal.upstream.common import (
     COST_CODE_LIMIT,
     DESCRIPTION_LIMIT,
@@ -395,6 +396,12 @@ def submit_claim(
         submitted_figures=frozen,
         first_submitted_at=claim.first_submitted_at or utcnow(),
     )
+    stored.write(
+        claim,
+        sources,
+        [b.id for b in claim.billings],
+        certificates={"claimed": str(sheet.figures.totals.total_earned_less_retainage)},
+    )
     audit.record(
         user,
         "claim.submit",
@@ -429,6 +436,7 @@ def back_to_draft(
             " and builds on this one: put that one back first."
         )
     _cas(claim, expected_version, to_status, submitted_at=None, submitted_figures=None)
+    stored.update(claim, certificates={})
     audit.record(
         user,
         "claim.back_to_draft",
@@ -543,6 +551,10 @@ def approve_claim(
                 f"billing #{billing.application_number}: {exc}"
             ) from exc
         approved_ids.append(billing_id)
+    certificates = dict((claim.summary or {}).get("certificates") or {})
+    certificates["approved"] = str(sheet.figures.totals.total_earned_less_retainage)
+    # Approving its held billings changed them: the totals to date hold from now.
+    stored.update(claim, refresh_to_date=bool(approved_ids), certificates=certificates)
     audit.record(
         user,
         "claim.approve",

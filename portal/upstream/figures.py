@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from portal.core import money
 from portal.extensions import db
 from portal.models import ClientClaim, ClientClaimLine, ClientSovLine
+from portal.upstream import stored
 from portal.upstream.common import (
     COUNTING_CLAIM_STATUSES,
     ELIGIBLE_STATUSES,
@@ -56,13 +57,16 @@ def history(claim: ClientClaim) -> ClaimHistory:
         value = approved if status == C.APPROVED and approved is not None else work
         previous_work[sov_id] = previous_work.get(sov_id, ZERO) + value
     released = db.session.scalar(sa.select(sa.func.sum(earlier.c.retainage_released)))
-    previous = db.session.scalars(
-        _earlier_claims(claim, COUNTING_CLAIM_STATUSES).limit(1)
-    ).first()
+    previous = stored.previous_claim(claim)
     certificates = ZERO
     if previous is not None:
         which = "approved" if previous.status == C.APPROVED else "claimed"
-        certificates = claim_figures(previous, which).totals.total_earned_less_retainage
+        kept = stored.certificate(previous, which)
+        certificates = (
+            kept
+            if kept is not None
+            else claim_figures(previous, which).totals.total_earned_less_retainage
+        )
     return ClaimHistory(
         previous_work={k: money.to_cents(v) for k, v in previous_work.items()},
         released_before=_cents(released),

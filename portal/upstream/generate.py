@@ -428,6 +428,14 @@ def _apply_generated(claim: ClientClaim, found: Gathered) -> None:
     claim.generated_at = utcnow()
 
 
+def _store_summary(claim: ClientClaim, found: Gathered) -> None:
+    """Keep what the claim pages show (after the billings are taken: the sums
+    hold from now on, see :mod:`portal.upstream.stored`)."""
+    from portal.upstream import stored
+
+    stored.write(claim, found.sources, [b.id for b in found.billings])
+
+
 def _totals(claim: ClientClaim) -> dict[str, str]:
     return {
         "work_this_period": str(
@@ -610,6 +618,7 @@ def generate_claim(
     found = gather(contract, period, claim)
     _take_billings(claim, found.billings)
     _apply_generated(claim, found)
+    _store_summary(claim, found)
     db.session.flush()
     audit.record(
         user,
@@ -644,6 +653,7 @@ def regenerate(
     added = sorted(set(keep) - set(before["billing_ids"]))
     _take_billings(claim, found.billings)
     _apply_generated(claim, found)
+    _store_summary(claim, found)
     db.session.flush()
     audit.record(
         user,

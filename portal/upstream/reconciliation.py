@@ -7,20 +7,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
-
-from portal.billing.figures import frozen
 from portal.billing.figures import sheet as billing_sheet
 from portal.core import money
 from portal.extensions import db
-from portal.models import Billing, ClientClaim, SovLine
-from portal.upstream.common import COUNTING_CLAIM_STATUSES, ZERO, C
-from portal.upstream.figures import claim_figures, claim_markup, trace, trace_sources
+from portal.models import Billing, ClientClaim
+from portal.upstream import stored
+from portal.upstream.common import ZERO, C
+from portal.upstream.figures import claim_figures, claim_markup, trace
 from portal.upstream.generate import (
-    _earlier_claims,
     _eligible_query,
     gather,
-    latest_counted,
     line_resolver,
 )
 
@@ -67,84 +63,25 @@ class Reconciliation:
 def _to_date(claim: ClientClaim, sources: list[Any]) -> tuple[Decimal, Decimal]:
     """(downstream, upstream) totals to date before markup on mapped codes."""
     resolve = line_resolver(claim.contract)
-    latest = latest_counted(claim.contract.project_id, claim.period)
-    rows = {b.id: _approved_g(b) for b in latest.values()}
-    codes = dict(
-        db.session.execute(
-            sa.select(SovLine.id, SovLine.cost_code).where(
-                SovLine.id.in_({i for r in rows.values() for i in r} or {0})
-            )
-        ).all()
-    )
+    by_code = stored.downstream_by_code(claim)
     downstream = money.to_cents(
-        sum(
-            (g for r in rows.values() for i, g in r.items() if codes.get(i) in resolve),
-            ZERO,
-        )
+        sum((g for code, g in by_code.items() if code in resolve), ZERO)
     )
-    earlier = db.session.scalars(_earlier_claims(claim, COUNTING_CLAIM_STATUSES)).all()
-    work = sum(
-        (
-            s.work
-            for c in earlier
-            for s in trace_sources(c)
-            if s.client_sov_line_id is not None
-        ),
-        ZERO,
-    )
+    work = stored.earlier_mapped_work(claim)
     mine = [s for s in sources if s.client_sov_line_id is not None]
     upstream = money.to_cents(work + sum((s.work + s.materials for s in mine), ZERO))
     return downstream, upstream
 
 
-def _approved_g(billing: Billing) -> dict[int, Decimal]:
-    """G (total completed and stored to date) per SOV line of a counted billing."""
-    stored = frozen(billing)
-    if stored is not None:
-        figs, ids = stored
-        return {
-            i: f.total_completed_and_stored
-            for i, f in zip(ids, figs.lines, strict=True)
-        }
-    sheet = billing_sheet(billing, "approved")
-    return {r.sov.id: r.figures.total_completed_and_stored for r in sheet.rows}
-
-
-def reconcile(claim: ClientClaim) -> Reconciliation:
-    """Σ downstream → − unmapped → + markup → + adjustments = upstream E + F."""
-    lines, unmapped_sources = trace(claim)
-    sources = [s for t in lines for s in t.sources] + unmapped_sources
-    downstream_total = money.to_cents(sum((s.amount for s in sources), ZERO))
-    unmapped = money.to_cents(sum((s.amount for s in unmapped_sources), ZERO))
-    placed = money.to_cents(downstream_total - unmapped)
-    expected = money.to_cents(
-        sum((t.marked_up_work + t.marked_up_materials for t in lines), ZERO)
+def _pending(claim: ClientClaim) -> tuple[list[Billing], Decimal]:
+    """A draft's billings of the period approved since it was generated (in no
+    live claim), with Σ approved E + F."""
+    if claim.status != C.DRAFT:
+        return [], ZERO
+    pending = list(
+        db.session.scalars(_eligible_query(claim.contract, claim.period, None)).all()
     )
-    stored = money.to_cents(
-        sum((ln.generated_work + ln.generated_materials for ln in claim.lines), ZERO)
-    )
-    adjustments = money.to_cents(
-        sum((ln.adjustment_work + ln.adjustment_materials for ln in claim.lines), ZERO)
-    )
-    if claim.status == C.VOID:
-        claim_total = ZERO
-        stored = adjustments = ZERO
-    else:
-        figs = claim_figures(claim, "claimed")
-        claim_total = money.to_cents(
-            sum((f.work_this_period + f.materials_stored for f in figs.lines), ZERO)
-        )
-    pending: list[Billing] = []
-    if claim.status == C.DRAFT:
-        found_ids = {b.id for b in claim.billings}
-        pending = [
-            b
-            for b in db.session.scalars(
-                _eligible_query(claim.contract, claim.period, claim.id)
-            ).all()
-            if b.id not in found_ids
-        ]
-    pending_total = money.to_cents(
+    total = money.to_cents(
         sum(
             (
                 r.figures.work_this_period + r.figures.materials_stored
@@ -154,6 +91,97 @@ def reconcile(claim: ClientClaim) -> Reconciliation:
             ZERO,
         )
     )
+    return pending, total
+
+
+def _line_sums(claim: ClientClaim) -> tuple[Decimal, Decimal]:
+    """(Σ generated, Σ hand adjustments) of the claim's lines."""
+    generated = money.to_cents(
+        sum((ln.generated_work + ln.generated_materials for ln in claim.lines), ZERO)
+    )
+    adjustments = money.to_cents(
+        sum((ln.adjustment_work + ln.adjustment_materials for ln in claim.lines), ZERO)
+    )
+    return generated, adjustments
+
+
+def _claim_total(claim: ClientClaim) -> Decimal:
+    figs = claim_figures(claim, "claimed")
+    return money.to_cents(
+        sum((f.work_this_period + f.materials_stored for f in figs.lines), ZERO)
+    )
+
+
+def _stored_reconcile(claim: ClientClaim) -> Reconciliation | None:
+    """:func:`reconcile` from the claim's stored sums (None when they may not
+    hold: then the downstream billings are read)."""
+    data = claim.summary or {}
+    if "by_code" not in data or "downstream_by_code" not in data:
+        return None
+    if not stored.fresh(claim):
+        return None
+    resolve = line_resolver(claim.contract)
+    total, unmapped, per_line = stored.sums(claim, stored.placement(claim, resolve))
+    placed = money.to_cents(total - unmapped)
+    expected = money.to_cents(
+        sum(
+            (
+                w + m
+                for w, m in stored.generated(per_line, claim_markup(claim)).values()
+            ),
+            ZERO,
+        )
+    )
+    generated, adjustments = _line_sums(claim)
+    claim_total = _claim_total(claim)
+    pending, pending_total = _pending(claim)
+    downstream_to_date = stored.downstream_to_date(claim, resolve)
+    upstream_to_date = money.to_cents(stored.earlier_mapped_work(claim) + placed)
+    return Reconciliation(
+        downstream_total=total,
+        unmapped=unmapped,
+        placed=placed,
+        markup=money.to_cents(expected - placed),
+        generated_expected=expected,
+        generated_stored=generated,
+        out_of_date=money.to_cents(generated - expected),
+        adjustments=adjustments,
+        claim_total=claim_total,
+        difference=money.to_cents(claim_total - generated - adjustments),
+        markup_pct=claim_markup(claim),
+        not_yet_included=pending,
+        not_yet_included_total=pending_total,
+        downstream_to_date=downstream_to_date,
+        upstream_to_date=upstream_to_date,
+        to_date_difference=money.to_cents(upstream_to_date - downstream_to_date),
+    )
+
+
+def reconcile(claim: ClientClaim, *, use_stored: bool = True) -> Reconciliation:
+    """Σ downstream → − unmapped → + markup → + adjustments = upstream E + F.
+
+    From the claim's stored sums while they hold (:mod:`.stored`), else from
+    the downstream billings: the same figures either way.
+    """
+    if use_stored and claim.status != C.VOID:
+        kept = _stored_reconcile(claim)
+        if kept is not None:
+            return kept
+    lines, unmapped_sources = trace(claim)
+    sources = [s for t in lines for s in t.sources] + unmapped_sources
+    downstream_total = money.to_cents(sum((s.amount for s in sources), ZERO))
+    unmapped = money.to_cents(sum((s.amount for s in unmapped_sources), ZERO))
+    placed = money.to_cents(downstream_total - unmapped)
+    expected = money.to_cents(
+        sum((t.marked_up_work + t.marked_up_materials for t in lines), ZERO)
+    )
+    generated, adjustments = _line_sums(claim)
+    if claim.status == C.VOID:
+        claim_total = ZERO
+        generated = adjustments = ZERO
+    else:
+        claim_total = _claim_total(claim)
+    pending, pending_total = _pending(claim)
     downstream_to_date = upstream_to_date = ZERO
     if claim.status != C.VOID:
         downstream_to_date, upstream_to_date = _to_date(claim, sources)
@@ -163,13 +191,13 @@ def reconcile(claim: ClientClaim) -> Reconciliation:
         placed=placed,
         markup=money.to_cents(expected - placed),
         generated_expected=expected,
-        generated_stored=stored,
-        out_of_date=money.to_cents(stored - expected)
+        generated_stored=generated,
+        out_of_date=money.to_cents(generated - expected)
         if claim.status != C.VOID
         else ZERO,
         adjustments=adjustments,
         claim_total=claim_total,
-        difference=money.to_cents(claim_total - stored - adjustments),
+        difference=money.to_cents(claim_total - generated - adjustments),
         markup_pct=claim_markup(claim),
         not_yet_included=pending,
         not_yet_included_total=pending_total,
@@ -217,3 +245,39 @@ def out_of_date(claim: ClientClaim) -> str:
     if now != sorted(key(item) for item in claim.unmapped or []):
         return "Cost-code mappings changed since the draft was generated."
     return ""
+
+
+def _stored_out_of_date(claim: ClientClaim) -> str | None:
+    """:func:`out_of_date` from the draft's stored sums, or None when they may
+    not hold (a downstream billing changed since: then it is gathered again)."""
+    data = claim.summary or {}
+    if "by_code" not in data or not stored.fresh(claim):
+        return None
+    # No billing changed since: none was approved, held or voided since.
+    lines = {ln.client_sov_line_id: ln for ln in claim.lines}
+    if {s.id for s in claim.contract.lines} - set(lines):
+        return "The client contract has new lines since the draft was generated."
+    placed_on = stored.placement(claim)
+    _total, _unmapped, per_line = stored.sums(claim, placed_on)
+    expected = stored.generated(per_line, claim.contract.markup_pct)
+    for sov_id, line in lines.items():
+        if (line.generated_work, line.generated_materials) != expected.get(
+            sov_id, (ZERO, ZERO)
+        ):
+            return (
+                "Cost-code mappings or the markup changed since the draft was "
+                "generated."
+            )
+    now = {code for code, line_id in placed_on.items() if line_id is None}
+    if now != {g["cost_code"] for g in stored.unmapped_groups(claim)}:
+        return "Cost-code mappings changed since the draft was generated."
+    return ""
+
+
+def stale(claim: ClientClaim) -> str:
+    """:func:`out_of_date` for the claim pages: from the stored sums while they
+    hold, else by gathering the period's billings again (same answer)."""
+    if claim.status != C.DRAFT:
+        return ""
+    kept = _stored_out_of_date(claim)
+    return out_of_date(claim) if kept is None else kept
