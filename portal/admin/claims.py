@@ -796,7 +796,7 @@ def claims_period(period_id: int):
         and upstream.stored.fresh(c)
     ]
     approved_total = sum(
-        (Decimal(str(c.summary["included_total"])) for c in kept), ZERO
+        (Decimal(str((c.summary or {})["included_total"])) for c in kept), ZERO
     )
     rest = list(
         db.session.scalars(

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, selectinload
@@ -414,7 +414,7 @@ def _store_carry(billing: Billing) -> None:
         work[bl.sov_line_id] = work.get(bl.sov_line_id, ZERO) + bl.approved_work
     certificates, released, materials = _carried(billing)
     db.session.execute(
-        sa.insert(BillingCarry.__table__),
+        sa.insert(_table(BillingCarry)),
         [
             {
                 "billing_id": billing.id,
@@ -433,7 +433,12 @@ def _store_carry(billing: Billing) -> None:
         for sov_id in sorted(work.keys() | materials.keys())
     ]
     if rows:
-        db.session.execute(sa.insert(BillingCarryLine.__table__), rows)
+        db.session.execute(sa.insert(_table(BillingCarryLine)), rows)
+
+
+def _table(model: Any) -> sa.Table:
+    """A model's Core table, typed (``__table__`` is typed as a FromClause)."""
+    return cast(sa.Table, model.__table__)
 
 
 def _frozen_data(billing: Billing) -> dict | None:

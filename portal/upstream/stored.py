@@ -261,6 +261,8 @@ def earlier_mapped_work(claim: ClientClaim) -> Decimal:
             total += _num(data["mapped_work"])
             continue
         earlier = db.session.get(ClientClaim, claim_id)
+        if earlier is None:  # voided and purged meanwhile: it adds nothing
+            continue
         total += sum(
             (
                 s.work

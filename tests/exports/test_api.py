@@ -160,7 +160,9 @@ def test_list_shows_each_decided_billings_line_8(api, app, data) -> None:
     for billing_id, summary in listed.items():
         detail = api.get(f"/billings/{billing_id}").get_json()
         assert summary["current_payment_due"] == (
-            detail["totals"]["current_payment_due"] if detail["figures_frozen"] else None
+            detail["totals"]["current_payment_due"]
+            if detail["figures_frozen"]
+            else None
         ), billing_id
 
 
