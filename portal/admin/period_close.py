@@ -73,11 +73,15 @@ def _groups(checklist: close.PeriodClose) -> list[dict]:
 def period_close_out(period_id: int):
     """The period close checklist: blockers with their fixes, what is ready."""
     period = _period_or_404(period_id)
+    # Held for the whole request: the session's identity map is weak, so a
+    # project only the page's lazy loads reach could be collected between two
+    # of them and loaded again (one statement more on a large period).
+    project = period.project
     checklist = close.period_close(period)
     return render_template(
         "admin/period_close.html",
         period=period,
-        project=period.project,
+        project=project,
         close=checklist,
         groups=_groups(checklist),
         can_generate=current_user.has_role(*ADMINS) and checklist.can_generate,
