@@ -511,14 +511,12 @@ def billing_figures(billing: Billing, which: str = "approved") -> money.BillingF
     return compute(billing, which=which)
 
 
-def previous_counted(billings: Sequence[Billing]) -> dict[int, Billing]:
-    """Billing id → its commitment's previous counted billing, for those that
-    have one (one query; only those billings are loaded, not the history)."""
-    if not billings:
-        return {}
-    counted = [s.value for s in COUNTED_STATUSES]
+def _latest_counted_before(billings: Sequence[Billing]) -> sa.Subquery:
+    """Per billing (``billing_id``, ``commitment_id``): the application
+    ``number`` of its commitment's last counted billing before it (billings
+    without one have no row)."""
     earlier = aliased(Billing)
-    latest = (
+    return (
         sa.select(
             Billing.id.label("billing_id"),
             Billing.commitment_id.label("commitment_id"),
@@ -528,7 +526,7 @@ def previous_counted(billings: Sequence[Billing]) -> dict[int, Billing]:
             earlier,
             sa.and_(
                 earlier.commitment_id == Billing.commitment_id,
-                earlier.status.in_(counted),
+                earlier.status.in_(COUNTED),
                 earlier.application_number < Billing.application_number,
             ),
         )
@@ -536,6 +534,14 @@ def previous_counted(billings: Sequence[Billing]) -> dict[int, Billing]:
         .group_by(Billing.id, Billing.commitment_id)
         .subquery()
     )
+
+
+def previous_counted(billings: Sequence[Billing]) -> dict[int, Billing]:
+    """Billing id → its commitment's previous counted billing, for those that
+    have one (one query; only those billings are loaded, not the history)."""
+    if not billings:
+        return {}
+    latest = _latest_counted_before(billings)
     previous: dict[int, Billing] = {}
     for billing_id, prev in db.session.execute(
         sa.select(latest.c.billing_id, Billing)
@@ -544,7 +550,7 @@ def previous_counted(billings: Sequence[Billing]) -> dict[int, Billing]:
             sa.and_(
                 Billing.commitment_id == latest.c.commitment_id,
                 Billing.application_number == latest.c.number,
-                Billing.status.in_(counted),
+                Billing.status.in_(COUNTED),
             ),
         )
         .order_by(Billing.id)
@@ -560,26 +566,7 @@ def histories_for(billings: Iterable[Billing]) -> dict[int, History]:
     billings = list(billings)
     if not billings:
         return {}
-    counted = COUNTED
-    earlier = aliased(Billing)
-    latest = (
-        sa.select(
-            Billing.id.label("billing_id"),
-            Billing.commitment_id.label("commitment_id"),
-            sa.func.max(earlier.application_number).label("number"),
-        )
-        .join(
-            earlier,
-            sa.and_(
-                earlier.commitment_id == Billing.commitment_id,
-                earlier.status.in_(counted),
-                earlier.application_number < Billing.application_number,
-            ),
-        )
-        .where(Billing.id.in_([b.id for b in billings]))
-        .group_by(Billing.id, Billing.commitment_id)
-        .subquery()
-    )
+    latest = _latest_counted_before(billings)
     previous = aliased(Billing)
     rows: dict[int, list[Sequence[Any]]] = defaultdict(list)
     for billing_id, *carry in db.session.execute(
@@ -590,7 +577,7 @@ def histories_for(billings: Iterable[Billing]) -> dict[int, History]:
             sa.and_(
                 previous.commitment_id == latest.c.commitment_id,
                 previous.application_number == latest.c.number,
-                previous.status.in_(counted),
+                previous.status.in_(COUNTED),
             ),
         )
         .outerjoin(BillingCarry, BillingCarry.billing_id == previous.id)

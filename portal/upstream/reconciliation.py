@@ -133,18 +133,47 @@ def _stored_reconcile(claim: ClientClaim) -> Reconciliation | None:
         )
     )
     generated, adjustments = _line_sums(claim)
-    claim_total = _claim_total(claim)
-    pending, pending_total = _pending(claim)
     downstream_to_date = stored.downstream_to_date(claim, resolve)
     upstream_to_date = money.to_cents(stored.earlier_mapped_work(claim) + placed)
-    return Reconciliation(
+    return _assembled(
+        claim,
         downstream_total=total,
+        unmapped=unmapped,
+        expected=expected,
+        generated=generated,
+        adjustments=adjustments,
+        claim_total=_claim_total(claim),
+        downstream_to_date=downstream_to_date,
+        upstream_to_date=upstream_to_date,
+    )
+
+
+def _assembled(
+    claim: ClientClaim,
+    *,
+    downstream_total: Decimal,
+    unmapped: Decimal,
+    expected: Decimal,
+    generated: Decimal,
+    adjustments: Decimal,
+    claim_total: Decimal,
+    downstream_to_date: Decimal,
+    upstream_to_date: Decimal,
+) -> Reconciliation:
+    """The reconciliation from its inputs, read from the stored sums or from the
+    downstream billings: the derived figures are computed here only."""
+    placed = money.to_cents(downstream_total - unmapped)
+    pending, pending_total = _pending(claim)
+    return Reconciliation(
+        downstream_total=downstream_total,
         unmapped=unmapped,
         placed=placed,
         markup=money.to_cents(expected - placed),
         generated_expected=expected,
         generated_stored=generated,
-        out_of_date=money.to_cents(generated - expected),
+        out_of_date=money.to_cents(generated - expected)
+        if claim.status != C.VOID
+        else ZERO,
         adjustments=adjustments,
         claim_total=claim_total,
         difference=money.to_cents(claim_total - generated - adjustments),
@@ -171,39 +200,26 @@ def reconcile(claim: ClientClaim, *, use_stored: bool = True) -> Reconciliation:
     sources = [s for t in lines for s in t.sources] + unmapped_sources
     downstream_total = money.to_cents(sum((s.amount for s in sources), ZERO))
     unmapped = money.to_cents(sum((s.amount for s in unmapped_sources), ZERO))
-    placed = money.to_cents(downstream_total - unmapped)
     expected = money.to_cents(
         sum((t.marked_up_work + t.marked_up_materials for t in lines), ZERO)
     )
     generated, adjustments = _line_sums(claim)
+    claim_total = downstream_to_date = upstream_to_date = ZERO
     if claim.status == C.VOID:
-        claim_total = ZERO
         generated = adjustments = ZERO
     else:
         claim_total = _claim_total(claim)
-    pending, pending_total = _pending(claim)
-    downstream_to_date = upstream_to_date = ZERO
-    if claim.status != C.VOID:
         downstream_to_date, upstream_to_date = _to_date(claim, sources)
-    return Reconciliation(
+    return _assembled(
+        claim,
         downstream_total=downstream_total,
         unmapped=unmapped,
-        placed=placed,
-        markup=money.to_cents(expected - placed),
-        generated_expected=expected,
-        generated_stored=generated,
-        out_of_date=money.to_cents(generated - expected)
-        if claim.status != C.VOID
-        else ZERO,
+        expected=expected,
+        generated=generated,
         adjustments=adjustments,
         claim_total=claim_total,
-        difference=money.to_cents(claim_total - generated - adjustments),
-        markup_pct=claim_markup(claim),
-        not_yet_included=pending,
-        not_yet_included_total=pending_total,
         downstream_to_date=downstream_to_date,
         upstream_to_date=upstream_to_date,
-        to_date_difference=money.to_cents(upstream_to_date - downstream_to_date),
     )
 
 

@@ -22,7 +22,7 @@ from benchmarks import generate as gen
 from portal.extensions import db
 from portal.models import Billing, User
 
-from ..conftest import _empty_all_tables, make_test_app
+from ..conftest import Auth, _empty_all_tables, make_test_app
 from ..helpers import counting
 from .test_query_counts import _growth
 
@@ -85,17 +85,13 @@ KNOWN: dict[str, str] = {
 
 
 def _client(app, email: str | None):
+    """A test client signed in as the staff user with ``email`` (conftest's
+    :class:`Auth`), or anonymous."""
     client = app.test_client()
-    if email is None:
-        return client
-    from portal.timeutil import utcnow
-
-    with app.app_context():
-        account = db.session.scalar(sa.select(User).where(User.email == email)).get_id()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = account
-        sess["_fresh"] = True
-        sess["started"] = int(utcnow().timestamp())
+    if email is not None:
+        with app.app_context():
+            user_id = db.session.scalar(sa.select(User.id).where(User.email == email))
+        Auth(app, client).login_user(user_id)
     return client
 
 
