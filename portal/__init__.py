@@ -20,12 +20,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     warn_per_process_state(app)
     register_extensions(app)
     register_blueprints(app)
+    from portal import generations
     from portal.cli import register_commands
-    from portal.web import assets, errors, security, templating
+    from portal.web import assets, errors, fragments, security, templating
 
     errors.register_error_handlers(app)
     security.register(app)
     templating.register(app)
+    fragments.register(app)
+    generations.register()
     assets.register(app)
     register_commands(app)
     trust_proxies(app)

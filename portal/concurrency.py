@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from portal import generations
 from portal.extensions import db, rowcount
 
 
@@ -43,8 +44,9 @@ def compare_and_set(
             model.version == expected_version,
         )
         .values(status=to_status, version=model.version + 1, **values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, **generations.COVERED_OPTIONS)
     )
     if rowcount(result) != 1:
         raise stale(message)
+    generations.touch(row)  # the row's scope, not every page (the bulk default)
     db.session.refresh(row)

@@ -84,6 +84,9 @@ class Config:
     MAX_FILES_PER_BILLING = 20
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
     MAX_FORM_PARTS = 200
+    #: Characters of rendered pages each worker keeps (portal.web.fragments);
+    #: 0 turns the page cache off. ``PORTAL_FRAGMENT_CACHE_BYTES``.
+    FRAGMENT_CACHE_BYTES = 32 * 1024 * 1024
 
     #: Our company (the contractor) as named on PDFs and mails.
     COMPANY_NAME = "Northwind Specialty Contractors"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from . import generations
 from .extensions import db
 
 
@@ -19,7 +20,12 @@ def lock_rows(model: type, *where: sa.ColumnElement[bool]) -> list[int]:
     """Lock the rows of ``model`` matching ``where``; their ids, in id order."""
     table = model.__table__  # type: ignore[attr-defined]
     if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(sa.update(table).where(*where).values(id=table.c.id))
+        db.session.execute(  # a no-op write: changes nothing a page shows
+            sa.update(table)
+            .where(*where)
+            .values(id=table.c.id)
+            .execution_options(**generations.COVERED_OPTIONS)
+        )
         return list(
             db.session.scalars(sa.select(table.c.id).where(*where).order_by(table.c.id))
         )

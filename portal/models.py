@@ -183,6 +183,8 @@ class Project(Model):
     erp_job_number: Mapped[str | None] = mapped_column(sa.String(40))
     qb_customer_job: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = _created()
+    #: Bumped by every write of the project's own rows (portal.generations).
+    cache_gen: Mapped[int] = mapped_column(sa.BigInteger, default=1, server_default="1")
 
     commitments: Mapped[list[Commitment]] = relationship(
         back_populates="project", order_by="Commitment.number"
@@ -349,6 +351,14 @@ class CostCodeMapping(Model):
 
 # ---------------------------------------------------------- downstream contract
 
+#: The one row of the global change counter (portal.generations).
+fragment_generation = sa.Table(
+    "fragment_generation",
+    db.metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("gen", sa.BigInteger, nullable=False, server_default="1"),
+)
+
 commitment_contacts = sa.Table(
     "commitment_contacts",
     db.metadata,
@@ -392,6 +402,8 @@ class Commitment(Model):
         Percent(), default=Decimal(0)
     )
     created_at: Mapped[datetime] = _created()
+    #: Bumped by every write of the commitment or its rows (portal.generations).
+    cache_gen: Mapped[int] = mapped_column(sa.BigInteger, default=1, server_default="1")
 
     project: Mapped[Project] = relationship(back_populates="commitments")
     vendor: Mapped[Vendor] = relationship()

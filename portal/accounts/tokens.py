@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from portal import generations
 from portal.extensions import db, rowcount
 from portal.models import Contact, Invitation, LoginLink
 from portal.timeutil import aware, utcnow
@@ -248,6 +249,7 @@ def revoke_contact_links(contact: Contact) -> None:
         sa.update(Contact)
         .where(Contact.id == contact.id)
         .values(token_version=Contact.token_version + 1)
-        .execution_options(synchronize_session=False)
+        # sign-in bookkeeping: no page shows it (portal.generations)
+        .execution_options(synchronize_session=False, **generations.COVERED_OPTIONS)
     )
     db.session.refresh(contact)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit
+from portal import audit, generations
 from portal.accounts.passwords import hash_password, password_problem, verify_password
 from portal.core.statuses import Role
 from portal.extensions import db, rowcount
@@ -164,7 +164,8 @@ def end_sessions(user: User) -> None:
         sa.update(User)
         .where(User.id == user.id)
         .values(session_version=User.session_version + 1)
-        .execution_options(synchronize_session=False)
+        # sign-in bookkeeping: no page shows it (portal.generations)
+        .execution_options(synchronize_session=False, **generations.COVERED_OPTIONS)
     )
     db.session.refresh(user)
 

@@ -18,6 +18,7 @@ from flask import (
 )
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
+from portal import generations
 from portal.accounts.auth import role_required
 from portal.admin import bp
 from portal.admin.common import (
@@ -70,6 +71,7 @@ from portal.models import (
     SovLine,
     Vendor,
 )
+from portal.web import fragments
 from portal.web.sorting import SortSpec, paginate
 from portal.web.templating import g702_lines, term
 
@@ -186,8 +188,10 @@ def billings_list():
 # ---------------------------------------------------------- load helpers
 
 
-def _load(billing_id: int) -> Billing:
-    """The billing with everything the pages show, in a fixed number of queries."""
+def _load(billing_id: int, fresh: bool = False) -> Billing:
+    """The billing with everything the pages show, in a fixed number of queries
+    (``fresh``: over the billing this request already read, with its eager
+    loads)."""
     billing = db.session.scalars(
         sa.select(Billing)
         .options(
@@ -208,6 +212,7 @@ def _load(billing_id: int) -> Billing:
             joinedload(Billing.decided_by),
         )
         .where(Billing.id == billing_id)
+        .execution_options(populate_existing=fresh)
     ).first()
     if billing is None:
         abort(404)
@@ -552,8 +557,39 @@ def _review_page(billing: Billing, errors: dict[str, str], posted: Any, status: 
 @bp.route("/billings/<int:billing_id>")
 @role_required(*READERS)
 def billing_review(billing_id: int):
-    """Review a billing: G702/G703 claimed vs approved, lines, comments, history."""
-    return _review_page(_load(billing_id), {}, None, 200)
+    """Review a billing: G702/G703 claimed vs approved, lines, comments, history.
+
+    From the page cache (portal.web.fragments) unless opened from the review
+    queue (its nav shows the queue's state, which spans commitments)."""
+    if "queue" in request.values or not fragments.enabled():
+        return _review_page(_load(billing_id), {}, None, 200)
+    # The global counter before the rows (portal.web.fragments' order).
+    generation = generations.global_generation()
+    head = db.session.scalar(
+        sa.select(Billing)
+        .options(joinedload(Billing.commitment).joinedload(Commitment.project))
+        .where(Billing.id == billing_id)
+    )
+    if head is None:
+        abort(404)
+    commitment = head.commitment
+    user = me()
+    key = (
+        "admin.billing_review",
+        head.id,
+        head.version,
+        head.status,
+        commitment.cache_gen,
+        commitment.project.cache_gen,
+        generation,
+        user.get_id(),
+        user.name,
+        user.role,
+        request.args.get("changed") == "1",
+    )
+    return fragments.page(
+        key, lambda: _review_page(_load(billing_id, fresh=True), {}, None, 200)[0]
+    )
 
 
 DECISIONS = REVIEW_DECISIONS

@@ -24,6 +24,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, selectinload
 
+from portal import generations
 from portal.core import money
 from portal.core.statuses import COUNTED_STATUSES, ChangeOrderStatus
 from portal.extensions import db
@@ -388,9 +389,14 @@ def store_carries(billing: Billing) -> None:
         Billing.commitment_id == billing.commitment_id,
         Billing.application_number >= billing.application_number,
     )
+    # The commitment's pages change with its carries (the statements below
+    # are marked covered rather than bumping every page).
+    generations.touch(billing)
     # Their lines go with them (ON DELETE CASCADE).
     db.session.execute(
-        sa.delete(BillingCarry).where(BillingCarry.billing_id.in_(from_here))
+        sa.delete(BillingCarry)
+        .where(BillingCarry.billing_id.in_(from_here))
+        .execution_options(**generations.COVERED_OPTIONS)
     )
     if billing.status in COUNTED:
         _store_carry(billing)
@@ -414,7 +420,9 @@ def _store_carry(billing: Billing) -> None:
         work[bl.sov_line_id] = work.get(bl.sov_line_id, ZERO) + bl.approved_work
     certificates, released, materials = _carried(billing)
     db.session.execute(
-        sa.insert(_table(BillingCarry)),
+        sa.insert(_table(BillingCarry)).execution_options(
+            **generations.COVERED_OPTIONS
+        ),
         [
             {
                 "billing_id": billing.id,
@@ -433,7 +441,12 @@ def _store_carry(billing: Billing) -> None:
         for sov_id in sorted(work.keys() | materials.keys())
     ]
     if rows:
-        db.session.execute(sa.insert(_table(BillingCarryLine)), rows)
+        db.session.execute(
+            sa.insert(_table(BillingCarryLine)).execution_options(
+                **generations.COVERED_OPTIONS
+            ),
+            rows,
+        )
 
 
 def _table(model: Any) -> sa.Table:

@@ -23,7 +23,7 @@ from flask import (
 )
 from flask_login import current_user, login_user, logout_user
 
-from portal import audit
+from portal import audit, generations
 from portal.accounts import auth, tokens
 from portal.billing import attachments, billings, drafts, invitations
 from portal.billing.attachments import UploadError
@@ -38,6 +38,7 @@ from portal.contact import bp, forms
 from portal.core.statuses import EDITABLE_STATUSES, AttachmentKind, BillingStatus
 from portal.extensions import db, limiter
 from portal.models import Billing
+from portal.web import fragments
 from portal.web.downloads import pdf_response
 
 #: Endpoints anyone may open (the link pages and logout).
@@ -313,6 +314,26 @@ def _render_billing(billing: Billing, status: int = 200, **extra: Any):
     return render_template("contact/billing.html", **context), status
 
 
+def _page_key(billing: Billing, generation: int) -> tuple[Any, ...]:
+    """What the billing page shows, as change counters (portal.generations):
+    the billing's commitment (its billings, SOV, files, comments) and project,
+    everything else; the viewer; and whether the period is past due today."""
+    commitment = billing.commitment
+    return (
+        "contact.billing",
+        billing.id,
+        billing.version,
+        billing.status,
+        commitment.cache_gen,
+        commitment.project.cache_gen,
+        generation,
+        current_user.get_id(),
+        current_user.name,
+        current_user.active,
+        billings.period_closed_for_contacts(billing.period),
+    )
+
+
 #: Places outside the lines a saved billing page may open at.
 PLACES = {"details"}
 
@@ -329,9 +350,14 @@ def saved_place(raw: str | None, line_ids: Iterable[int]) -> str:
 @bp.route(f"/billings/<{ID}:billing_id>", methods=["GET", "POST"])
 def billing_view(billing_id: int):
     """View a billing; while draft or revise & resubmit, save or submit it."""
-    billing = get_own_billing(billing_id)
     if request.method == "GET":
-        return _render_billing(billing)
+        # The global counter before the rows (portal.web.fragments' order).
+        generation = generations.global_generation() if fragments.enabled() else 0
+        billing = get_own_billing(billing_id)
+        return fragments.page(
+            _page_key(billing, generation), lambda: _render_billing(billing)[0]
+        )
+    billing = get_own_billing(billing_id)
     form = forms.billing_form(billing)()
     form.check()
     if form.action.errors:

@@ -1,0 +1,230 @@
+"""The contact billing page from the rendered-page cache (issue 16 item 2).
+
+The cached page must be the page a fresh render gives, after every kind of
+change anyone can make to what it shows, over several months; with the
+session's own CSRF token and this request's flashed messages.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+
+from portal.billing import billings as wf
+from portal.core.statuses import LineStatus, PeriodStatus
+from portal.extensions import db
+from portal.models import (
+    Billing,
+    BillingPeriod,
+    Commitment,
+    Contact,
+    Project,
+    SovLine,
+    User,
+    Vendor,
+)
+from portal.web import fragments
+
+from .. import factories as f
+
+D = Decimal
+TOKEN = re.compile(r'name="csrf_token" value="[^"]*"')
+
+
+def _get(client, url: str) -> tuple[str, str]:
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.headers[fragments.HEADER], response.get_data(as_text=True)
+
+
+def _fresh(app, client, url: str) -> str:
+    """The page rendered now, with an empty cache."""
+    app.extensions["fragments"].clear()
+    state, html = _get(client, url)
+    assert state == "miss"
+    return html
+
+
+def _check(app, client, url: str) -> str:
+    """GET (taking any flashed message), GET again (a hit): the hit equals a
+    fresh render."""
+    state, _ = _get(client, url)
+    again_state, served = _get(client, url)
+    assert again_state == "hit"
+    fresh = _fresh(app, client, url)
+    # The token's signature carries the second it was made: compare without it.
+    assert TOKEN.sub("", served) == TOKEN.sub("", fresh), (
+        f"stale page from the cache (first GET was a {state})"
+    )
+    return served
+
+
+def _in(app, fn):
+    with app.app_context():
+        result = fn()
+        db.session.commit()
+        db.session.remove()
+    return result
+
+
+def test_cached_page_is_the_fresh_page_after_every_change(
+    app, client, auth, w, make_billing, clock
+):
+    billing_id = make_billing(w)
+    url = f"/portal/billings/{billing_id}"
+    auth.login_contact(w.contact_id)
+    first = _check(app, client, url)
+    assert "\x00" not in first
+    line_id = w.line_ids[0]
+
+    # The contact saves amounts through the form.
+    form = {
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]*)"', first).group(1),
+        "action": "save",
+        "version": re.search(r'name="version" value="(\d+)"', first).group(1),
+        f"line-{line_id}-work": "1234.56",
+    }
+    assert client.post(url, data=form).status_code == 302
+    page = _check(app, client, url)
+    assert "1,234.56" in page
+
+    def comment():
+        b = db.session.get(Billing, billing_id)
+        wf.add_comment(b, db.session.get(User, w.admin_id), "Please add the invoice")
+
+    _in(app, comment)
+    assert "Please add the invoice" in _check(app, client, url)
+
+    def attach():
+        f.make_attachment(
+            billing_id, b"%PDF-1.4 test", "cache-test.pdf", original_name="inv-77.pdf"
+        )
+
+    _in(app, attach)
+    assert "inv-77.pdf" in _check(app, client, url)
+
+    def rename():
+        db.session.get(Vendor, w.vendor_id).name = "Renamed Vendor Ltd"
+        db.session.get(User, w.admin_id).name = "Renamed Admin"
+
+    _in(app, rename)
+    page = _check(app, client, url)
+    assert "Renamed Vendor Ltd" in page and "Renamed Admin" in page
+
+    def settings():
+        project = db.session.get(Project, w.project_id)
+        project.retainage_release_allowed = not project.retainage_release_allowed
+
+    _in(app, settings)
+    _check(app, client, url)
+
+    def change_order():
+        commitment = db.session.get(Commitment, w.commitment_id)
+        f.approve_change_order(commitment, db.session.get(SovLine, line_id), "5000")
+
+    _in(app, change_order)
+    _check(app, client, url)
+
+    def submit():
+        b = db.session.get(Billing, billing_id)
+        wf.submit_billing(b, db.session.get(Contact, w.contact_id), b.version)
+
+    _in(app, submit)
+    assert "The billing team is reviewing it" in _check(app, client, url)
+
+    def approve_as_noted():
+        b = db.session.get(Billing, billing_id)
+        admin = db.session.get(User, w.admin_id)
+        reviews = {
+            bl.id: wf.LineReview(
+                "1000.00" if bl.sov_line_id == line_id else str(bl.claimed_work),
+                str(bl.claimed_materials),
+                LineStatus.APPROVED,
+                "Measured on site" if bl.sov_line_id == line_id else "",
+            )
+            for bl in b.lines
+        }
+        wf.review_lines(b, admin, reviews, b.version)
+        wf.approve_billing(b, admin, b.version)
+
+    _in(app, approve_as_noted)
+    page = _check(app, client, url)
+    assert "Measured on site" in page
+
+    # The next month: a billing of period 2 shows this one as previous work,
+    # then the period's due date passes (its page says it is late).
+    def next_month():
+        commitment = db.session.get(Commitment, w.commitment_id)
+        first = db.session.get(BillingPeriod, w.period1_id)
+        first.status = PeriodStatus.CLOSED
+        db.session.flush()
+        period = f.make_period(
+            first.project,
+            first.sequence + 1,
+            start=first.end_date + timedelta(days=1),
+            due=w.today + timedelta(days=5),
+        )
+        contact = db.session.get(Contact, w.contact_id)
+        return wf.create_billing(commitment, period, contact).id, period.due_date
+
+    second_id, due = _in(app, next_month)
+    second = f"/portal/billings/{second_id}"
+    assert "1,000.00" in _check(app, client, second)
+    assert "can no longer be submitted here" not in _check(app, client, second)
+    clock.move_to(
+        datetime.combine(due + timedelta(days=1), time(12), tzinfo=UTC), tick=False
+    )
+    auth.login_contact(w.contact_id)  # the session of a week ago has expired
+    assert "can no longer be submitted here" in _check(app, client, second)
+    _check(app, client, url)
+
+
+def test_viewers_do_not_share_pages(app, client, auth, w, make_billing, issue):
+    """Two contacts of one commitment: each sees their own name and token."""
+
+    def second_contact():
+        commitment = db.session.get(Commitment, w.commitment_id)
+        other = f.make_contact(commitment.vendor, name="Second Person")
+        commitment.contacts.append(other)
+        return other.id
+
+    other_id = _in(app, second_contact)
+    billing_id = make_billing(w)
+    url = f"/portal/billings/{billing_id}"
+    auth.login_contact(w.contact_id)
+    _, mine = _get(client, url)
+    second = app.test_client()
+    from tests.conftest import Auth
+
+    Auth(app, second).login_contact(other_id)
+    state, theirs = _get(second, url)
+    assert state == "miss"
+    assert "Second Person" in theirs and "Second Person" not in mine
+    token_mine = TOKEN.findall(mine)
+    token_theirs = TOKEN.findall(theirs)
+    assert token_mine and token_theirs and set(token_mine) != set(token_theirs)
+
+
+def test_flashed_message_on_a_cached_page(app, client, auth, w, make_billing):
+    billing_id = make_billing(w)
+    url = f"/portal/billings/{billing_id}"
+    auth.login_contact(w.contact_id)
+    _get(client, url)
+    with client.session_transaction() as sess:
+        sess["_flashes"] = [("success", "A message for this request")]
+    state, html = _get(client, url)
+    assert state == "hit"
+    assert "A message for this request" in html
+    state, html = _get(client, url)
+    assert "A message for this request" not in html
+
+
+@pytest.mark.parametrize("app_config", [{"FRAGMENT_CACHE_BYTES": 0}])
+def test_cache_off(app, client, auth, w, make_billing):
+    billing_id = make_billing(w)
+    auth.login_contact(w.contact_id)
+    state, _ = _get(client, f"/portal/billings/{billing_id}")
+    assert state == "off"
