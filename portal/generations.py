@@ -117,7 +117,14 @@ BOOKKEEPING: dict[type, frozenset[str]] = {
     m.Contact: frozenset({"token_version"}),
 }
 
-_TABLES_UNSHOWN = frozenset(sa.inspect(cls).local_table.name for cls in UNSHOWN)
+_TABLES_UNSHOWN: frozenset[str] = frozenset(
+    sa.inspect(cls).local_table.name for cls in UNSHOWN
+)
+#: The tables whose rows carry a counter.
+_TARGETS: dict[str, sa.Table] = {
+    "commitment": sa.inspect(m.Commitment).local_table,  # type: ignore[dict-item]
+    "project": sa.inspect(m.Project).local_table,  # type: ignore[dict-item]
+}
 
 
 def _scope_of(obj: Any) -> tuple[str, str, Any] | None:
@@ -184,9 +191,7 @@ def _bump(connection: sa.Connection, scopes: Iterable[tuple[str, str, Any]]) -> 
         else:
             wanted.setdefault((kind, table), set()).add(value)
     for (kind, table), ids in sorted(wanted.items()):
-        target = sa.inspect(
-            m.Commitment if kind == "commitment" else m.Project
-        ).local_table
+        target = _TARGETS[kind]
         ordered = sorted(ids)
         if table == target.name:
             where = target.c.id.in_(ordered)
