@@ -40,6 +40,7 @@ from sqlalchemy.engine import make_url
 from portal import create_app
 from portal.accounts.api_tokens import hash_token
 from portal.accounts.passwords import hash_password
+from portal.billing import figures
 from portal.core import money
 from portal.extensions import db
 from portal.models import (
@@ -270,13 +271,28 @@ def _month_start(day: date, shift: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def _installed(
+    stored_before: dict[int, int], amounts: dict[int, tuple[int, int]]
+) -> dict[int, int]:
+    """Stored materials installed this period (cents): a line billed again
+    installs what it had stored, as far as its work this period goes."""
+    return {
+        sov_id: min(stored_before[sov_id], work)
+        for sov_id, (work, _) in amounts.items()
+        if stored_before.get(sov_id, 0) > 0 and work > 0
+    }
+
+
 def _figures(
     plan: CommitmentPlan,
     previous: dict[int, int],
     amounts: dict[int, tuple[int, int]],
     previous_certificates: Decimal,
+    stored_before: dict[int, int],
+    installed: dict[int, int],
 ) -> money.BillingFigures:
-    """The money engine's figures, as figures.compute would produce them."""
+    """The money engine's figures, as figures.compute would produce them (F
+    carried from the previous billing's ``stored_before``)."""
     inputs = [
         money.LineInput(
             original_value=cents(line.original),
@@ -284,6 +300,8 @@ def _figures(
             previous_work=cents(previous.get(line.id, 0)),
             work_this_period=cents(amounts.get(line.id, (0, 0))[0]),
             materials_stored=cents(amounts.get(line.id, (0, 0))[1]),
+            materials_previous=cents(stored_before.get(line.id, 0)),
+            materials_installed=cents(installed.get(line.id, 0)),
         )
         for line in plan.lines
     ]
@@ -296,10 +314,36 @@ def _figures(
     )
 
 
-def _frozen(plan: CommitmentPlan, figs: money.BillingFigures) -> dict[str, Any]:
+def _frozen(
+    plan: CommitmentPlan,
+    figs: money.BillingFigures,
+    claimed: money.BillingFigures,
+) -> dict[str, Any]:
+    """The approved billing's JSON, built by the product's own ``freeze``
+    serialisation from the figures and the SOV they were computed on."""
+    return figures.frozen_json(
+        figs,
+        claimed,
+        [
+            figures.SovView(
+                id=line.id,
+                line_number=line.number,
+                cost_code=line.cost_code,
+                description=line.description,
+                original_value=cents(line.original),
+                change_orders=cents(line.change_orders),
+            )
+            for line in plan.lines
+        ],
+    )
+
+
+def _stored_after(figs: money.BillingFigures, plan: CommitmentPlan) -> dict[int, int]:
+    """F per line (cents) after a billing: what the next one carries."""
     return {
-        "figures": money.figures_to_dict(figs),
-        "sov_line_ids": [line.id for line in plan.lines],
+        line.id: int(f.materials_stored * 100)
+        for line, f in zip(plan.lines, figs.lines, strict=True)
+        if f.materials_stored
     }
 
 
@@ -743,6 +787,7 @@ class Generator:
         approved: dict[int, tuple[int, int]],
         status: str,
         comments: dict[int, str] | None = None,
+        installed: dict[int, int] | None = None,
     ) -> dict[int, int]:
         """Billing lines (every billable SOV line); returns sov id → line id."""
         ids = {}
@@ -762,6 +807,8 @@ class Generator:
                     "claimed_materials": cents(cm),
                     "approved_work": cents(aw),
                     "approved_materials": cents(am),
+                    "claimed_installed": cents((installed or {}).get(line.id, 0)),
+                    "approved_installed": cents((installed or {}).get(line.id, 0)),
                     "status": (
                         ("revise" if reason else "approved")
                         if status == "revise"
@@ -917,7 +964,10 @@ class Generator:
                     sov_id, (w, m) = next(iter(claimed.items()))
                     approved[sov_id] = (w * 9 // 10, m)
                     comments[sov_id] = "Trimmed to the surveyed quantity."
-                figs = _figures(plan, done, approved, previous_certificates)
+                installed = _installed(stored, approved)
+                figs = _figures(
+                    plan, done, approved, previous_certificates, stored, installed
+                )
                 # Every approved billing pays something (exportable in every format).
                 while (
                     figs.totals.current_payment_due <= 0
@@ -932,7 +982,10 @@ class Generator:
                     approved[line.id] = (w + step, m)
                     cw, cm = claimed.get(line.id, (0, 0))
                     claimed[line.id] = (cw + step, cm)
-                    figs = _figures(plan, done, approved, previous_certificates)
+                    installed = _installed(stored, approved)
+                    figs = _figures(
+                        plan, done, approved, previous_certificates, stored, installed
+                    )
                 status = "approved_as_noted" if noted else "approved"
                 revised = (index + k) % 9 == 4
                 billing = self._billing_row(
@@ -941,12 +994,25 @@ class Generator:
                     status,
                     contact,
                     admin,
-                    _frozen(plan, figs),
+                    _frozen(
+                        plan,
+                        figs,
+                        _figures(
+                            plan,
+                            done,
+                            claimed,
+                            previous_certificates,
+                            stored,
+                            installed,
+                        ),
+                    ),
                     revision=1 if revised else 0,
                 )
                 bid = billing["id"]
                 self.w.add(_t(Billing), billing)
-                self._lines(bid, plan, claimed, approved, "approved", comments)
+                self._lines(
+                    bid, plan, claimed, approved, "approved", comments, installed
+                )
                 self._snapshot(billing, plan, claimed, 0)
                 if revised:
                     self._snapshot(billing, plan, claimed, 1)
@@ -1008,7 +1074,7 @@ class Generator:
                 previous_completed = figs.totals.total_completed_and_stored
                 for sov_id, (w, _) in approved.items():
                     done[sov_id] += w
-                stored = {s: m for s, (_, m) in approved.items() if m}
+                stored = _stored_after(figs, plan)
             self.state[plan.id] = {
                 "done": done,
                 "stored": stored,
@@ -1068,11 +1134,17 @@ class Generator:
             else:
                 claimed = self._work(plan, st["done"], st["stored"])
             frozen = None
+            installed = _installed(st["stored"], claimed)
             if status in ("pending_owner_approval", "approved"):
-                frozen = _frozen(
+                figs = _figures(
                     plan,
-                    _figures(plan, st["done"], claimed, st["previous_certificates"]),
+                    st["done"],
+                    claimed,
+                    st["previous_certificates"],
+                    st["stored"],
+                    installed,
                 )
+                frozen = _frozen(plan, figs, figs)
             billing = self._billing_row(plan, k, status, contact, admin, frozen)
             if status != "draft":
                 billing["submitted_at"] = _when(
@@ -1091,7 +1163,7 @@ class Generator:
             reasons = {}
             if status == "revise_and_resubmit":
                 reasons = {plan.lines[0].id: "Quantity does not match the site survey."}
-            self._lines(bid, plan, claimed, claimed, line_status, reasons)
+            self._lines(bid, plan, claimed, claimed, line_status, reasons, installed)
             self._audit(
                 "billing.create",
                 "billing",

@@ -354,20 +354,44 @@ def freeze(billing: Billing) -> dict:
     hist = history(billing.commitment_id, billing.application_number)
     figs = compute(billing, which="approved", infos=infos, hist=hist)
     claimed = compute(billing, which="claimed", infos=infos, hist=hist)
+    return frozen_json(
+        figs,
+        claimed,
+        [
+            SovView(
+                id=info.line.id,
+                line_number=info.line.line_number,
+                cost_code=info.line.cost_code,
+                description=info.line.description,
+                original_value=info.line.original_value,
+                change_orders=info.change_orders,
+            )
+            for info in infos
+        ],
+    )
+
+
+def frozen_json(
+    figs: money.BillingFigures,
+    claimed: money.BillingFigures,
+    sov: Sequence[SovView],
+) -> dict:
+    """What :func:`freeze` stores, from the figures and the SOV they were
+    computed on (the benchmark generator writes its billings with this too)."""
     return {
         "figures": money.figures_to_dict(figs),
         "claimed_figures": money.figures_to_dict(claimed),
-        "sov_line_ids": [info.line.id for info in infos],
+        "sov_line_ids": [line.id for line in sov],
         "sov": [
             {
-                "id": info.line.id,
-                "line_number": info.line.line_number,
-                "cost_code": info.line.cost_code,
-                "description": info.line.description,
-                "original_value": str(info.line.original_value),
-                "change_orders": str(info.change_orders),
+                "id": line.id,
+                "line_number": line.line_number,
+                "cost_code": line.cost_code,
+                "description": line.description,
+                "original_value": str(line.original_value),
+                "change_orders": str(line.change_orders),
             }
-            for info in infos
+            for line in sov
         ],
     }
 

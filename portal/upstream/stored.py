@@ -22,12 +22,21 @@ The sums hold while no downstream billing of the project up to the claim's
 period changed since ``at`` (:func:`fresh`, one indexed query on
 ``billings.updated_at``); when one did, the pages compute as before, so every
 figure shown is the one a full computation gives.
+
+``updated_at`` is the changing transaction's own clock reading, taken before it
+commits: a change still in flight when the summary was written can commit later
+with a time before ``at``. So the summary also keeps ``window``, a fingerprint
+of the billings whose ``updated_at`` is at most :data:`MARGIN` before ``at`` (as
+the writing transaction saw them, its own changes included); the sums hold only
+while that window is unchanged: such a late commit adds a billing to it, or
+changes one's time.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -39,7 +48,7 @@ from portal.billing.figures import sheet as billing_sheet
 from portal.core import money
 from portal.extensions import db
 from portal.models import Billing, BillingPeriod, ClientClaim, Commitment, SovLine
-from portal.timeutil import utcnow
+from portal.timeutil import aware, utcnow
 from portal.upstream.common import COUNTING_CLAIM_STATUSES, ZERO, C
 from portal.upstream.generate import (
     SourceLine,
@@ -49,6 +58,12 @@ from portal.upstream.generate import (
 )
 
 VERSION = 1
+#: How long before ``at`` a change can have read its clock and still commit after
+#: the summary is written: more than a request transaction can last (gunicorn
+#: kills a worker after 30 s; the app's statement timeout is below that), with
+#: room for clock skew between app servers. A billing changed within it before
+#: ``at`` may or may not be in the sums, so the sums keep a fingerprint of those.
+MARGIN = timedelta(minutes=2)
 #: Unmapped lines listed per cost code on the claim page (the trace lists all).
 UNMAPPED_SHOWN = 10
 
@@ -125,9 +140,11 @@ def write(
             mapped_work += s.work
         if s.billing_id in included:
             included_total += s.work + s.materials
+    at = utcnow()
     claim.summary = {
         "v": VERSION,
-        "at": utcnow().isoformat(),
+        "at": at.isoformat(),
+        "window": _window(claim, at),
         "by_code": {k: [_text(w), _text(m)] for k, (w, m) in by_code.items()},
         "resolved": resolved,
         "downstream_by_code": {
@@ -157,32 +174,45 @@ def update(claim: ClientClaim, *, refresh_to_date: bool = False, **values: Any) 
         data["downstream_by_code"] = {
             k: _text(v) for k, v in downstream_by_code(claim).items()
         }
-        data["at"] = utcnow().isoformat()
+        at = utcnow()
+        data["at"] = at.isoformat()
+        data["window"] = _window(claim, at)
     claim.summary = data
+
+
+def _window(claim: ClientClaim, at: datetime) -> str:
+    """A fingerprint of the project's billings up to the claim's period whose
+    ``updated_at`` is within :data:`MARGIN` before ``at`` or later: their ids
+    and times (the claim's own billings, just taken, are among them)."""
+    rows = db.session.execute(
+        sa.select(Billing.id, Billing.updated_at)
+        .join(Commitment, Commitment.id == Billing.commitment_id)
+        .join(BillingPeriod, BillingPeriod.id == Billing.period_id)
+        .where(
+            Billing.updated_at >= at - MARGIN,
+            Commitment.project_id == claim.contract.project_id,
+            BillingPeriod.sequence <= claim.period.sequence,
+        )
+    ).all()
+    digest = hashlib.sha256()
+    for billing_id, updated_at in sorted(rows):
+        digest.update(f"{billing_id}:{aware(updated_at).isoformat()};".encode())
+    return f"{len(rows)}:{digest.hexdigest()}"
 
 
 def fresh(claim: ClientClaim) -> bool:
     """Whether the stored sums still hold: a summary of this version, and no
     downstream billing of the project up to the claim's period changed since
-    (approved, held, voided, included elsewhere: each bumps ``updated_at``)."""
+    (approved, held, voided, included elsewhere: each bumps ``updated_at``),
+    including a change that read its clock before ``at`` but committed after
+    the summary was written (the window of :data:`MARGIN` is as it was then)."""
     data = claim.summary
     if not data or data.get("v") != VERSION or "at" not in data:
         return False
-    if claim.status == C.VOID:
+    if claim.status == C.VOID or "window" not in data:
         return False
     at = datetime.fromisoformat(data["at"])
-    changed = db.session.scalar(
-        sa.select(Billing.id)
-        .join(Commitment, Commitment.id == Billing.commitment_id)
-        .join(BillingPeriod, BillingPeriod.id == Billing.period_id)
-        .where(
-            Billing.updated_at >= at,
-            Commitment.project_id == claim.contract.project_id,
-            BillingPeriod.sequence <= claim.period.sequence,
-        )
-        .limit(1)
-    )
-    return changed is None
+    return bool(_window(claim, at) == data["window"])
 
 
 def placement(

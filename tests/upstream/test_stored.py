@@ -232,3 +232,46 @@ def test_migration_backfills_what_later_claims_read(app, today):
         assert filled["certificates"] == claim.summary["certificates"]
         # No totals to date: such a claim's pages compute them from the billings.
         assert "at" not in filled
+
+
+def test_a_change_committed_after_the_summary_with_an_earlier_time_is_seen(app, today):
+    """A transaction reads its clock for ``updated_at`` before it commits: one
+    in flight while the summary is written commits after it with a time before
+    ``at``. The stored sums must not be taken as fresh then."""
+    from datetime import datetime, timedelta
+
+    from portal.models import Billing
+
+    w = _world(app, today)
+    with app.app_context():
+        admin = db.session.get(User, w.admin_id)
+        p1 = db.session.scalars(
+            sa.select(BillingPeriod)
+            .where(BillingPeriod.project_id == w.project_id)
+            .order_by(BillingPeriod.sequence)
+        ).first()
+        a = db.session.get(Commitment, w.commitments["a"])
+        bill(a, p1, admin, {1: ("100.00", "0")})
+        c = db.session.get(Commitment, w.commitments["c"])
+        # Under review while the claim is generated: not in the sums.
+        late_id = bill(c, p1, admin, {1: ("700.00", "0")}, decide="review").id
+        db.session.commit()
+        claim = upstream.generate_claim(
+            db.session.get(ClientContract, w.contract_id), p1, admin
+        )
+        db.session.commit()
+        claim_id = claim.id
+        assert late_id not in {b.id for b in claim.billings}
+        assert stored.fresh(claim)
+        at = datetime.fromisoformat(claim.summary["at"])
+        # The approval commits now, stamped with the time it read a moment
+        # before the summary was written.
+        db.session.execute(
+            sa.update(Billing)
+            .where(Billing.id == late_id)
+            .values(status="approved", updated_at=at - timedelta(seconds=1))
+        )
+        db.session.commit()
+        claim = db.session.get(ClientClaim, claim_id)
+        assert not stored.fresh(claim)
+        assert reconciliation._stored_reconcile(claim) is None
