@@ -264,6 +264,27 @@ def register() -> None:
         event.listen(Session, "do_orm_execute", _bulk)
 
 
+#: Two primes: a project's commitments' counters are summed modulo each (a
+#: changed counter leaves both sums as they were with odds of about 1e-19).
+_MODULI = (2_147_483_647, 2_147_483_629)
+
+
+def project_digest(project_id: int) -> tuple[int, ...]:
+    """What changes whenever any commitment of the project does: their count
+    and their counters' sums modulo two primes (one aggregate statement; the
+    counters are random, so a sum never comes back by chance)."""
+    row = db.session.execute(
+        sa.select(
+            sa.func.count(m.Commitment.id),
+            *(
+                sa.func.coalesce(sa.func.sum(m.Commitment.cache_gen % p), 0)
+                for p in _MODULI
+            ),
+        ).where(m.Commitment.project_id == project_id)
+    ).one()
+    return tuple(int(v) for v in row)
+
+
 def global_generation() -> int:
     """The global counter (0 before migration 0013's row exists)."""
     return (

@@ -25,6 +25,7 @@ or a literal, never the real clock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -445,3 +446,42 @@ def _configure_erp(world: World) -> None:
     project.erp_job_number = "1024"
     project.qb_customer_job = "Riverside Health:Worked Example"
     db.session.commit()
+
+
+# ----------------------------------------------------------- page cache
+
+#: A CSRF token input (its signature carries the second it was made).
+CSRF_INPUT = re.compile(r'name="csrf_token" value="[^"]*"')
+
+
+def cached_get(client, url: str) -> tuple[str | None, str]:
+    """GET ``url`` (200): the page cache's header (hit/miss/off/None) and the page."""
+    from portal.web import fragments
+
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return response.headers.get(fragments.HEADER), response.get_data(as_text=True)
+
+
+def check_cached(app: Flask, client, url: str) -> str:
+    """GET (taking any flashed message), GET again (a hit from the page cache):
+    the hit equals what a fresh render with an empty cache gives."""
+    cached_get(client, url)
+    state, served = cached_get(client, url)
+    assert state == "hit", url
+    app.extensions["fragments"].clear()
+    state, fresh = cached_get(client, url)
+    assert state == "miss", url
+    assert CSRF_INPUT.sub("", served) == CSRF_INPUT.sub("", fresh), (
+        f"stale page from the cache: {url}"
+    )
+    return served
+
+
+def committed(app: Flask, fn: Callable[[], T]) -> T:
+    """``fn()`` in a short app context, committed."""
+    with app.app_context():
+        result = fn()
+        db.session.commit()
+        db.session.remove()
+    return result

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import contains_eager, joinedload
 
-from portal import timeutil
+from portal import generations, timeutil
 from portal.accounts.auth import role_required
 from portal.admin import bp
 from portal.admin.common import (
@@ -38,6 +38,7 @@ from portal.core.statuses import PeriodStatus
 from portal.extensions import db
 from portal.models import Billing, BillingPeriod, Commitment, Invitation, Project
 from portal.validation import FieldErrors, InputError
+from portal.web import fragments
 from portal.web.sorting import Inverted, SortSpec, paginate
 
 #: The periods list's sortable columns; project (then newest period) by default.
@@ -382,7 +383,12 @@ STATE_FILTERS = [
 @bp.route("/periods/<int:period_id>")
 @role_required(*READERS)
 def period_dashboard(period_id: int):
-    """Every commitment's state for the period, with bulk invite and remind."""
+    """Every commitment's state for the period, with bulk invite and remind.
+
+    From the page cache (portal.web.fragments): the key is what the board
+    shows, as change counters (the project's, all its commitments', the global
+    one), the viewer and today's date (past due, days late)."""
+    generation = generations.global_generation() if fragments.enabled() else 0
     period = db.session.scalars(
         sa.select(BillingPeriod)
         .options(joinedload(BillingPeriod.project))
@@ -395,7 +401,27 @@ def period_dashboard(period_id: int):
     state = arg_text("state", 30)
     if state not in {s for s, _ in STATE_FILTERS}:
         state = ""
-    board = dashboard.period_dashboard(period, state=state or None)
+    today = timeutil.today()
+    if not fragments.enabled():
+        return _dashboard_page(period, state, today)
+    user = me()
+    key = (
+        "admin.period_dashboard",
+        period.id,
+        state,
+        period.project.cache_gen,
+        generations.project_digest(period.project_id),
+        generation,
+        today,
+        user.get_id(),
+        user.name,
+        user.role,
+    )
+    return fragments.page(key, lambda: _dashboard_page(period, state, today))
+
+
+def _dashboard_page(period: BillingPeriod, state: str, today: date) -> str:
+    board = dashboard.period_dashboard(period, today=today, state=state or None)
     siblings = db.session.scalars(
         sa.select(BillingPeriod)
         .where(BillingPeriod.project_id == period.project_id)
@@ -410,7 +436,7 @@ def period_dashboard(period_id: int):
         states=STATE_FILTERS,
         siblings=siblings,
         board_columns=BOARD_COLUMNS,
-        today=timeutil.today(),
+        today=today,
     )
 
 

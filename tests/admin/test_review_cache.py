@@ -4,7 +4,6 @@ viewer has their own; a page opened from the review queue is never cached."""
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 import pytest
@@ -12,47 +11,19 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Commitment, Contact, SovLine, User
-from portal.web import fragments
 
 from .. import factories as f
+from ..helpers import cached_get, check_cached, committed
 from .test_review import create_billing, decide, enter, open_period_2
 
 pytestmark = pytest.mark.calendar
 D = Decimal
-TOKEN = re.compile(r'name="csrf_token" value="[^"]*"')
-
-
-def _get(client, url: str) -> tuple[str | None, str]:
-    response = client.get(url)
-    assert response.status_code == 200
-    return response.headers.get(fragments.HEADER), response.get_data(as_text=True)
-
-
-def _check(app, client, url: str) -> str:
-    """GET (taking any flashed message), GET again (a hit): the hit equals a
-    fresh render."""
-    _get(client, url)
-    state, served = _get(client, url)
-    assert state == "hit"
-    app.extensions["fragments"].clear()
-    state, fresh = _get(client, url)
-    assert state == "miss"
-    assert TOKEN.sub("", served) == TOKEN.sub("", fresh), "stale page from the cache"
-    return served
 
 
 def _version_of(billing_id: int) -> int:
     from portal.models import Billing
 
     return db.session.get(Billing, billing_id).version
-
-
-def _in(app, fn):
-    with app.app_context():
-        result = fn()
-        db.session.commit()
-        db.session.remove()
-    return result
 
 
 def test_cached_review_is_the_fresh_review_after_every_change(
@@ -64,9 +35,9 @@ def test_cached_review_is_the_fresh_review_after_every_change(
     b1 = create_billing(client, w.commitment_id, w.period1_id)
     url = f"/admin/billings/{b1}"
     assert enter(app, client, b1, {l1: ("5000", "0")}, action="save").status_code == 302
-    _check(app, client, url)
+    check_cached(app, client, url)
     assert enter(app, client, b1, {l1: ("6000", "0")}).status_code == 302
-    assert "6,000.00" in _check(app, client, url)
+    assert "6,000.00" in check_cached(app, client, url)
     # The line review saved, then a comment, then approved as noted.
     assert (
         decide(
@@ -74,18 +45,18 @@ def test_cached_review_is_the_fresh_review_after_every_change(
         ).status_code
         == 302
     )
-    assert "measured" in _check(app, client, url)
+    assert "measured" in check_cached(app, client, url)
     assert decide(app, client, b1, "approve", comment="Looks right").status_code == 302
-    assert "Looks right" in _check(app, client, url)
-    assert "5,500.00" in _check(app, client, f"{url}?changed=1")
+    assert "Looks right" in check_cached(app, client, url)
+    assert "5,500.00" in check_cached(app, client, f"{url}?changed=1")
 
     def renames():
         db.session.get(Contact, w.contact_id).name = "Renamed Contact"
         commitment = db.session.get(Commitment, w.commitment_id)
         commitment.vendor.name = "Renamed Vendor Inc"
 
-    _in(app, renames)
-    page = _check(app, client, url)
+    committed(app, renames)
+    page = check_cached(app, client, url)
     assert "Renamed Vendor Inc" in page
 
     # Writes that leave the billing's own row (and version) alone.
@@ -99,10 +70,10 @@ def test_cached_review_is_the_fresh_review_after_every_change(
             b1, b"%PDF-1.4 x", "b" * 32 + ".pdf", original_name="lien.pdf"
         )
 
-    version = _in(app, lambda: _version_of(b1))
-    _in(app, comment_and_file)
-    assert _in(app, lambda: _version_of(b1)) == version
-    page = _check(app, client, url)
+    version = committed(app, lambda: _version_of(b1))
+    committed(app, comment_and_file)
+    assert committed(app, lambda: _version_of(b1)) == version
+    page = check_cached(app, client, url)
     assert "Paid late" in page and "lien.pdf" in page
 
     # Month 2: a change order, then billing 2 shows billing 1 as previous work.
@@ -110,23 +81,23 @@ def test_cached_review_is_the_fresh_review_after_every_change(
         commitment = db.session.get(Commitment, w.commitment_id)
         f.approve_change_order(commitment, db.session.get(SovLine, l2), "2500")
 
-    _in(app, change_order)
-    _check(app, client, url)
+    committed(app, change_order)
+    check_cached(app, client, url)
     open_period_2(app, client, w.project_id, w.period1_id)
-    period2 = _in(
+    period2 = committed(
         app,
         lambda: db.session.get(Commitment, w.commitment_id).project.periods[-1].id,
     )
     b2 = create_billing(client, w.commitment_id, period2)
     assert enter(app, client, b2, {l2: ("1000", "0")}).status_code == 302
     second = f"/admin/billings/{b2}"
-    assert "5,500.00" in _check(app, client, second)
+    assert "5,500.00" in check_cached(app, client, second)
     assert (
         decide(app, client, b2, "send_back", comment="Line 2 too high").status_code
         == 302
     )
-    _check(app, client, second)
-    _check(app, client, url)
+    check_cached(app, client, second)
+    check_cached(app, client, url)
 
 
 def test_each_viewer_has_their_own_page(app, client, auth, world, as_role) -> None:
@@ -134,7 +105,7 @@ def test_each_viewer_has_their_own_page(app, client, auth, world, as_role) -> No
     auth.login_user(w.admin_id)
     b1 = create_billing(client, w.commitment_id, w.period1_id)
     url = f"/admin/billings/{b1}"
-    _, admin_page = _get(client, url)
+    _, admin_page = cached_get(client, url)
 
     def same_name():
         from portal.models import User as U
@@ -143,11 +114,11 @@ def test_each_viewer_has_their_own_page(app, client, auth, world, as_role) -> No
         for viewer in viewers:
             viewer.name = db.session.get(U, w.admin_id).name
 
-    _in(app, same_name)
+    committed(app, same_name)
     auth.login_user(w.admin_id)
-    _get(client, url)
+    cached_get(client, url)
     as_role("viewer")
-    state, viewer_page = _get(client, url)
+    state, viewer_page = cached_get(client, url)
     assert state == "miss"
     assert admin_page != viewer_page
 
@@ -155,9 +126,9 @@ def test_each_viewer_has_their_own_page(app, client, auth, world, as_role) -> No
         user = db.session.get(User, w.admin_id)
         user.name = "Chief Reviewer"
 
-    _in(app, rename)
+    committed(app, rename)
     auth.login_user(w.admin_id)
-    state, page = _get(client, url)
+    state, page = cached_get(client, url)
     assert state == "miss" and "Chief Reviewer" in page
 
 
@@ -166,5 +137,5 @@ def test_from_the_queue_is_never_cached(app, client, auth, world) -> None:
     auth.login_user(w.admin_id)
     b1 = create_billing(client, w.commitment_id, w.period1_id)
     for _ in range(2):
-        state, _ = _get(client, f"/admin/billings/{b1}?queue=status%3Ddraft")
+        state, _ = cached_get(client, f"/admin/billings/{b1}?queue=status%3Ddraft")
         assert state is None

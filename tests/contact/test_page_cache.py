@@ -26,48 +26,11 @@ from portal.models import (
     User,
     Vendor,
 )
-from portal.web import fragments
 
 from .. import factories as f
+from ..helpers import CSRF_INPUT, cached_get, check_cached, committed
 
 D = Decimal
-TOKEN = re.compile(r'name="csrf_token" value="[^"]*"')
-
-
-def _get(client, url: str) -> tuple[str, str]:
-    response = client.get(url)
-    assert response.status_code == 200
-    return response.headers[fragments.HEADER], response.get_data(as_text=True)
-
-
-def _fresh(app, client, url: str) -> str:
-    """The page rendered now, with an empty cache."""
-    app.extensions["fragments"].clear()
-    state, html = _get(client, url)
-    assert state == "miss"
-    return html
-
-
-def _check(app, client, url: str) -> str:
-    """GET (taking any flashed message), GET again (a hit): the hit equals a
-    fresh render."""
-    state, _ = _get(client, url)
-    again_state, served = _get(client, url)
-    assert again_state == "hit"
-    fresh = _fresh(app, client, url)
-    # The token's signature carries the second it was made: compare without it.
-    assert TOKEN.sub("", served) == TOKEN.sub("", fresh), (
-        f"stale page from the cache (first GET was a {state})"
-    )
-    return served
-
-
-def _in(app, fn):
-    with app.app_context():
-        result = fn()
-        db.session.commit()
-        db.session.remove()
-    return result
 
 
 def test_cached_page_is_the_fresh_page_after_every_change(
@@ -76,7 +39,7 @@ def test_cached_page_is_the_fresh_page_after_every_change(
     billing_id = make_billing(w)
     url = f"/portal/billings/{billing_id}"
     auth.login_contact(w.contact_id)
-    first = _check(app, client, url)
+    first = check_cached(app, client, url)
     assert "\x00" not in first
     line_id = w.line_ids[0]
 
@@ -88,52 +51,52 @@ def test_cached_page_is_the_fresh_page_after_every_change(
         f"line-{line_id}-work": "1234.56",
     }
     assert client.post(url, data=form).status_code == 302
-    page = _check(app, client, url)
+    page = check_cached(app, client, url)
     assert "1,234.56" in page
 
     def comment():
         b = db.session.get(Billing, billing_id)
         wf.add_comment(b, db.session.get(User, w.admin_id), "Please add the invoice")
 
-    _in(app, comment)
-    assert "Please add the invoice" in _check(app, client, url)
+    committed(app, comment)
+    assert "Please add the invoice" in check_cached(app, client, url)
 
     def attach():
         f.make_attachment(
             billing_id, b"%PDF-1.4 test", "cache-test.pdf", original_name="inv-77.pdf"
         )
 
-    _in(app, attach)
-    assert "inv-77.pdf" in _check(app, client, url)
+    committed(app, attach)
+    assert "inv-77.pdf" in check_cached(app, client, url)
 
     def rename():
         db.session.get(Vendor, w.vendor_id).name = "Renamed Vendor Ltd"
         db.session.get(User, w.admin_id).name = "Renamed Admin"
 
-    _in(app, rename)
-    page = _check(app, client, url)
+    committed(app, rename)
+    page = check_cached(app, client, url)
     assert "Renamed Vendor Ltd" in page and "Renamed Admin" in page
 
     def settings():
         project = db.session.get(Project, w.project_id)
         project.retainage_release_allowed = not project.retainage_release_allowed
 
-    _in(app, settings)
-    _check(app, client, url)
+    committed(app, settings)
+    check_cached(app, client, url)
 
     def change_order():
         commitment = db.session.get(Commitment, w.commitment_id)
         f.approve_change_order(commitment, db.session.get(SovLine, line_id), "5000")
 
-    _in(app, change_order)
-    _check(app, client, url)
+    committed(app, change_order)
+    check_cached(app, client, url)
 
     def submit():
         b = db.session.get(Billing, billing_id)
         wf.submit_billing(b, db.session.get(Contact, w.contact_id), b.version)
 
-    _in(app, submit)
-    assert "The billing team is reviewing it" in _check(app, client, url)
+    committed(app, submit)
+    assert "The billing team is reviewing it" in check_cached(app, client, url)
 
     def approve_as_noted():
         b = db.session.get(Billing, billing_id)
@@ -150,8 +113,8 @@ def test_cached_page_is_the_fresh_page_after_every_change(
         wf.review_lines(b, admin, reviews, b.version)
         wf.approve_billing(b, admin, b.version)
 
-    _in(app, approve_as_noted)
-    page = _check(app, client, url)
+    committed(app, approve_as_noted)
+    page = check_cached(app, client, url)
     assert "Measured on site" in page
 
     # The next month: a billing of period 2 shows this one as previous work,
@@ -170,16 +133,16 @@ def test_cached_page_is_the_fresh_page_after_every_change(
         contact = db.session.get(Contact, w.contact_id)
         return wf.create_billing(commitment, period, contact).id, period.due_date
 
-    second_id, due = _in(app, next_month)
+    second_id, due = committed(app, next_month)
     second = f"/portal/billings/{second_id}"
-    assert "1,000.00" in _check(app, client, second)
-    assert "can no longer be submitted here" not in _check(app, client, second)
+    assert "1,000.00" in check_cached(app, client, second)
+    assert "can no longer be submitted here" not in check_cached(app, client, second)
     clock.move_to(
         datetime.combine(due + timedelta(days=1), time(12), tzinfo=UTC), tick=False
     )
     auth.login_contact(w.contact_id)  # the session of a week ago has expired
-    assert "can no longer be submitted here" in _check(app, client, second)
-    _check(app, client, url)
+    assert "can no longer be submitted here" in check_cached(app, client, second)
+    check_cached(app, client, url)
 
 
 def test_viewers_do_not_share_pages(app, client, auth, w, make_billing, issue):
@@ -191,20 +154,20 @@ def test_viewers_do_not_share_pages(app, client, auth, w, make_billing, issue):
         commitment.contacts.append(other)
         return other.id
 
-    other_id = _in(app, second_contact)
+    other_id = committed(app, second_contact)
     billing_id = make_billing(w)
     url = f"/portal/billings/{billing_id}"
     auth.login_contact(w.contact_id)
-    _, mine = _get(client, url)
+    _, mine = cached_get(client, url)
     second = app.test_client()
     from tests.conftest import Auth
 
     Auth(app, second).login_contact(other_id)
-    state, theirs = _get(second, url)
+    state, theirs = cached_get(second, url)
     assert state == "miss"
     assert "Second Person" in theirs and "Second Person" not in mine
-    token_mine = TOKEN.findall(mine)
-    token_theirs = TOKEN.findall(theirs)
+    token_mine = CSRF_INPUT.findall(mine)
+    token_theirs = CSRF_INPUT.findall(theirs)
     assert token_mine and token_theirs and set(token_mine) != set(token_theirs)
 
 
@@ -212,13 +175,13 @@ def test_flashed_message_on_a_cached_page(app, client, auth, w, make_billing):
     billing_id = make_billing(w)
     url = f"/portal/billings/{billing_id}"
     auth.login_contact(w.contact_id)
-    _get(client, url)
+    cached_get(client, url)
     with client.session_transaction() as sess:
         sess["_flashes"] = [("success", "A message for this request")]
-    state, html = _get(client, url)
+    state, html = cached_get(client, url)
     assert state == "hit"
     assert "A message for this request" in html
-    state, html = _get(client, url)
+    state, html = cached_get(client, url)
     assert "A message for this request" not in html
 
 
@@ -226,5 +189,5 @@ def test_flashed_message_on_a_cached_page(app, client, auth, w, make_billing):
 def test_cache_off(app, client, auth, w, make_billing):
     billing_id = make_billing(w)
     auth.login_contact(w.contact_id)
-    state, _ = _get(client, f"/portal/billings/{billing_id}")
+    state, _ = cached_get(client, f"/portal/billings/{billing_id}")
     assert state == "off"
