@@ -269,20 +269,29 @@ def register() -> None:
 _MODULI = (2_147_483_647, 2_147_483_629)
 
 
-def project_digest(project_id: int) -> tuple[int, ...]:
-    """What changes whenever any commitment of the project does: their count
-    and their counters' sums modulo two primes (one aggregate statement; the
-    counters are random, so a sum never comes back by chance)."""
-    row = db.session.execute(
-        sa.select(
-            sa.func.count(m.Commitment.id),
-            *(
-                sa.func.coalesce(sa.func.sum(m.Commitment.cache_gen % p), 0)
-                for p in _MODULI
-            ),
-        ).where(m.Commitment.project_id == project_id)
-    ).one()
-    return tuple(int(v) for v in row)
+def project_digest_columns(project_id: Any) -> list[sa.ScalarSelect[int]]:
+    """What changes whenever any commitment of the project (``project_id``: a
+    value or a column) does, as columns of a key statement: their count and
+    their counters' sums modulo two primes (the counters are random, so a sum
+    never comes back by chance)."""
+    where = m.Commitment.project_id == project_id
+    return [
+        sa.select(sa.func.count(m.Commitment.id)).where(where).scalar_subquery(),
+        *(
+            sa.select(sa.func.coalesce(sa.func.sum(m.Commitment.cache_gen % p), 0))
+            .where(where)
+            .scalar_subquery()
+            for p in _MODULI
+        ),
+    ]
+
+
+def global_column() -> sa.ScalarSelect[int]:
+    """The global counter as a column of a page's key statement (read in the
+    same statement as the counters it goes with)."""
+    return sa.select(
+        sa.func.coalesce(sa.func.max(FRAGMENT_GENERATION.c.gen), 0)
+    ).scalar_subquery()
 
 
 def global_generation() -> int:

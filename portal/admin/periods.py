@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import contains_eager, joinedload
 
 from portal import generations, timeutil
@@ -388,39 +388,46 @@ def period_dashboard(period_id: int):
     From the page cache (portal.web.fragments): the key is what the board
     shows, as change counters (the project's, all its commitments', the global
     one), the viewer and today's date (past due, days late)."""
-    generation = generations.global_generation() if fragments.enabled() else 0
+    state = arg_text("state", 30)
+    if state not in {s for s, _ in STATE_FILTERS}:
+        state = ""
+    today = timeutil.today()
+    key = None
+    if fragments.enabled():
+        # The key's counters in one statement, before the board's rows.
+        counters = db.session.execute(
+            sa.select(
+                Project.cache_gen,
+                generations.global_column(),
+                *generations.project_digest_columns(Project.id),
+            )
+            .join(BillingPeriod, BillingPeriod.project_id == Project.id)
+            .where(BillingPeriod.id == period_id)
+        ).first()
+        if counters is None:
+            abort(404)
+        user = me()
+        key = (
+            "admin.period_dashboard",
+            period_id,
+            state,
+            *counters,
+            today,
+            user.get_id(),
+            user.name,
+            user.role,
+        )
+    return fragments.page(key, lambda: _dashboard_page(period_id, state, today))
+
+
+def _dashboard_page(period_id: int, state: str, today: date) -> str:
     period = db.session.scalars(
         sa.select(BillingPeriod)
         .options(joinedload(BillingPeriod.project))
         .where(BillingPeriod.id == period_id)
     ).first()
     if period is None:
-        from flask import abort
-
         abort(404)
-    state = arg_text("state", 30)
-    if state not in {s for s, _ in STATE_FILTERS}:
-        state = ""
-    today = timeutil.today()
-    if not fragments.enabled():
-        return _dashboard_page(period, state, today)
-    user = me()
-    key = (
-        "admin.period_dashboard",
-        period.id,
-        state,
-        period.project.cache_gen,
-        generations.project_digest(period.project_id),
-        generation,
-        today,
-        user.get_id(),
-        user.name,
-        user.role,
-    )
-    return fragments.page(key, lambda: _dashboard_page(period, state, today))
-
-
-def _dashboard_page(period: BillingPeriod, state: str, today: date) -> str:
     board = dashboard.period_dashboard(period, today=today, state=state or None)
     siblings = db.session.scalars(
         sa.select(BillingPeriod)

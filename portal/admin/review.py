@@ -188,10 +188,8 @@ def billings_list():
 # ---------------------------------------------------------- load helpers
 
 
-def _load(billing_id: int, fresh: bool = False) -> Billing:
-    """The billing with everything the pages show, in a fixed number of queries
-    (``fresh``: over the billing this request already read, with its eager
-    loads)."""
+def _load(billing_id: int) -> Billing:
+    """The billing with everything the pages show, in a fixed number of queries."""
     billing = db.session.scalars(
         sa.select(Billing)
         .options(
@@ -212,7 +210,6 @@ def _load(billing_id: int, fresh: bool = False) -> Billing:
             joinedload(Billing.decided_by),
         )
         .where(Billing.id == billing_id)
-        .execution_options(populate_existing=fresh)
     ).first()
     if billing is None:
         abort(404)
@@ -563,32 +560,33 @@ def billing_review(billing_id: int):
     queue (its nav shows the queue's state, which spans commitments)."""
     if "queue" in request.values or not fragments.enabled():
         return _review_page(_load(billing_id), {}, None, 200)
-    # The global counter before the rows (portal.web.fragments' order).
-    generation = generations.global_generation()
-    head = db.session.scalar(
-        sa.select(Billing)
-        .options(joinedload(Billing.commitment).joinedload(Commitment.project))
+    # The key's counters in one Core statement, before the page's rows.
+    counters = db.session.execute(
+        sa.select(
+            Billing.version,
+            Billing.status,
+            Commitment.cache_gen,
+            Project.cache_gen,
+            generations.global_column(),
+        )
+        .join(Commitment, Commitment.id == Billing.commitment_id)
+        .join(Project, Project.id == Commitment.project_id)
         .where(Billing.id == billing_id)
-    )
-    if head is None:
+    ).first()
+    if counters is None:
         abort(404)
-    commitment = head.commitment
     user = me()
     key = (
         "admin.billing_review",
-        head.id,
-        head.version,
-        head.status,
-        commitment.cache_gen,
-        commitment.project.cache_gen,
-        generation,
+        billing_id,
+        *counters,
         user.get_id(),
         user.name,
         user.role,
         request.args.get("changed") == "1",
     )
     return fragments.page(
-        key, lambda: _review_page(_load(billing_id, fresh=True), {}, None, 200)[0]
+        key, lambda: _review_page(_load(billing_id), {}, None, 200)[0]
     )
 
 

@@ -204,10 +204,21 @@ def period_closed_for_contacts(
     period: BillingPeriod, today: date | None = None
 ) -> bool:
     """After the due date or once closed, contacts can't create or submit (SPEC §2)."""
-    if period.project.late_submissions_allowed:
+    return closed_for_contacts(
+        period.project.late_submissions_allowed,
+        period.status,
+        period.due_date,
+        today or timeutil.today(),
+    )
+
+
+def closed_for_contacts(
+    late_allowed: bool, status: str, due_date: date, today: date
+) -> bool:
+    """:func:`period_closed_for_contacts` from the columns it reads."""
+    if late_allowed:
         return False
-    today = today or timeutil.today()
-    return period.status != PeriodStatus.OPEN or today > period.due_date
+    return status != PeriodStatus.OPEN or today > due_date
 
 
 def create_billing(

@@ -19,6 +19,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from portal import generations, timeutil
 from portal.billing import billings, figures, invitations
 from portal.core.billing_presentation import G703Totals, g703_totals
 from portal.core.statuses import (
@@ -70,6 +71,38 @@ def _mine(commitment_id_column: Any, contact_id: int) -> Any:
         commitment_contacts.c.commitment_id == commitment_id_column,
         commitment_contacts.c.contact_id == contact_id,
     )
+
+
+def own_billing_version(billing_id: int, contact: Contact) -> tuple[Any, ...] | None:
+    """What the contact's billing page shows, as change counters (the page
+    cache's key, portal.web.fragments), in one Core statement and no ORM
+    object: the billing's version and status, its commitment's and project's
+    counters, the global counter, and whether the period is closed to the
+    contact today. None: not the contact's billing (get_own_billing 404s)."""
+    row = db.session.execute(
+        sa.select(
+            Billing.id,
+            Billing.version,
+            Billing.status,
+            Commitment.cache_gen,
+            Project.cache_gen,
+            generations.global_column(),
+            Project.late_submissions_allowed,
+            BillingPeriod.status,
+            BillingPeriod.due_date,
+        )
+        .join(Commitment, Commitment.id == Billing.commitment_id)
+        .join(Project, Project.id == Commitment.project_id)
+        .join(BillingPeriod, BillingPeriod.id == Billing.period_id)
+        .where(Billing.id == billing_id, _mine(Billing.commitment_id, contact.id))
+    ).first()
+    if row is None:
+        return None
+    *counters, late_allowed, period_status, due = row
+    closed = billings.closed_for_contacts(
+        late_allowed, period_status, due, timeutil.today()
+    )
+    return (*counters, closed)
 
 
 def get_own_billing(billing_id: int) -> Billing:

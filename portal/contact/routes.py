@@ -23,7 +23,7 @@ from flask import (
 )
 from flask_login import current_user, login_user, logout_user
 
-from portal import audit, generations
+from portal import audit
 from portal.accounts import auth, tokens
 from portal.billing import attachments, billings, drafts, invitations
 from portal.billing.attachments import UploadError
@@ -314,26 +314,6 @@ def _render_billing(billing: Billing, status: int = 200, **extra: Any):
     return render_template("contact/billing.html", **context), status
 
 
-def _page_key(billing: Billing, generation: int) -> tuple[Any, ...]:
-    """What the billing page shows, as change counters (portal.generations):
-    the billing's commitment (its billings, SOV, files, comments) and project,
-    everything else; the viewer; and whether the period is past due today."""
-    commitment = billing.commitment
-    return (
-        "contact.billing",
-        billing.id,
-        billing.version,
-        billing.status,
-        commitment.cache_gen,
-        commitment.project.cache_gen,
-        generation,
-        current_user.get_id(),
-        current_user.name,
-        current_user.active,
-        billings.period_closed_for_contacts(billing.period),
-    )
-
-
 #: Places outside the lines a saved billing page may open at.
 PLACES = {"details"}
 
@@ -351,11 +331,21 @@ def saved_place(raw: str | None, line_ids: Iterable[int]) -> str:
 def billing_view(billing_id: int):
     """View a billing; while draft or revise & resubmit, save or submit it."""
     if request.method == "GET":
-        # The global counter before the rows (portal.web.fragments' order).
-        generation = generations.global_generation() if fragments.enabled() else 0
-        billing = get_own_billing(billing_id)
+        key = None
+        if fragments.enabled():
+            version = drafts.own_billing_version(billing_id, current_user)
+            if version is None:
+                abort(404)
+            key = (
+                "contact.billing",
+                *version,
+                current_user.get_id(),
+                current_user.name,
+                current_user.active,
+            )
+        # The page's rows are read after its key (portal.web.fragments).
         return fragments.page(
-            _page_key(billing, generation), lambda: _render_billing(billing)[0]
+            key, lambda: _render_billing(get_own_billing(billing_id))[0]
         )
     billing = get_own_billing(billing_id)
     form = forms.billing_form(billing)()

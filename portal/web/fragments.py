@@ -63,11 +63,12 @@ def enabled() -> bool:
     return int(current_app.config["FRAGMENT_CACHE_BYTES"]) > 0
 
 
-def page(key: Hashable, render: Callable[[], str]) -> Response:
+def page(key: Hashable | None, render: Callable[[], str]) -> Response:
     """The page for ``key``: from this worker's cache, or rendered by
     ``render`` (a ``render_template`` call) and kept; with this request's CSRF
-    token and flashed messages put in."""
-    if not enabled():
+    token and flashed messages put in. With the cache off (``key`` is then
+    not needed), rendered as usual."""
+    if key is None or not enabled():
         response = make_response(render())
         response.headers[HEADER] = "off"
         return response
