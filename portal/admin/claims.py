@@ -25,7 +25,7 @@ from flask_login import current_user
 from sqlalchemy.orm import defer, selectinload
 from werkzeug.wrappers import Response
 
-from portal import upstream
+from portal import generations, upstream
 from portal.accounts.auth import role_required
 from portal.admin import bp
 from portal.admin.forms import (
@@ -54,6 +54,7 @@ from portal.models import (
     Project,
 )
 from portal.validation import parse_id
+from portal.web import fragments
 from portal.web.downloads import pdf_response
 from portal.web.forms import StrictForm
 from portal.web.templating import term
@@ -748,8 +749,37 @@ def claims_period(period_id: int):
 
     The billings are listed a page at a time with their count; the totals come
     from the claims' stored sums (portal.upstream.stored) and only the billings
-    in no claim whose sums hold are read (issue 16 item 3).
+    in no claim whose sums hold are read (issue 16 item 3). From the page
+    cache (portal.web.fragments) while nothing of the project changed: its
+    counter (periods, claims, contracts, mappings), its commitments' digest
+    (their billings), the global counter; per viewer and page of billings.
     """
+    key = None
+    if fragments.enabled():
+        counters = db.session.execute(
+            sa.select(
+                Project.cache_gen,
+                generations.global_column(),
+                *generations.project_digest_columns(Project.id),
+            )
+            .join(BillingPeriod, BillingPeriod.project_id == Project.id)
+            .where(BillingPeriod.id == period_id)
+        ).first()
+        if counters is None:
+            abort(404)
+        key = (
+            "admin.claims_period",
+            period_id,
+            _page(),
+            *counters,
+            current_user.get_id(),
+            current_user.name,
+            current_user.role,
+        )
+    return fragments.page(key, lambda: _claims_period_page(period_id))
+
+
+def _claims_period_page(period_id: int) -> str:
     period = db.get_or_404(BillingPeriod, period_id)
     project = period.project
     of_period = (
