@@ -463,12 +463,23 @@ def cached_get(client, url: str) -> tuple[str | None, str]:
     return response.headers.get(fragments.HEADER), response.get_data(as_text=True)
 
 
+def assert_no_token_cached(app: Flask) -> None:
+    """No cached page holds a session's CSRF token: only the placeholder that
+    each serve replaces with the token of its own session."""
+    from portal.web import fragments
+
+    for html in app.extensions["fragments"].values():
+        values = set(re.findall(r'name="csrf_token" value="([^"]*)"', html))
+        assert values <= {fragments.CSRF_PLACEHOLDER}, values
+
+
 def check_cached(app: Flask, client, url: str) -> str:
     """GET (taking any flashed message), GET again (a hit from the page cache):
     the hit equals what a fresh render with an empty cache gives."""
     cached_get(client, url)
     state, served = cached_get(client, url)
     assert state == "hit", url
+    assert_no_token_cached(app)
     app.extensions["fragments"].clear()
     state, fresh = cached_get(client, url)
     assert state == "miss", url

@@ -44,7 +44,10 @@ def register(app: Flask) -> None:
         maxsize=max(int(app.config["FRAGMENT_CACHE_BYTES"]), 1),
         getsizeof=len,
     )
+    # Flask-WTF puts its generate_csrf in both the globals (imported macros)
+    # and a context processor (every template): this one comes later and wins.
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.context_processor(lambda: {"csrf_token": csrf_token})
     app.jinja_env.globals["fragment_rendering"] = rendering
     app.jinja_env.globals["FLASH_MARKER"] = FLASH_MARKER
 

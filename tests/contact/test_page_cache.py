@@ -28,7 +28,14 @@ from portal.models import (
 )
 
 from .. import factories as f
-from ..helpers import CSRF_INPUT, cached_get, check_cached, committed
+from ..conftest import Auth
+from ..helpers import (
+    CSRF_INPUT,
+    assert_no_token_cached,
+    cached_get,
+    check_cached,
+    committed,
+)
 
 D = Decimal
 
@@ -160,8 +167,6 @@ def test_viewers_do_not_share_pages(app, client, auth, w, make_billing, issue):
     auth.login_contact(w.contact_id)
     _, mine = cached_get(client, url)
     second = app.test_client()
-    from tests.conftest import Auth
-
     Auth(app, second).login_contact(other_id)
     state, theirs = cached_get(second, url)
     assert state == "miss"
@@ -191,3 +196,27 @@ def test_cache_off(app, client, auth, w, make_billing):
     auth.login_contact(w.contact_id)
     state, _ = cached_get(client, f"/portal/billings/{billing_id}")
     assert state == "off"
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_second_session_of_a_contact_posts_from_a_cached_page(
+    app, client, auth, w, make_billing
+):
+    """Two sessions of one contact (two browsers): the second gets the page
+    from the cache and its form still posts (its own session's token)."""
+    billing_id = make_billing(w)
+    url = f"/portal/billings/{billing_id}"
+    auth.login_contact(w.contact_id)
+    assert cached_get(client, url)[0] == "miss"
+    other = app.test_client()
+    Auth(app, other).login_contact(w.contact_id)
+    state, html = cached_get(other, url)
+    assert state == "hit"
+    form = {
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]*)"', html)[1],
+        "version": re.search(r'name="version" value="(\d+)"', html)[1],
+        "action": "save",
+    }
+    response = other.post(url, data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    assert_no_token_cached(app)
