@@ -32,6 +32,7 @@ it, so that a new model gets its scope.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -292,6 +293,51 @@ def global_column() -> sa.ScalarSelect[int]:
     return sa.select(
         sa.func.coalesce(sa.func.max(FRAGMENT_GENERATION.c.gen), 0)
     ).scalar_subquery()
+
+
+def billing_counters(billing_id: int) -> tuple[Any, ...] | None:
+    """A billing's version and status with its commitment's, its project's
+    and the global counter: what a page of one billing shows, as counters
+    (None: no such billing). One statement, built once."""
+    row = db.session.execute(_billing_statement(), {"billing_id": billing_id}).first()
+    return None if row is None else tuple(row)
+
+
+def period_counters(period_id: int) -> tuple[Any, ...] | None:
+    """The counters of everything a page of one period of a project shows: the
+    project's, the global one and the digest of all the project's commitments
+    (None: no such period). One statement, built once."""
+    row = db.session.execute(_period_statement(), {"period_id": period_id}).first()
+    return None if row is None else tuple(row)
+
+
+@functools.cache
+def _billing_statement() -> Any:
+    return (
+        sa.select(
+            m.Billing.version,
+            m.Billing.status,
+            m.Commitment.cache_gen,
+            m.Project.cache_gen,
+            global_column(),
+        )
+        .join(m.Commitment, m.Commitment.id == m.Billing.commitment_id)
+        .join(m.Project, m.Project.id == m.Commitment.project_id)
+        .where(m.Billing.id == sa.bindparam("billing_id"))
+    )
+
+
+@functools.cache
+def _period_statement() -> Any:
+    return (
+        sa.select(
+            m.Project.cache_gen,
+            global_column(),
+            *project_digest_columns(m.Project.id),
+        )
+        .join(m.BillingPeriod, m.BillingPeriod.project_id == m.Project.id)
+        .where(m.BillingPeriod.id == sa.bindparam("period_id"))
+    )
 
 
 def global_generation() -> int:

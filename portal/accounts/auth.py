@@ -52,15 +52,21 @@ def load_account(account_id: str) -> User | Contact | None:
         hours = current_app.config["STAFF_SESSION_HOURS"]
         return user if _fresh(started, hours) else None
     if kind == "c":
-        contact = db.session.get(Contact, pk)
+        live = True
+        if SESSION_LINK in session:
+            # A session started from a link ends on sign-out, copies included.
+            from portal.accounts.tokens import contact_of_live_link
+
+            link_id = session[SESSION_LINK]
+            if not isinstance(link_id, int):
+                return None
+            contact, live = contact_of_live_link(pk, link_id)
+        else:
+            contact = db.session.get(Contact, pk)
         if contact is None or not contact.active or contact.token_version != version:
             return None
-        # A session started from a link ends on sign-out, copies included.
-        if SESSION_LINK in session:
-            from portal.accounts.tokens import link_session_live
-
-            if not link_session_live(pk, session[SESSION_LINK]):
-                return None
+        if not live:
+            return None
         hours = current_app.config["CONTACT_SESSION_HOURS"]
         return contact if _fresh(started, hours) else None
     return None

@@ -756,15 +756,7 @@ def claims_period(period_id: int):
     """
     key = None
     if fragments.enabled():
-        counters = db.session.execute(
-            sa.select(
-                Project.cache_gen,
-                generations.global_column(),
-                *generations.project_digest_columns(Project.id),
-            )
-            .join(BillingPeriod, BillingPeriod.project_id == Project.id)
-            .where(BillingPeriod.id == period_id)
-        ).first()
+        counters = generations.period_counters(period_id)
         if counters is None:
             abort(404)
         key = (

@@ -395,15 +395,7 @@ def period_dashboard(period_id: int):
     key = None
     if fragments.enabled():
         # The key's counters in one statement, before the board's rows.
-        counters = db.session.execute(
-            sa.select(
-                Project.cache_gen,
-                generations.global_column(),
-                *generations.project_digest_columns(Project.id),
-            )
-            .join(BillingPeriod, BillingPeriod.project_id == Project.id)
-            .where(BillingPeriod.id == period_id)
-        ).first()
+        counters = generations.period_counters(period_id)
         if counters is None:
             abort(404)
         user = me()

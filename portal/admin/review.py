@@ -561,18 +561,7 @@ def billing_review(billing_id: int):
     if "queue" in request.values or not fragments.enabled():
         return _review_page(_load(billing_id), {}, None, 200)
     # The key's counters in one Core statement, before the page's rows.
-    counters = db.session.execute(
-        sa.select(
-            Billing.version,
-            Billing.status,
-            Commitment.cache_gen,
-            Project.cache_gen,
-            generations.global_column(),
-        )
-        .join(Commitment, Commitment.id == Billing.commitment_id)
-        .join(Project, Project.id == Commitment.project_id)
-        .where(Billing.id == billing_id)
-    ).first()
+    counters = generations.billing_counters(billing_id)
     if counters is None:
         abort(404)
     user = me()

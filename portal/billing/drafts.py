@@ -8,6 +8,7 @@ flush and never commit; the view commits once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -65,7 +66,7 @@ REVIEWED_STATUSES = (
 # ------------------------------------------------------------------ ownership
 
 
-def _mine(commitment_id_column: Any, contact_id: int) -> Any:
+def _mine(commitment_id_column: Any, contact_id: Any) -> Any:
     """SQL: the commitment named by ``commitment_id_column`` has the contact."""
     return sa.exists().where(
         commitment_contacts.c.commitment_id == commitment_id_column,
@@ -73,13 +74,11 @@ def _mine(commitment_id_column: Any, contact_id: int) -> Any:
     )
 
 
-def own_billing_version(billing_id: int, contact: Contact) -> tuple[Any, ...] | None:
-    """What the contact's billing page shows, as change counters (the page
-    cache's key, portal.web.fragments), in one Core statement and no ORM
-    object: the billing's version and status, its commitment's and project's
-    counters, the global counter, and whether the period is closed to the
-    contact today. None: not the contact's billing (get_own_billing 404s)."""
-    row = db.session.execute(
+@functools.cache
+def _version_statement() -> Any:
+    """:func:`own_billing_version`'s statement, built once (a hit runs it on
+    every view: building and keying it cost more than running it)."""
+    return (
         sa.select(
             Billing.id,
             Billing.version,
@@ -94,7 +93,21 @@ def own_billing_version(billing_id: int, contact: Contact) -> tuple[Any, ...] | 
         .join(Commitment, Commitment.id == Billing.commitment_id)
         .join(Project, Project.id == Commitment.project_id)
         .join(BillingPeriod, BillingPeriod.id == Billing.period_id)
-        .where(Billing.id == billing_id, _mine(Billing.commitment_id, contact.id))
+        .where(
+            Billing.id == sa.bindparam("billing_id"),
+            _mine(Billing.commitment_id, sa.bindparam("contact_id")),
+        )
+    )
+
+
+def own_billing_version(billing_id: int, contact: Contact) -> tuple[Any, ...] | None:
+    """What the contact's billing page shows, as change counters (the page
+    cache's key, portal.web.fragments), in one Core statement and no ORM
+    object: the billing's version and status, its commitment's and project's
+    counters, the global counter, and whether the period is closed to the
+    contact today. None: not the contact's billing (get_own_billing 404s)."""
+    row = db.session.execute(
+        _version_statement(), {"billing_id": billing_id, "contact_id": contact.id}
     ).first()
     if row is None:
         return None

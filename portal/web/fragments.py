@@ -24,7 +24,15 @@ import threading
 from collections.abc import Callable, Hashable
 
 from cachetools import LRUCache
-from flask import Flask, Response, current_app, g, make_response, render_template
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    make_response,
+    render_template,
+    session,
+)
 from flask_wtf.csrf import generate_csrf
 
 #: Stands for the CSRF token in cached HTML (never sent to a browser).
@@ -99,7 +107,9 @@ def _personal(html: str) -> str:
     if CSRF_PLACEHOLDER in html:
         html = html.replace(CSRF_PLACEHOLDER, generate_csrf())
     if FLASH_MARKER in html:
-        html = html.replace(FLASH_MARKER, render_template("_flashes.html"), 1)
+        # No template to render when there is nothing to flash (most views).
+        flashed = render_template("_flashes.html") if "_flashes" in session else ""
+        html = html.replace(FLASH_MARKER, flashed, 1)
     return html
 
 
