@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -70,6 +71,16 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.config["SESSION_COOKIE_SECURE"] = secure
         app.config["REMEMBER_COOKIE_SECURE"] = secure
     app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"].rstrip("/")
+    longest = timedelta(
+        hours=max(
+            int(app.config["CONTACT_SESSION_HOURS"]),
+            int(app.config["STAFF_SESSION_HOURS"]),
+        )
+    )
+    lifetime = app.config["PERMANENT_SESSION_LIFETIME"]
+    if isinstance(lifetime, int | float):
+        lifetime = timedelta(seconds=lifetime)
+    app.config["PERMANENT_SESSION_LIFETIME"] = max(lifetime, longest)
 
 
 def check_secret_key(app: Flask) -> None:

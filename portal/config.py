@@ -30,6 +30,11 @@ class Config:
     CONTACT_SESSION_HOURS = 12
     STAFF_SESSION_HOURS = 12
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    #: A session's age is checked against when it started (accounts.auth), so
+    #: re-signing the cookie on every response only costs CPU and bytes; it is
+    #: sent when the session changes. The cookie lives as long as the longest
+    #: session (load_config raises the lifetime to it).
+    SESSION_REFRESH_EACH_REQUEST = False
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -26,6 +26,7 @@ from portal.models import (
     User,
     Vendor,
 )
+from portal.web import fragments
 
 from .. import factories as f
 from ..conftest import Auth
@@ -220,3 +221,20 @@ def test_second_session_of_a_contact_posts_from_a_cached_page(
     response = other.post(url, data=form)
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     assert_no_token_cached(app)
+
+
+def test_a_plain_view_sends_no_cookie(app, client, w, make_billing, issue):
+    """Nothing in the session changed: no Set-Cookie (SESSION_REFRESH_EACH_REQUEST
+    is off; the session's age is checked against its start)."""
+    billing_id = make_billing(w)
+    token = issue(w.contact_id)
+    assert client.post(f"/portal/link/{token}").status_code == 302  # a real sign-in
+    with client.session_transaction() as sess:
+        assert sess.permanent
+    client.get(f"/portal/billings/{billing_id}")
+    response = client.get(f"/portal/billings/{billing_id}")
+    assert response.headers.get(fragments.HEADER) == "hit"
+    assert "Set-Cookie" not in response.headers
+    assert app.config["PERMANENT_SESSION_LIFETIME"].total_seconds() >= 3600 * max(
+        app.config["CONTACT_SESSION_HOURS"], app.config["STAFF_SESSION_HOURS"]
+    )
