@@ -368,6 +368,18 @@ def cases(
                 Commitment.project_id == fx.project_id
             )
         )
+        from portal.models import ClientClaim
+
+        # The latest claim the generator submitted (the claim view's subject)
+        # and its period (the claims of a period's).
+        latest_claim = db.session.scalars(
+            sa.select(ClientClaim)
+            .where(ClientClaim.status != "void", ClientClaim.status != "draft")
+            .order_by(ClientClaim.id.desc())
+            .limit(1)
+        ).first()
+        claim_id = latest_claim.id if latest_claim else None
+        claim_period_id = latest_claim.period_id if latest_claim else None
 
         def span(ids: list[int]) -> str:
             sizes = sorted(lines_of(i) for i in ids)
@@ -430,6 +442,24 @@ def cases(
             "GET",
             [(f"contact:{c}", "/portal/") for _, c in subjects.drafts],
             50,
+        ),
+        Case(
+            "billing list (every billing, newest first)",
+            "GET",
+            [("admin", "/admin/billings")],
+        ),
+        Case("exports ready page", "GET", [("finance", "/exports/")]),
+        Case(
+            "upstream claim view (the latest submitted claim)",
+            "GET",
+            [("admin", f"/admin/claims/{claim_id}")] if claim_id else [],
+        ),
+        Case(
+            "claims of a period (the latest claim's)",
+            "GET",
+            [("admin", f"/admin/claims/periods/{claim_period_id}")]
+            if claim_period_id
+            else [],
         ),
         Case(
             f"upstream claim ({sources:,} lines, {billings} billings)",

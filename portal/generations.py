@@ -6,9 +6,6 @@ write bumps a counter of the *scope* it belongs to, in the same transaction as
 the write (a rolled-back write bumps nothing; a committed one is seen together
 with its counter):
 
-Each bump writes a new random value (:func:`fresh`), so a key never comes
-back with other contents.
-
 * ``commitments.cache_gen``: anything of one commitment (its SOV, change
   orders, invitations, billings and their lines, carries, comments, snapshots,
   attachments, export items);
@@ -19,9 +16,14 @@ back with other contents.
   ``DELETE``/``INSERT`` run through the session that the ORM cannot attribute
   to one commitment.
 
+Each bump writes a new random value (:func:`fresh`), so a key never comes
+back with other contents (a database restored from a backup, or emptied and
+filled again).
+
 A page's key is then the counters of the scopes it reads plus the viewer and
-the clock-dependent facts it shows (:func:`global_generation` is the only extra
-read). Tables no page shows (audit events, the outbox, sign-in links and
+the clock-dependent facts it shows, read in one statement before the page's
+rows (:func:`billing_counters`, :func:`period_counters`, the contact page's
+``drafts.own_billing_version``). Tables no page shows (audit events, the outbox, sign-in links and
 failures, API tokens) bump nothing, and neither do the bookkeeping columns of
 users and contacts (last sign-in, failed attempts, session and token versions).
 
