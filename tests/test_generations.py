@@ -153,3 +153,24 @@ def test_deleted_rows_bump_their_scope(world) -> None:
     db.session.delete(db.session.scalars(sa.select(Comment)).first())
     after = _gens(world)
     assert _changed(before, after) == (True, False, False, False)
+
+
+def test_export_marks_bump_the_billings_commitments(world) -> None:
+    """Marking billings exported (a bulk UPDATE) bumps their commitments and
+    leaves the global counter alone (concurrent batches do not queue on it)."""
+    contact = db.session.get(Contact, world.contact_id)
+    commitment = db.session.get(Commitment, world.commitment_id)
+    billing = wf.create_billing(
+        commitment, db.session.get(BillingPeriod, world.period1_id), contact
+    )
+    db.session.flush()
+    before = _gens(world)
+    db.session.execute(
+        sa.update(Billing)
+        .where(Billing.id == billing.id)
+        .values(vendor_invoice_number="EXP-1")
+        .execution_options(**generations.COVERED_OPTIONS)
+    )
+    generations.touch_billings([billing.id])
+    after = _gens(world)
+    assert _changed(before, after) == (True, False, False, False)

@@ -660,6 +660,7 @@ def billing_page(billing: Billing, contact: Contact) -> BillingPage:
 
 def revision_history(billing: Billing) -> list[RevisionEntry]:
     """Each submission, newest first, with the changes from the one before."""
+    figures.load_sov_lines(billing)
     labels = {
         bl.sov_line_id: f"Line {bl.sov_line.line_number} {bl.sov_line.description}"
         for bl in billing.lines

@@ -23,6 +23,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import generations
 from portal.core import money
@@ -834,7 +835,27 @@ def _stored_summary(raw: Mapping[str, Any]) -> money.SummaryFigures:
 
 def ordered_lines(billing: Billing) -> list[BillingLine]:
     """The billing's lines in SOV order."""
+    load_sov_lines(billing)
     return sorted(billing.lines, key=lambda bl: bl.sov_line.line_number)
+
+
+def load_sov_lines(billing: Billing) -> None:
+    """Load the SOV lines of the billing's lines that are not loaded yet, in
+    one statement (each would otherwise load on its own when first read: a
+    decided billing's frozen figures leave them unloaded)."""
+    lines = [bl for bl in billing.lines if "sov_line" in sa.inspect(bl).unloaded]
+    if not lines:
+        return
+    found = {
+        line.id: line
+        for line in db.session.scalars(
+            sa.select(SovLine).where(SovLine.id.in_({bl.sov_line_id for bl in lines}))
+        )
+    }
+    # Set on each line (the session's identity map holds objects only weakly).
+    for bl in lines:
+        if bl.sov_line_id in found:
+            set_committed_value(bl, "sov_line", found[bl.sov_line_id])
 
 
 @dataclass(frozen=True)
@@ -886,6 +907,7 @@ def sheet(
         # cost code) are the live line's where the billing has one, so a text
         # correction shows (and reaches the ERP) while no figure moves.
         sovs: dict[int, SovLine | SovView] = dict(frozen_sov(billing) or {})
+        load_sov_lines(billing)
         sovs.update({bl.sov_line_id: bl.sov_line for bl in billing.lines})
         rows = [
             Row(sovs[i], by_line.get(i), fig)

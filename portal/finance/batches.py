@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.identity import _WeakInstanceDict
 
-from portal import audit
+from portal import audit, generations
 from portal.billing import figures
 from portal.core import money
 from portal.core.statuses import FINAL_STATUSES, Role
@@ -610,8 +610,8 @@ def create_batch(
         batch.sha256 = hashlib.sha256(content).hexdigest()
         batch.filename = batch_filename(batch.id, fmt, heads.values())
         # One executemany, not one INSERT per billing.
-        db.session.execute(
-            sa.insert(ExportBatchItem),
+        db.session.execute(  # their billings' commitments: touched by _claim
+            sa.insert(ExportBatchItem).execution_options(**generations.COVERED_OPTIONS),
             [{"batch_id": batch.id, "billing_id": i} for i in ids],
         )
         db.session.flush()
@@ -765,12 +765,16 @@ def _claim(batch: ExportBatch, ids: list[int]) -> None:
             Billing.status.in_(EXPORTABLE),
         )
         .values(export_batch_id=batch.id)
+        .execution_options(**generations.COVERED_OPTIONS)
     )
     if rowcount(result) != len(ids):
         raise ExportConflict(
             "Some of these billings were exported or changed by someone else "
             "meanwhile. Nothing was exported: reload the page and try again."
         )
+    # Their commitments' pages, not every page (the bulk default, which also
+    # queued concurrent batches on the global counter's row).
+    generations.touch_billings(ids)
 
 
 def reverse_batch(batch: ExportBatch, user: User, reason: str) -> list[int]:
@@ -801,7 +805,9 @@ def reverse_batch(batch: ExportBatch, user: User, reason: str) -> list[int]:
         sa.update(Billing)
         .where(Billing.export_batch_id == batch.id)
         .values(export_batch_id=None)
+        .execution_options(**generations.COVERED_OPTIONS)
     )
+    generations.touch_billings(freed)
     db.session.refresh(batch)
     audit.record(
         user,

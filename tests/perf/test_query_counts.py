@@ -148,6 +148,10 @@ def _billing_form(billing: Billing, action: str = "save") -> dict[str, Any]:
     for bl in billing.lines:
         form[f"line-{bl.sov_line_id}-work"] = "1.01"
         form[f"line-{bl.sov_line_id}-materials"] = "0.51"
+        # Installed too (the generator's drafts install some of the stored
+        # materials they carry): a new value on every line, within the work
+        # and the materials stored.
+        form[f"line-{bl.sov_line_id}-installed"] = "0.01"
     form["notes"] = "Benchmark"
     return form
 
