@@ -764,9 +764,7 @@ def claims_period(period_id: int):
             period_id,
             _page(),
             *counters,
-            current_user.get_id(),
-            current_user.name,
-            current_user.role,
+            *fragments.viewer(),
         )
     return fragments.page(key, lambda: _claims_period_page(period_id))
 

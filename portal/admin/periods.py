@@ -398,16 +398,13 @@ def period_dashboard(period_id: int):
         counters = generations.period_counters(period_id)
         if counters is None:
             abort(404)
-        user = me()
         key = (
             "admin.period_dashboard",
             period_id,
             state,
             *counters,
             today,
-            user.get_id(),
-            user.name,
-            user.role,
+            *fragments.viewer(),
         )
     return fragments.page(key, lambda: _dashboard_page(period_id, state, today))
 

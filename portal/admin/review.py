@@ -564,14 +564,11 @@ def billing_review(billing_id: int):
     counters = generations.billing_counters(billing_id)
     if counters is None:
         abort(404)
-    user = me()
     key = (
         "admin.billing_review",
         billing_id,
         *counters,
-        user.get_id(),
-        user.name,
-        user.role,
+        *fragments.viewer(),
         request.args.get("changed") == "1",
     )
     return fragments.page(

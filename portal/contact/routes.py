@@ -336,13 +336,7 @@ def billing_view(billing_id: int):
             version = drafts.own_billing_version(billing_id, current_user)
             if version is None:
                 abort(404)
-            key = (
-                "contact.billing",
-                *version,
-                current_user.get_id(),
-                current_user.name,
-                current_user.active,
-            )
+            key = ("contact.billing", *version, *fragments.viewer())
         # The page's rows are read after its key (portal.web.fragments).
         return fragments.page(
             key, lambda: _render_billing(get_own_billing(billing_id))[0]

@@ -33,6 +33,7 @@ from flask import (
     render_template,
     session,
 )
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 #: Stands for the CSRF token in cached HTML (never sent to a browser).
@@ -113,7 +114,9 @@ def _personal(html: str) -> str:
     return html
 
 
-def clear() -> None:
-    """Empty this worker's cache (tests)."""
-    with _lock:
-        current_app.extensions["fragments"].clear()
+def viewer() -> tuple[object, ...]:
+    """The signed-in account as every cached page's key needs it: who (with
+    the session version), the name and role the page's header shows, and
+    whether the account is active."""
+    user = current_user
+    return (user.get_id(), user.name, user.role, user.active)

@@ -14,16 +14,10 @@ from portal.models import Commitment, Contact, SovLine, User
 
 from .. import factories as f
 from ..helpers import cached_get, check_cached, committed
-from .test_review import create_billing, decide, enter, open_period_2
+from .test_review import _version, create_billing, decide, enter, open_period_2
 
 pytestmark = pytest.mark.calendar
 D = Decimal
-
-
-def _version_of(billing_id: int) -> int:
-    from portal.models import Billing
-
-    return db.session.get(Billing, billing_id).version
 
 
 def test_cached_review_is_the_fresh_review_after_every_change(
@@ -70,9 +64,9 @@ def test_cached_review_is_the_fresh_review_after_every_change(
             b1, b"%PDF-1.4 x", "b" * 32 + ".pdf", original_name="lien.pdf"
         )
 
-    version = committed(app, lambda: _version_of(b1))
+    version = _version(app, b1)
     committed(app, comment_and_file)
-    assert committed(app, lambda: _version_of(b1)) == version
+    assert _version(app, b1) == version
     page = check_cached(app, client, url)
     assert "Paid late" in page and "lien.pdf" in page
 

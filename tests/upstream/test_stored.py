@@ -61,6 +61,17 @@ def _world(app, today):
         return w
 
 
+def _periods(w) -> list[BillingPeriod]:
+    """The world's periods, in order."""
+    return list(
+        db.session.scalars(
+            sa.select(BillingPeriod)
+            .where(BillingPeriod.project_id == w.project_id)
+            .order_by(BillingPeriod.sequence)
+        )
+    )
+
+
 def _pages(app, client, claim_ids, period_ids):
     out = {}
     for cid in claim_ids:
@@ -109,11 +120,7 @@ def test_pages_from_stored_sums_show_the_computed_figures(app, client, auth, tod
     with app.app_context():
         admin = db.session.get(User, w.admin_id)
         contract = db.session.get(ClientContract, w.contract_id)
-        p1, p2, p3 = db.session.scalars(
-            sa.select(BillingPeriod)
-            .where(BillingPeriod.project_id == w.project_id)
-            .order_by(BillingPeriod.sequence)
-        ).all()
+        p1, p2, p3 = _periods(w)
         pid1, pid2 = p1.id, p2.id
         a, b, c = (db.session.get(Commitment, w.commitments[k]) for k in "abc")
         bill(a, p1, admin, {1: ("1000.00", "10000.00")})
@@ -185,9 +192,7 @@ def test_stored_sums_stay_small(app, today):
     w = _world(app, today)
     with app.app_context():
         admin = db.session.get(User, w.admin_id)
-        p1 = db.session.scalars(
-            sa.select(BillingPeriod).where(BillingPeriod.project_id == w.project_id)
-        ).first()
+        p1 = _periods(w)[0]
         for k in "abc":
             commitment = db.session.get(Commitment, w.commitments[k])
             bill(commitment, p1, admin, {1: ("100.00", "0")})
@@ -219,11 +224,7 @@ def test_migration_backfills_what_later_claims_read(app, today):
     w = _world(app, today)
     with app.app_context():
         admin = db.session.get(User, w.admin_id)
-        p1 = db.session.scalars(
-            sa.select(BillingPeriod)
-            .where(BillingPeriod.project_id == w.project_id)
-            .order_by(BillingPeriod.sequence)
-        ).first()
+        p1 = _periods(w)[0]
         for k, amounts in (("a", ("1000.00", "50.00")), ("d", ("300.00", "0"))):
             commitment = db.session.get(Commitment, w.commitments[k])
             bill(commitment, p1, admin, {1: amounts})
@@ -249,11 +250,7 @@ def test_a_change_committed_after_the_summary_with_an_earlier_time_is_seen(app, 
     w = _world(app, today)
     with app.app_context():
         admin = db.session.get(User, w.admin_id)
-        p1 = db.session.scalars(
-            sa.select(BillingPeriod)
-            .where(BillingPeriod.project_id == w.project_id)
-            .order_by(BillingPeriod.sequence)
-        ).first()
+        p1 = _periods(w)[0]
         a = db.session.get(Commitment, w.commitments["a"])
         bill(a, p1, admin, {1: ("100.00", "0")})
         c = db.session.get(Commitment, w.commitments["c"])
