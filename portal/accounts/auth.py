@@ -53,16 +53,18 @@ def load_account(account_id: str) -> User | Contact | None:
         return user if _fresh(started, hours) else None
     if kind == "c":
         live = True
+        from portal.accounts.tokens import contact_of_live_link
+
         if SESSION_LINK in session:
             # A session started from a link ends on sign-out, copies included.
-            from portal.accounts.tokens import contact_of_live_link
-
             link_id = session[SESSION_LINK]
             if not isinstance(link_id, int):
                 return None
             contact, live = contact_of_live_link(pk, link_id)
         else:
-            contact = db.session.get(Contact, pk)
+            # The same statement (a cached page's key is read with it); no
+            # link to be live.
+            contact = contact_of_live_link(pk, None)[0]
         if contact is None or not contact.active or contact.token_version != version:
             return None
         if not live:

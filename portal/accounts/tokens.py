@@ -20,6 +20,7 @@ from portal import generations
 from portal.extensions import db, rowcount
 from portal.models import Contact, Invitation, LoginLink
 from portal.timeutil import aware, utcnow
+from portal.web import prefetch
 
 LINK_SALT = "contact-login-link"
 
@@ -239,14 +240,25 @@ def link_session_live(contact_id: int, link_id: object) -> bool:
     return contact_of_live_link(contact_id, link_id)[1]
 
 
-def contact_of_live_link(contact_id: int, link_id: int) -> tuple[Contact | None, bool]:
+def contact_of_live_link(
+    contact_id: int, link_id: int | None
+) -> tuple[Contact | None, bool]:
     """The contact, and whether the session it started from ``link_id`` was
-    not signed out, in one statement (every portal request asks both)."""
-    row = db.session.execute(
-        _live_link_statement(), {"contact_id": contact_id, "link_id": link_id}
-    ).first()
+    not signed out, in one statement (every portal request asks both; with
+    ``link_id`` None, only the contact). On a GET of a page whose cache key is
+    prefetched (portal.web.prefetch), the key is read in the same statement."""
+    params: dict[str, Any] = {"contact_id": contact_id, "link_id": link_id}
+    stmt = _live_link_statement()
+    # A cached page's key read in the same statement (portal.web.prefetch).
+    wanted = prefetch.wanted()
+    if wanted is not None:
+        stmt = prefetch.statement(stmt, wanted[0])
+        params.update(wanted[1])
+    row = db.session.execute(stmt, params).first()
     if row is None:
         return None, False
+    if wanted is not None:
+        prefetch.keep(wanted[0], contact_id, wanted[1], row[2:])
     return row[0], row[1] is not None
 
 

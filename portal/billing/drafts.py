@@ -9,6 +9,7 @@ flush and never commit; the view commits once.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -50,6 +51,10 @@ from portal.models import (
     commitment_contacts,
 )
 from portal.timeutil import display, utcnow
+from portal.web import prefetch
+
+#: The contact's billing page (its key is prefetched with the contact).
+BILLING_ENDPOINT = "contact.billing_view"
 
 ZERO = Decimal("0.00")
 S = BillingStatus
@@ -74,30 +79,50 @@ def _mine(commitment_id_column: Any, contact_id: Any) -> Any:
     )
 
 
-@functools.cache
-def _version_statement() -> Any:
-    """:func:`own_billing_version`'s statement, built once (a hit runs it on
-    every view: building and keying it cost more than running it)."""
+def _version_columns(contact_id: Any) -> sa.Select:
+    """The columns of :func:`own_billing_version` for the bind parameter
+    ``billing_id``: none when the billing is not ``contact_id``'s."""
     return (
         sa.select(
-            Billing.id,
-            Billing.version,
-            Billing.status,
-            Commitment.cache_gen,
-            Project.cache_gen,
-            generations.global_column(),
-            Project.late_submissions_allowed,
-            BillingPeriod.status,
-            BillingPeriod.due_date,
+            Billing.id.label("billing_id"),
+            Billing.version.label("billing_version"),
+            Billing.status.label("billing_status"),
+            Commitment.cache_gen.label("commitment_gen"),
+            Project.cache_gen.label("project_gen"),
+            generations.global_column().label("global_gen"),
+            Project.late_submissions_allowed.label("late_allowed"),
+            BillingPeriod.status.label("period_status"),
+            BillingPeriod.due_date.label("period_due"),
         )
         .join(Commitment, Commitment.id == Billing.commitment_id)
         .join(Project, Project.id == Commitment.project_id)
         .join(BillingPeriod, BillingPeriod.id == Billing.period_id)
         .where(
             Billing.id == sa.bindparam("billing_id"),
-            _mine(Billing.commitment_id, sa.bindparam("contact_id")),
+            _mine(Billing.commitment_id, contact_id),
         )
     )
+
+
+@functools.cache
+def _version_statement() -> Any:
+    """:func:`own_billing_version`'s statement, built once (a hit runs it on
+    every view: building and keying it cost more than running it)."""
+    return _version_columns(sa.bindparam("contact_id"))
+
+
+@functools.cache
+def version_subquery() -> sa.Subquery:
+    """The same columns as a subquery of the contact's own statement
+    (portal.web.prefetch: a cached view then runs one statement); its
+    ``contact_id`` is that statement's, the contact it loads."""
+    return _version_statement().subquery("own_billing")
+
+
+def version_params(view_args: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The prefetch's parameters of a billing page request."""
+    billing_id = view_args.get("billing_id")
+    return {"billing_id": billing_id} if isinstance(billing_id, int) else None
 
 
 def own_billing_version(billing_id: int, contact: Contact) -> tuple[Any, ...] | None:
@@ -105,17 +130,20 @@ def own_billing_version(billing_id: int, contact: Contact) -> tuple[Any, ...] | 
     cache's key, portal.web.fragments), in one Core statement and no ORM
     object: the billing's version and status, its commitment's and project's
     counters, the global counter, and whether the period is closed to the
-    contact today. None: not the contact's billing (get_own_billing 404s)."""
-    row = db.session.execute(
-        _version_statement(), {"billing_id": billing_id, "contact_id": contact.id}
-    ).first()
+    contact today. None: not the contact's billing (get_own_billing 404s).
+    Read with the contact when the request prefetched it (portal.web.prefetch)."""
+    row = prefetch.taken(BILLING_ENDPOINT, contact.id, {"billing_id": billing_id})
     if row is None:
+        row = db.session.execute(
+            _version_statement(), {"billing_id": billing_id, "contact_id": contact.id}
+        ).first()
+    if row is None or row[0] is None:
         return None
-    *counters, late_allowed, period_status, due = row
+    _, *counters, late_allowed, period_status, due = row
     closed = billings.closed_for_contacts(
         late_allowed, period_status, due, timeutil.today()
     )
-    return (*counters, closed)
+    return (billing_id, *counters, closed)
 
 
 def get_own_billing(billing_id: int) -> Billing:

@@ -38,7 +38,7 @@ from portal.contact import bp, forms
 from portal.core.statuses import EDITABLE_STATUSES, AttachmentKind, BillingStatus
 from portal.extensions import db, limiter
 from portal.models import Billing
-from portal.web import fragments
+from portal.web import fragments, prefetch
 from portal.web.downloads import pdf_response
 
 #: Endpoints anyone may open (the link pages and logout).
@@ -325,6 +325,12 @@ def saved_place(raw: str | None, line_ids: Iterable[int]) -> str:
     place = (raw or "").strip()
     allowed = PLACES | {f"line-{sov_id}" for sov_id in line_ids}
     return f"#{place}" if place in allowed else ""
+
+
+# A cached billing page runs one statement: its key is read with the contact.
+prefetch.register(
+    drafts.BILLING_ENDPOINT, drafts.version_subquery, drafts.version_params
+)
 
 
 @bp.route(f"/billings/<{ID}:billing_id>", methods=["GET", "POST"])

@@ -36,6 +36,7 @@ from ..helpers import (
     cached_get,
     check_cached,
     committed,
+    counting,
 )
 
 D = Decimal
@@ -238,3 +239,54 @@ def test_a_plain_view_sends_no_cookie(app, client, w, make_billing, issue):
     assert app.config["PERMANENT_SESSION_LIFETIME"].total_seconds() >= 3600 * max(
         app.config["CONTACT_SESSION_HOURS"], app.config["STAFF_SESSION_HOURS"]
     )
+
+
+def test_a_cached_view_runs_one_statement(app, client, w, make_billing, issue):
+    """A contact signed in by a real link views a cached page: the contact,
+    its link and the page's key come in one statement (portal.web.prefetch)."""
+    billing_id = make_billing(w)
+    token = issue(w.contact_id)
+    assert client.post(f"/portal/link/{token}").status_code == 302  # a real sign-in
+    url = f"/portal/billings/{billing_id}"
+    assert cached_get(client, url)[0] == "miss"
+    with counting(app) as statements:
+        state, html = cached_get(client, url)
+    assert state == "hit"
+    assert len(statements) == 1, statements
+    assert "own_billing" in statements[0] and "login_links" in statements[0]
+    assert html == check_cached(app, client, url)
+
+
+def test_the_prefetched_key_is_only_the_contacts_own(
+    app, client, auth, w, make_billing, issue
+):
+    """Another contact's billing, cached for its own contact, is a 404 to a
+    contact signed in by a real link; and the key read with a contact is never
+    the key of the page it is not on, nor of another request."""
+    with app.app_context():
+        theirs = wf.create_billing(
+            db.session.get(Commitment, w.other_commitment_id),
+            db.session.get(BillingPeriod, w.period1_id),
+            db.session.get(Contact, w.other_contact_id),
+        ).id
+        db.session.commit()
+    other = app.test_client()
+    Auth(app, other).login_contact(w.other_contact_id)
+    assert cached_get(other, f"/portal/billings/{theirs}")[0] == "miss"
+    assert cached_get(other, f"/portal/billings/{theirs}")[0] == "hit"
+    mine = make_billing(w)
+    token = issue(w.contact_id)
+    assert client.post(f"/portal/link/{token}").status_code == 302
+    response = client.get(f"/portal/billings/{theirs}")
+    assert response.status_code == 404
+    assert response.headers.get(fragments.HEADER) is None
+    assert cached_get(client, f"/portal/billings/{mine}")[0] == "miss"
+    # Signed out, the link's session reaches no page, cached or not.
+    with client.session_transaction() as sess:
+        link_id = sess["link"]
+    with app.app_context():
+        from portal.accounts import tokens
+
+        tokens.end_link_session(w.contact_id, link_id)
+        db.session.commit()
+    assert client.get(f"/portal/billings/{mine}").status_code == 401
