@@ -308,6 +308,17 @@ def global_column() -> sa.ScalarSelect[int]:
     ).scalar_subquery()
 
 
+def global_value() -> int:
+    """The global counter alone (a cached piece that shows only globally
+    scoped rows, such as the vendors). One statement, built once."""
+    return int(db.session.execute(_global_statement()).scalar_one())
+
+
+@functools.cache
+def _global_statement() -> Any:
+    return sa.select(global_column())
+
+
 def billing_counters(billing_id: int) -> tuple[Any, ...] | None:
     """A billing's version and status with its commitment's, its project's
     and the global counter: what a page of one billing shows, as counters

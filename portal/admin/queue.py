@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from portal.accounts.auth import role_required, safe_next
 from portal.admin import bp
-from portal.admin.common import ADMINS, READERS, me, page_arg, per_page
+from portal.admin.common import (
+    ADMINS,
+    READERS,
+    me,
+    page_arg,
+    per_page,
+    vendor_options,
+)
 from portal.billing import bulk
 from portal.billing import queue as review_queue
 from portal.billing.attachments import KIND_LABELS
 from portal.billing.billings import TEXT_LIMITS
 from portal.billing.dashboard import billing_sums, period_options, project_options
 from portal.extensions import db
-from portal.models import Vendor
 from portal.web.forms import CleanTextField, StrictChoiceField, StrictForm
 
 #: How many skip reasons one flash lists before "and N more".
@@ -63,7 +68,7 @@ def queue_page():
         sums=billing_sums(ids),
         projects=project_options(),
         periods=period_options(filters.project_id),
-        vendors=db.session.scalars(sa.select(Vendor).order_by(Vendor.name)).all(),
+        vendor_options=vendor_options(filters.vendor_id),
         statuses=review_queue.QUEUE_STATUSES,
         missing_labels=MISSING_LABELS,
         kind_labels=KIND_LABELS,

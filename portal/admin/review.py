@@ -30,6 +30,7 @@ from portal.admin.common import (
     me,
     page_arg,
     per_page,
+    vendor_options,
 )
 from portal.admin.forms import (
     REVIEW_DECISIONS,
@@ -180,7 +181,7 @@ def billings_list():
         ),
         projects=project_options(),
         periods=period_options(filters["project_id"]),
-        vendors=db.session.scalars(sa.select(Vendor).order_by(Vendor.name)).all(),
+        vendor_options=vendor_options(filters["vendor_id"]),
         statuses=STATUS_CHOICES,
     )
 

@@ -35,6 +35,7 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 #: Stands for the CSRF token in cached HTML (never sent to a browser).
 CSRF_PLACEHOLDER = "\x00csrf-token\x00"
@@ -101,6 +102,27 @@ def page(key: Hashable | None, render: Callable[[], str]) -> Response:
     response = make_response(_personal(html))
     response.headers[HEADER] = state
     return response
+
+
+def part(key: Hashable, render: Callable[[], str]) -> Markup:
+    """A piece of a page that holds no token and no message (a long list of
+    options): from this worker's cache under ``key``, or rendered by
+    ``render`` and kept. The caller's key holds the counters of what it shows."""
+    if not enabled():
+        return Markup(render())  # noqa: S704 - a rendered template
+    cache: LRUCache[Hashable, str] = current_app.extensions["fragments"]
+    with _lock:
+        html = cache.get(key)
+    if html is None:
+        g.fragment_rendering = True
+        try:
+            html = render()
+        finally:
+            g.fragment_rendering = False
+        if len(html) <= cache.maxsize:
+            with _lock:
+                cache[key] = html
+    return Markup(html)  # noqa: S704 - a rendered template
 
 
 def _personal(html: str) -> str:
