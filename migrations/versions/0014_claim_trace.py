@@ -18,7 +18,6 @@ Create Date: 2026-12-03 18:30:00
 """
 
 import json
-import warnings
 
 import sqlalchemy as sa
 from alembic import op
@@ -109,9 +108,8 @@ def upgrade():
 
 def downgrade():
     move_back(op.get_bind())
-    # SQLite's batch mode reflects the tables client_claims refers to; users has
-    # an expression index (lower(email)) reflection skips with a warning.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", sa.exc.SAWarning)
-        with op.batch_alter_table("client_claims") as batch:
-            batch.drop_column("submitted_trace")
+    # ALTER TABLE … DROP COLUMN, on SQLite too (3.35+): a batch copy of
+    # client_claims drops the table its claim lines and billings refer to,
+    # which the app's enforced foreign keys refuse once claims exist.
+    with op.batch_alter_table("client_claims", recreate="never") as batch:
+        batch.drop_column("submitted_trace")
