@@ -909,6 +909,10 @@ class ClientClaim(Model):
     void_reason: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     #: Figures frozen on submission (money.figures_to_dict), else NULL.
     submitted_figures: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    #: Every downstream source line of the claim (SourceLine.to_dict), frozen on
+    #: submission with the figures, else NULL. Large (one entry per downstream
+    #: billing line): deferred, so only the trace (figures.trace_sources) loads it.
+    submitted_trace: Mapped[list[Any] | None] = mapped_column(sa.JSON, deferred=True)
     #: Unmapped downstream amounts found by the last generation.
     unmapped: Mapped[list[Any] | None] = mapped_column(sa.JSON)
     #: What the claim pages show, stored when the claim is generated, submitted

@@ -385,7 +385,6 @@ def submit_claim(
     frozen: dict[str, Any] = {
         "figures": money.figures_to_dict(sheet.figures),
         "client_sov_line_ids": [r.sov.id for r in sheet.rows],
-        "trace": [s.to_dict() for s in sources],
         "markup_pct": str(claim.contract.markup_pct),
     }
     _cas(
@@ -394,6 +393,7 @@ def submit_claim(
         to_status,
         submitted_at=utcnow(),
         submitted_figures=frozen,
+        submitted_trace=[s.to_dict() for s in sources],
         first_submitted_at=claim.first_submitted_at or utcnow(),
     )
     stored.write(
@@ -435,7 +435,14 @@ def back_to_draft(
             f"Claim #{later[0].claim_number} for a later period is {later[0].status}"
             " and builds on this one: put that one back first."
         )
-    _cas(claim, expected_version, to_status, submitted_at=None, submitted_figures=None)
+    _cas(
+        claim,
+        expected_version,
+        to_status,
+        submitted_at=None,
+        submitted_figures=None,
+        submitted_trace=None,
+    )
     stored.update(claim, certificates={})
     audit.record(
         user,

@@ -223,9 +223,11 @@ class TraceLine:
 
 def trace_sources(claim: ClientClaim) -> list[SourceLine]:
     """Every downstream line of the claim: frozen once submitted, else as now."""
-    data = claim.submitted_figures
-    if data and claim.status in COUNTING_CLAIM_STATUSES and "trace" in data:
-        return [SourceLine.from_dict(item) for item in data["trace"]]
+    if claim.status in COUNTING_CLAIM_STATUSES and claim.submitted_figures:
+        # The only reader of the (deferred) trace column: loaded here, on demand.
+        frozen = claim.submitted_trace
+        if frozen is not None:
+            return [SourceLine.from_dict(item) for item in frozen]
     if claim.status == C.VOID:
         return []
     # A billing voided since the draft was generated no longer counts.

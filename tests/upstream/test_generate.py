@@ -316,7 +316,9 @@ def test_submitted_claim_is_frozen(w, claim1):
     frozen = claim1.submitted_figures
     assert frozen["figures"]["totals"]["current_payment_due"] == "83794.73"
     # 2 concrete + 3 electrical (1 of them unmapped) + 1 plumbing downstream lines
-    assert len(frozen["trace"]) == 6
+    assert len(claim1.submitted_trace) == 6
+    # The trace is kept apart from the figures every claim page reads.
+    assert "trace" not in frozen
     with pytest.raises(upstream.ClaimError, match="frozen"):
         upstream.regenerate(claim1, admin, claim1.version)
     with pytest.raises(upstream.ClaimError, match="frozen"):
@@ -350,6 +352,7 @@ def test_back_to_draft_then_edit_and_resubmit(w, claim1):
     upstream.back_to_draft(claim1, admin, claim1.version, "Client asked for L4 detail")
     db.session.commit()
     assert claim1.status == "draft" and claim1.submitted_figures is None
+    assert claim1.submitted_trace is None
     upstream.adjust_line(
         claim1,
         claim_line(claim1, "01-500"),

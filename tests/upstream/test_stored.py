@@ -232,7 +232,9 @@ def test_migration_backfills_what_later_claims_read(app, today):
             db.session.get(ClientContract, w.contract_id), p1, admin
         )
         upstream.submit_claim(claim, admin, claim.version, accept_unmapped=True)
-        filled = migration._backfill(claim.submitted_figures)
+        # 0012 read the trace inside the frozen figures (0014 moved it out).
+        frozen = {**claim.submitted_figures, "trace": claim.submitted_trace}
+        filled = migration._backfill(frozen)
         assert filled["mapped_work"] == claim.summary["mapped_work"] == "1000.00"
         assert filled["certificates"] == claim.summary["certificates"]
         # No totals to date: such a claim's pages compute them from the billings.
