@@ -291,3 +291,17 @@ def users(app):
         db.session.commit()
         db.session.remove()
     return out
+
+
+@pytest.fixture
+def fresh_url(tmp_path) -> Iterator[str]:
+    """An empty database on the suite's engine."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if _is_pg(base):
+        url = _create_pg_database(base)
+        try:
+            yield url
+        finally:
+            _drop_pg_database(url)
+    else:
+        yield "sqlite:///" + str(tmp_path / "migration.db")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -30,7 +29,7 @@ from portal.core import money
 from portal.extensions import db
 from portal.models import Billing
 
-from .conftest import _create_pg_database, _drop_pg_database, _is_pg, make_test_app
+from .conftest import make_test_app
 
 D = Decimal
 BEFORE, AFTER = "0008_claim_numbers", "0009_materials_carry"
@@ -38,20 +37,6 @@ CARRY_KEYS = ("materials_previous", "materials_new", "materials_installed")
 
 
 # ------------------------------------------------------------------ plumbing
-
-
-@pytest.fixture
-def fresh_url(tmp_path) -> Iterator[str]:
-    """An empty database on the suite's engine."""
-    base = os.environ.get("TEST_DATABASE_URL")
-    if _is_pg(base):
-        url = _create_pg_database(base)
-        try:
-            yield url
-        finally:
-            _drop_pg_database(url)
-    else:
-        yield "sqlite:///" + str(tmp_path / "migration.db")
 
 
 @contextmanager

@@ -85,20 +85,7 @@ def page(key: Hashable | None, render: Callable[[], str]) -> Response:
         response = make_response(render())
         response.headers[HEADER] = "off"
         return response
-    cache: LRUCache[Hashable, str] = current_app.extensions["fragments"]
-    with _lock:
-        html = cache.get(key)
-    state = "hit"
-    if html is None:
-        state = "miss"
-        g.fragment_rendering = True
-        try:
-            html = render()
-        finally:
-            g.fragment_rendering = False
-        if len(html) <= cache.maxsize:
-            with _lock:
-                cache[key] = html
+    html, state = _kept(key, render)
     response = make_response(_personal(html))
     response.headers[HEADER] = state
     return response
@@ -110,19 +97,27 @@ def part(key: Hashable, render: Callable[[], str]) -> Markup:
     ``render`` and kept. The caller's key holds the counters of what it shows."""
     if not enabled():
         return Markup(render())  # noqa: S704 - a rendered template
+    html, _ = _kept(key, render)
+    return Markup(html)  # noqa: S704 - a rendered template
+
+
+def _kept(key: Hashable, render: Callable[[], str]) -> tuple[str, str]:
+    """The HTML kept under ``key`` ("hit"), or rendered by ``render`` with
+    placeholders for what is per request, and kept ("miss")."""
     cache: LRUCache[Hashable, str] = current_app.extensions["fragments"]
     with _lock:
         html = cache.get(key)
-    if html is None:
-        g.fragment_rendering = True
-        try:
-            html = render()
-        finally:
-            g.fragment_rendering = False
-        if len(html) <= cache.maxsize:
-            with _lock:
-                cache[key] = html
-    return Markup(html)  # noqa: S704 - a rendered template
+    if html is not None:
+        return html, "hit"
+    g.fragment_rendering = True
+    try:
+        html = render()
+    finally:
+        g.fragment_rendering = False
+    if len(html) <= cache.maxsize:
+        with _lock:
+            cache[key] = html
+    return html, "miss"
 
 
 def _personal(html: str) -> str:

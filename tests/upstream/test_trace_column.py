@@ -9,8 +9,6 @@ claim has. The trace page reads it and shows what was frozen on submission.
 from __future__ import annotations
 
 import importlib.util
-import os
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from portal.core import money
 from portal.extensions import db
 from portal.models import BillingPeriod, ClientClaim, ClientContract, User, Vendor
 
-from ..conftest import _create_pg_database, _drop_pg_database, _is_pg, make_test_app
+from ..conftest import make_test_app
 from ..helpers import counting
 from ..test_migration_0009 import _logging_kept
 from .scenario import build
@@ -168,20 +166,6 @@ def _migration():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-def fresh_url(tmp_path) -> Iterator[str]:
-    """An empty database on the suite's engine."""
-    base = os.environ.get("TEST_DATABASE_URL")
-    if _is_pg(base):
-        url = _create_pg_database(base)
-        try:
-            yield url
-        finally:
-            _drop_pg_database(url)
-    else:
-        yield "sqlite:///" + str(tmp_path / "migration.db")
 
 
 def _rows() -> dict[int, tuple]:
