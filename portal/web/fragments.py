@@ -37,6 +37,8 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
+from portal.web.templating import rendered
+
 #: Stands for the CSRF token in cached HTML (never sent to a browser).
 CSRF_PLACEHOLDER = "\x00csrf-token\x00"
 #: Stands for the flashed messages in cached HTML.
@@ -96,9 +98,9 @@ def part(key: Hashable, render: Callable[[], str]) -> Markup:
     options): from this worker's cache under ``key``, or rendered by
     ``render`` and kept. The caller's key holds the counters of what it shows."""
     if not enabled():
-        return Markup(render())  # noqa: S704 - a rendered template
+        return rendered(render())
     html, _ = _kept(key, render)
-    return Markup(html)  # noqa: S704 - a rendered template
+    return rendered(html)
 
 
 def _kept(key: Hashable, render: Callable[[], str]) -> tuple[str, str]:
