@@ -101,6 +101,9 @@ class Config:
     #: "us", "au" or "ca": the vocabulary pages, mails and PDFs use.
     TERMINOLOGY = "us"
     PAGE_SIZE = 25
+    #: Commitments per page of the period dashboard (its counts and totals
+    #: cover every page).
+    BOARD_PAGE_SIZE = 100
 
 
 #: Plain environment names accepted besides ``PORTAL_*``.

@@ -3,11 +3,20 @@ the period dashboard with bulk Invite to Bill and reminders."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy.orm import contains_eager, joinedload
 
 from portal import generations, timeutil
@@ -39,7 +48,7 @@ from portal.extensions import db
 from portal.models import Billing, BillingPeriod, Commitment, Invitation, Project
 from portal.validation import FieldErrors, InputError
 from portal.web import fragments
-from portal.web.sorting import Inverted, SortSpec, paginate
+from portal.web.sorting import Inverted, ListPagination, SortSpec, paginate
 
 #: The periods list's sortable columns; project (then newest period) by default.
 PERIOD_SORTS = SortSpec(
@@ -391,6 +400,7 @@ def period_dashboard(period_id: int):
     state = arg_text("state", 30)
     if state not in {s for s, _ in STATE_FILTERS}:
         state = ""
+    page = page_arg()
     today = timeutil.today()
     key = None
     if fragments.enabled():
@@ -402,14 +412,15 @@ def period_dashboard(period_id: int):
             "admin.period_dashboard",
             period_id,
             state,
+            page,
             *counters,
             today,
             *fragments.viewer(),
         )
-    return fragments.page(key, lambda: _dashboard_page(period_id, state, today))
+    return fragments.page(key, lambda: _dashboard_page(period_id, state, page, today))
 
 
-def _dashboard_page(period_id: int, state: str, today: date) -> str:
+def _dashboard_page(period_id: int, state: str, page: int, today: date) -> str:
     period = db.session.scalars(
         sa.select(BillingPeriod)
         .options(joinedload(BillingPeriod.project))
@@ -418,6 +429,10 @@ def _dashboard_page(period_id: int, state: str, today: date) -> str:
     if period is None:
         abort(404)
     board = dashboard.period_dashboard(period, today=today, state=state or None)
+    # The rows of one page; the counts and totals are of every page.
+    pagination = ListPagination(
+        board.rows, page, int(current_app.config["BOARD_PAGE_SIZE"])
+    )
     siblings = db.session.scalars(
         sa.select(BillingPeriod)
         .where(BillingPeriod.project_id == period.project_id)
@@ -428,6 +443,7 @@ def _dashboard_page(period_id: int, state: str, today: date) -> str:
         period=period,
         project=period.project,
         board=board,
+        pagination=pagination,
         state=state,
         states=STATE_FILTERS,
         siblings=siblings,
@@ -445,7 +461,17 @@ def period_bulk(period_id: int):
     form.validate()
     action = form.action.data
     ids = form.commitment_ids.data
-    back = redirect(url_for("admin.period_dashboard", period_id=period.id))
+    # Back to the page and view the admin acted on.
+    state = request.form.get("state", "")
+    page = request.form.get("page", "")
+    back = redirect(
+        url_for(
+            "admin.period_dashboard",
+            period_id=period.id,
+            state=state if state in {s for s, _ in STATE_FILTERS[1:]} else None,
+            page=int(page) if re.fullmatch(r"[2-9]|[1-9][0-9]{1,5}", page) else None,
+        )
+    )
     if not form.ok or not action:
         flash("Choose an action.", "danger")
         return back

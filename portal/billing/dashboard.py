@@ -6,6 +6,7 @@ commitments, contacts, invitations or billings there are (SPEC §11).
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -13,11 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from cachetools import LRUCache
+from flask import current_app
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal import timeutil
 from portal.billing import figures
 from portal.billing.figures import _cents
+from portal.core import money
 from portal.core.billing_presentation import (
     BoardFigures,
     board_summary,
@@ -160,6 +164,58 @@ def open_declines(
     return list(db.session.scalars(stmt).unique())
 
 
+#: (billing id, status, its commitment's counter, its project's) → the board's
+#: four figures of that billing, kept per worker: a board rendered again after
+#: one commitment changed sums only that commitment's billing, not every
+#: billing of the period (issue 16 item 3). Every write of a commitment's
+#: billings, lines, SOV, carries or change orders gives its counter a new random
+#: value (portal.generations), so a key never comes back with other figures.
+_SUMMARIES: LRUCache[tuple[Any, ...], money.SummaryFigures] = LRUCache(maxsize=20_000)
+_SUMMARIES_LOCK = threading.Lock()
+
+
+def clear_memo() -> None:
+    """Forget every kept board figure (tests compare with a cold worker)."""
+    with _SUMMARIES_LOCK:
+        _SUMMARIES.clear()
+
+
+def board_summaries(
+    billings: list[Billing], generations: dict[int, tuple[int, int]]
+) -> dict[int, money.SummaryFigures]:
+    """billing id → :func:`figures.summaries_for`'s figures on the side the
+    board shows, those of unchanged billings from this worker's memo.
+
+    ``generations``: commitment id → (its counter, its project's), read in this
+    request's own statement (a billing of a commitment not in it is computed).
+    Off with the page cache (``FRAGMENT_CACHE_BYTES`` 0: what a cold worker
+    pays)."""
+    if int(current_app.config["FRAGMENT_CACHE_BYTES"]) <= 0:
+        return figures.summaries_for(billings, lambda b: figures_side(b.status))
+    out: dict[int, money.SummaryFigures] = {}
+    todo: list[Billing] = []
+    keys: dict[int, tuple[Any, ...] | None] = {}
+    with _SUMMARIES_LOCK:
+        for b in billings:
+            counters = generations.get(b.commitment_id)
+            key = (b.id, b.status, *counters) if counters else None
+            found = _SUMMARIES.get(key) if key else None
+            if found is None:
+                keys[b.id] = key
+                todo.append(b)
+            else:
+                out[b.id] = found
+    if todo:
+        fresh = figures.summaries_for(todo, lambda b: figures_side(b.status))
+        with _SUMMARIES_LOCK:
+            for billing_id, summary in fresh.items():
+                key = keys[billing_id]
+                if key is not None:
+                    _SUMMARIES[key] = summary
+        out.update(fresh)
+    return out
+
+
 @dataclass
 class DashboardRow:
     """One commitment's state for the period."""
@@ -218,8 +274,11 @@ def period_dashboard(
 ) -> PeriodDashboard:
     """The period dashboard (SPEC §2's states), in a fixed number of queries."""
     today = today or timeutil.today()
-    commitments = db.session.scalars(
-        sa.select(Commitment)
+    # The counters as columns, not the objects' attributes: those may predate
+    # a bump earlier in this session (portal.generations bumps in Core).
+    found = db.session.execute(
+        sa.select(Commitment, Commitment.cache_gen, Project.cache_gen)
+        .join(Project, Project.id == Commitment.project_id)
         .options(joinedload(Commitment.vendor))
         .where(
             Commitment.project_id == period.project_id,
@@ -227,6 +286,8 @@ def period_dashboard(
         )
         .order_by(Commitment.number)
     ).all()
+    commitments = [row[0] for row in found]
+    generations = {row[0].id: (row[1], row[2]) for row in found}
     contact_counts: dict[int, int] = dict(
         db.session.execute(
             sa.select(commitment_contacts.c.commitment_id, sa.func.count())
@@ -264,9 +325,8 @@ def period_dashboard(
     # The four G702/G703 figures of figures_for (frozen once decided), summed
     # from Core rows: the full engine over every line of ~600 billings is what
     # made the page miss its target (issue 16).
-    figs = figures.summaries_for(
-        [b for b in live.values() if b.status != BillingStatus.VOID],
-        lambda b: figures_side(b.status),
+    figs = board_summaries(
+        [b for b in live.values() if b.status != BillingStatus.VOID], generations
     )
     declines = declines_for(period.id)
     past_due = period_past_due(period.status, period.due_date, today)

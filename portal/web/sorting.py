@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from flask_sqlalchemy.pagination import SelectPagination
+from flask_sqlalchemy.pagination import Pagination, SelectPagination
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
@@ -177,3 +177,26 @@ def paginate(
         max_per_page=None,
         error_out=False,
     )
+
+
+class ListPagination(Pagination):
+    """A page of a list already in memory (rows computed in Python, such as the
+    period dashboard's), with Flask-SQLAlchemy's page links. A page past the
+    last shows the last one (a link kept from before rows went away)."""
+
+    def __init__(self, items: list[Any], page: int, per_page: int) -> None:
+        pages = max(1, -(-len(items) // per_page))
+        super().__init__(
+            page=min(page, pages),
+            per_page=per_page,
+            max_per_page=None,
+            error_out=False,
+            items=items,
+        )
+
+    def _query_items(self) -> list[Any]:
+        start = (self.page - 1) * self.per_page
+        return self._query_args["items"][start : start + self.per_page]
+
+    def _query_count(self) -> int:
+        return len(self._query_args["items"])
