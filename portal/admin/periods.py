@@ -401,6 +401,8 @@ def period_dashboard(period_id: int):
     if state not in {s for s, _ in STATE_FILTERS}:
         state = ""
     page = page_arg()
+    # ?commitment=<id>: the page holding that commitment's row (a link to it).
+    find = arg_id("commitment")
     today = timeutil.today()
     key = None
     if fragments.enabled():
@@ -413,14 +415,19 @@ def period_dashboard(period_id: int):
             period_id,
             state,
             page,
+            find,
             *counters,
             today,
             *fragments.viewer(),
         )
-    return fragments.page(key, lambda: _dashboard_page(period_id, state, page, today))
+    return fragments.page(
+        key, lambda: _dashboard_page(period_id, state, page, find, today)
+    )
 
 
-def _dashboard_page(period_id: int, state: str, page: int, today: date) -> str:
+def _dashboard_page(
+    period_id: int, state: str, page: int, find: int | None, today: date
+) -> str:
     period = db.session.scalars(
         sa.select(BillingPeriod)
         .options(joinedload(BillingPeriod.project))
@@ -430,9 +437,14 @@ def _dashboard_page(period_id: int, state: str, page: int, today: date) -> str:
         abort(404)
     board = dashboard.period_dashboard(period, today=today, state=state or None)
     # The rows of one page; the counts and totals are of every page.
-    pagination = ListPagination(
-        board.rows, page, int(current_app.config["BOARD_PAGE_SIZE"])
-    )
+    size = int(current_app.config["BOARD_PAGE_SIZE"])
+    if find:
+        at = next(
+            (i for i, row in enumerate(board.rows) if row.commitment.id == find), None
+        )
+        if at is not None:
+            page = at // size + 1
+    pagination = ListPagination(board.rows, page, size)
     siblings = db.session.scalars(
         sa.select(BillingPeriod)
         .where(BillingPeriod.project_id == period.project_id)

@@ -103,6 +103,10 @@ def test_a_board_in_pages_counts_and_totals_every_page(
     assert "Commitments 3–4 of 5, by number." in pages[1]
     assert f'href="/admin/periods/{w.period1_id}?page=3"' in pages[1]
 
+    # A link to a commitment's row lands on the page that holds it.
+    for i, cid in enumerate(every):
+        html = check_cached(app, client, f"{url}?commitment={cid}")
+        assert _rows(html) == _rows(pages[i // 2])
     # A page past the last shows the last, not an empty board.
     assert _rows(check_cached(app, client, f"{url}?page=9")) == every[4:5]
     # The filter's pages keep the filter: three drafts, two pages.
@@ -227,3 +231,35 @@ def test_a_bulk_action_goes_back_to_the_page_and_view_it_came_from(
     assert location == f"/admin/periods/{w.period1_id}{back}"
     page = client.get(location).get_data(as_text=True)
     assert "Select at least one commitment first." in page
+
+
+def test_a_declined_invitation_links_to_the_page_of_its_row(
+    app, client, auth, world
+) -> None:
+    from portal.billing import invitations
+    from portal.models import Invitation, User
+
+    w = world
+    app.config["BOARD_PAGE_SIZE"] = 2
+    extra = _more_commitments(app, w, 3)
+    last = extra[-1][0]
+
+    def invite_and_decline() -> None:
+        period = db.session.get(BillingPeriod, w.period1_id)
+        invitations.invite(
+            period, [db.session.get(Commitment, last)], db.session.get(User, w.admin_id)
+        )
+        inv = db.session.scalars(
+            sa.select(Invitation).where(Invitation.commitment_id == last)
+        ).one()
+        invitations.answer(inv, inv.contact, accept=False, reason="Not this month")
+
+    committed(app, invite_and_decline)
+    auth.login_user(w.admin_id)
+    listing = client.get("/admin/billings").get_data(as_text=True)
+    link = re.search(r'<li class="mb-1 decline"[^>]*><a href="([^"]+)"', listing)
+    assert link, "no decline listed"
+    href = link.group(1).replace("&amp;", "&")
+    assert href.endswith(f"#row-{last}")
+    html = client.get(href.split("#")[0]).get_data(as_text=True)
+    assert str(last) in _rows(html) and "Not this month" in html
