@@ -105,6 +105,11 @@ BILLING_SORTS = SortSpec(
 # ------------------------------------------------------------------ list
 
 
+#: Declined invitations shown above the billing list, and with "Show all".
+DECLINES_SHOWN = 5
+DECLINES_ALL = 500
+
+
 @bp.route("/billings", endpoint="billings")
 @role_required(*READERS)
 def billings_list():
@@ -167,6 +172,14 @@ def billings_list():
         count=count.where(*where),
     )
     args = {k: v for k, v in filters.items() if v}
+    # A few declines above the list; ?declines=all lists every one (to 500).
+    all_declines = request.args.get("declines") == "all"
+    declines, declines_total = open_declines(
+        project_id=filters["project_id"],
+        period_id=filters["period_id"],
+        vendor_id=filters["vendor_id"],
+        limit=DECLINES_ALL if all_declines else DECLINES_SHOWN,
+    )
     return render_template(
         "admin/billings.html",
         pagination=pagination,
@@ -174,11 +187,10 @@ def billings_list():
         args=args,
         sort=sort,
         sums=billing_sums([b.id for b in pagination.items]),
-        declines=open_declines(
-            project_id=filters["project_id"],
-            period_id=filters["period_id"],
-            vendor_id=filters["vendor_id"],
-        ),
+        declines=declines,
+        declines_total=declines_total,
+        all_declines=all_declines,
+        declines_shown=DECLINES_SHOWN,
         projects=project_options(),
         periods=period_options(filters["project_id"]),
         vendor_options=vendor_options(filters["vendor_id"]),

@@ -132,12 +132,14 @@ def open_declines(
     project_id: int | None = None,
     period_id: int | None = None,
     vendor_id: int | None = None,
-    limit: int = 20,
-) -> list[Invitation]:
-    """Declined (not withdrawn) invitations of open periods, or of ``period_id``
-    whatever its state, newest answer first; one query (the billing list)."""
+    limit: int = 5,
+) -> tuple[list[Invitation], int]:
+    """The ``limit`` newest declined (not withdrawn) invitations of open
+    periods, or of ``period_id`` whatever its state, and how many there are in
+    all; one query (the billing list: its panel shows a few, flat however many
+    declines a project has gathered, and links to all of them)."""
     stmt = (
-        sa.select(Invitation)
+        sa.select(Invitation, sa.func.count().over())
         .join(BillingPeriod, BillingPeriod.id == Invitation.period_id)
         .join(Commitment, Commitment.id == Invitation.commitment_id)
         .options(
@@ -161,7 +163,8 @@ def open_declines(
         stmt = stmt.where(Commitment.project_id == project_id)
     if vendor_id:
         stmt = stmt.where(Commitment.vendor_id == vendor_id)
-    return list(db.session.scalars(stmt).unique())
+    rows = db.session.execute(stmt).all()
+    return [row[0] for row in rows], (rows[0][1] if rows else 0)
 
 
 #: (billing id, status, its commitment's counter, its project's) → the board's

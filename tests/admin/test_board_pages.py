@@ -263,3 +263,54 @@ def test_a_declined_invitation_links_to_the_page_of_its_row(
     assert href.endswith(f"#row-{last}")
     html = client.get(href.split("#")[0]).get_data(as_text=True)
     assert str(last) in _rows(html) and "Not this month" in html
+
+
+def test_the_billing_list_shows_the_newest_declines_and_links_to_all(
+    app, client, auth, world, clock
+) -> None:
+    """A project's declines gather month after month: the list shows the five
+    newest answers and how many there are, and "Show all" lists every one."""
+    from datetime import timedelta
+
+    from portal import timeutil
+    from portal.billing import invitations
+    from portal.models import Invitation, User
+
+    w = world
+    extra = _more_commitments(app, w, 7)
+    for i, (cid, _) in enumerate(extra):
+        clock.shift(timedelta(minutes=5))  # answers in order, ZZ-001 first
+
+        def decline(cid: int = cid, i: int = i) -> None:
+            period = db.session.get(BillingPeriod, w.period1_id)
+            invitations.invite(
+                period,
+                [db.session.get(Commitment, cid)],
+                db.session.get(User, w.admin_id),
+            )
+            inv = db.session.scalars(
+                sa.select(Invitation).where(Invitation.commitment_id == cid)
+            ).one()
+            invitations.answer(inv, inv.contact, accept=False, reason=f"No work {i}")
+
+        committed(app, decline)
+    assert timeutil.today()  # the pinned clock, moved
+    auth.login_user(w.admin_id)
+    html = client.get("/admin/billings").get_data(as_text=True)
+    shown = re.findall(r'<q class="decline-reason">No work (\d)</q>', html)
+    assert shown == ["6", "5", "4", "3", "2"]  # newest answer first
+    assert '<span class="badge text-bg-warning" id="declines-total">7</span>' in html
+    assert "The 5 newest of 7." in html
+    more = re.search(r'id="declines-more">[^<]*<a href="([^"]+)"', html)
+    assert more
+    every = client.get(more.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert re.findall(r'<q class="decline-reason">No work (\d)</q>', every) == [
+        "6",
+        "5",
+        "4",
+        "3",
+        "2",
+        "1",
+        "0",
+    ]
+    assert "Show the newest only" in every and 'id="declines-more"' not in every
