@@ -435,7 +435,9 @@ def _dashboard_page(
     ).first()
     if period is None:
         abort(404)
-    board = dashboard.period_dashboard(period, today=today, state=state or None)
+    board = dashboard.period_dashboard(
+        period, today=today, state=state or None, frozen=False
+    )
     # The rows of one page; the counts and totals are of every page.
     size = int(current_app.config["BOARD_PAGE_SIZE"])
     if find:

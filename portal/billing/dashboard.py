@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from cachetools import LRUCache
 from flask import current_app
-from sqlalchemy.orm import contains_eager, joinedload, selectinload
+from sqlalchemy.orm import contains_eager, defer, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import timeutil
 from portal.billing import figures
@@ -197,7 +198,7 @@ def board_summaries(
     Off with the page cache (``FRAGMENT_CACHE_BYTES`` 0: what a cold worker
     pays)."""
     if int(current_app.config["FRAGMENT_CACHE_BYTES"]) <= 0:
-        return figures.summaries_for(billings, lambda b: figures_side(b.status))
+        return _computed(billings)
     out: dict[int, money.SummaryFigures] = {}
     todo: list[Billing] = []
     keys: dict[int, tuple[Any, ...] | None] = {}
@@ -212,7 +213,7 @@ def board_summaries(
             else:
                 out[b.id] = found
     if todo:
-        fresh = figures.summaries_for(todo, lambda b: figures_side(b.status))
+        fresh = _computed(todo)
         with _SUMMARIES_LOCK:
             for billing_id, summary in fresh.items():
                 key = keys[billing_id]
@@ -220,6 +221,23 @@ def board_summaries(
                     _SUMMARIES[key] = summary
         out.update(fresh)
     return out
+
+
+def _computed(billings: list[Billing]) -> dict[int, money.SummaryFigures]:
+    """:func:`figures.summaries_for` on the board's side, the frozen figures of
+    ``billings`` that were loaded without them read in one statement."""
+    unloaded = [b for b in billings if "approved_figures" in sa.inspect(b).unloaded]
+    if unloaded:
+        frozen: dict[int, Any] = dict(
+            db.session.execute(
+                sa.select(Billing.id, Billing.approved_figures).where(
+                    Billing.id.in_([b.id for b in unloaded])
+                )
+            ).all()
+        )
+        for b in unloaded:
+            set_committed_value(b, "approved_figures", frozen.get(b.id))
+    return figures.summaries_for(billings, lambda b: figures_side(b.status))
 
 
 @dataclass
@@ -276,9 +294,16 @@ class PeriodDashboard:
 
 
 def period_dashboard(
-    period: BillingPeriod, today: date | None = None, state: str | None = None
+    period: BillingPeriod,
+    today: date | None = None,
+    state: str | None = None,
+    *,
+    frozen: bool = True,
 ) -> PeriodDashboard:
-    """The period dashboard (SPEC §2's states), in a fixed number of queries."""
+    """The period dashboard (SPEC §2's states), in a fixed number of queries.
+
+    ``frozen=False`` leaves the billings' frozen figures unloaded (the board
+    page, which shows only their board figures)."""
     today = today or timeutil.today()
     # The counters as columns, not the objects' attributes: those may predate
     # a bump earlier in this session (portal.generations bumps in Core).
@@ -321,9 +346,14 @@ def period_dashboard(
         stats["reminded"] = max(
             filter(None, [stats.get("reminded"), reminded]), default=None
         )
-    billings = db.session.scalars(
-        sa.select(Billing).where(Billing.period_id == period.id).order_by(Billing.id)
-    ).all()
+    # The board page leaves out the frozen figures (large JSON, parsed for
+    # nothing when the memo holds the billing's board figures): board_summaries
+    # reads them for the billings it computes, in one statement. Callers that
+    # go on to read the billings' figures (the close checklist) keep them.
+    of_period = sa.select(Billing).where(Billing.period_id == period.id)
+    if not frozen:
+        of_period = of_period.options(defer(Billing.approved_figures))
+    billings = db.session.scalars(of_period.order_by(Billing.id)).all()
     live: dict[int, Billing] = {}
     void: dict[int, Billing] = {}
     for b in billings:
