@@ -484,7 +484,7 @@ def check_cached(app: Flask, client, url: str) -> str:
     assert state == "hit", url
     assert_no_token_cached(app)
     app.extensions["fragments"].clear()
-    dashboard.clear_memo()
+    dashboard.clear_memo(app)
     state, fresh = cached_get(client, url)
     assert state == "miss", url
     assert CSRF_INPUT.sub("", served) == CSRF_INPUT.sub("", fresh), (

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from cachetools import LRUCache
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy.orm import contains_eager, defer, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -172,19 +172,30 @@ def open_declines(
 
 
 #: (billing id, status, its commitment's counter, its project's) → the board's
-#: four figures of that billing, kept per worker: a board rendered again after
-#: one commitment changed sums only that commitment's billing, not every
-#: billing of the period (issue 16 item 3). Every write of a commitment's
-#: billings, lines, SOV, carries or change orders gives its counter a new random
-#: value (portal.generations), so a key never comes back with other figures.
-_SUMMARIES: LRUCache[tuple[Any, ...], money.SummaryFigures] = LRUCache(maxsize=20_000)
-_SUMMARIES_LOCK = threading.Lock()
+#: four figures of that billing, kept per worker and app (``app.extensions``):
+#: a board rendered again after one commitment changed sums only that
+#: commitment's billing, not every billing of the period (issue 16 item 3).
+#: Every write of a commitment's billings, lines, SOV, carries or change orders
+#: gives its counter a new random value (portal.generations), so a key never
+#: comes back with other figures. ~0.5 kB an entry.
+MEMO_ENTRIES = 20_000
+_MEMO = "board_summaries"
+_MEMO_LOCK = threading.Lock()
 
 
-def clear_memo() -> None:
+def _memo(app: Flask) -> LRUCache[tuple[Any, ...], money.SummaryFigures]:
+    with _MEMO_LOCK:
+        memo = app.extensions.get(_MEMO)
+        if memo is None:
+            memo = app.extensions[_MEMO] = LRUCache(maxsize=MEMO_ENTRIES)
+        return memo
+
+
+def clear_memo(app: Flask) -> None:
     """Forget every kept board figure (tests compare with a cold worker)."""
-    with _SUMMARIES_LOCK:
-        _SUMMARIES.clear()
+    memo = _memo(app)
+    with _MEMO_LOCK:
+        memo.clear()
 
 
 def board_summaries(
@@ -197,16 +208,18 @@ def board_summaries(
     request's own statement (a billing of a commitment not in it is computed).
     Off with the page cache (``FRAGMENT_CACHE_BYTES`` 0: what a cold worker
     pays)."""
-    if int(current_app.config["FRAGMENT_CACHE_BYTES"]) <= 0:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if int(app.config["FRAGMENT_CACHE_BYTES"]) <= 0:
         return _computed(billings)
+    memo = _memo(app)
     out: dict[int, money.SummaryFigures] = {}
     todo: list[Billing] = []
     keys: dict[int, tuple[Any, ...] | None] = {}
-    with _SUMMARIES_LOCK:
+    with _MEMO_LOCK:
         for b in billings:
             counters = generations.get(b.commitment_id)
             key = (b.id, b.status, *counters) if counters else None
-            found = _SUMMARIES.get(key) if key else None
+            found = memo.get(key) if key else None
             if found is None:
                 keys[b.id] = key
                 todo.append(b)
@@ -214,11 +227,11 @@ def board_summaries(
                 out[b.id] = found
     if todo:
         fresh = _computed(todo)
-        with _SUMMARIES_LOCK:
+        with _MEMO_LOCK:
             for billing_id, summary in fresh.items():
                 key = keys[billing_id]
                 if key is not None:
-                    _SUMMARIES[key] = summary
+                    memo[key] = summary
         out.update(fresh)
     return out
 

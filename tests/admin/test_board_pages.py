@@ -147,7 +147,7 @@ def test_the_memo_recomputes_the_changed_billing_only(
     ids = [_bill_in(app, w, cid, contact, "100.00") for cid, contact in extra]
     auth.login_user(w.admin_id)
     url = f"/admin/periods/{w.period1_id}"
-    dashboard.clear_memo()
+    dashboard.clear_memo(app)
 
     computed: list[list[int]] = []
     real = figures.summaries_for
@@ -171,7 +171,7 @@ def test_the_memo_recomputes_the_changed_billing_only(
 
     # What the memo gives is what a cold worker computes.
     computed.clear()
-    dashboard.clear_memo()
+    dashboard.clear_memo(app)
     app.extensions["fragments"].clear()
     assert cached_get(client, url)[1] == html
     assert computed == [sorted(ids)]
