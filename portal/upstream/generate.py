@@ -166,18 +166,46 @@ def _approved_lines(billing: Billing) -> list[tuple[int, Decimal, Decimal]]:
 
 
 def latest_counted(project_id: int, period: BillingPeriod) -> dict[int, Billing]:
-    """commitment id → its latest counted billing as of ``period`` (SPEC §9)."""
+    """commitment id → its latest counted billing as of ``period`` (SPEC §9).
+
+    Only those billings are loaded, one per commitment: the latest application
+    number is found in SQL. Loading every counted billing of the project with
+    its frozen figures to keep the last of each made a claim's generation grow
+    with the project's age (17.8 s and 1.8 GB for the benchmark's 24 periods,
+    issue 16 item 3)."""
+
+    def counted(stmt: sa.Select) -> sa.Select:
+        return (
+            stmt.join(BillingPeriod, BillingPeriod.id == Billing.period_id)
+            .join(Commitment, Commitment.id == Billing.commitment_id)
+            .where(
+                Commitment.project_id == project_id,
+                Billing.status.in_(ELIGIBLE_STATUSES),
+                BillingPeriod.sequence <= period.sequence,
+            )
+        )
+
+    last = (
+        counted(
+            sa.select(
+                Billing.commitment_id.label("commitment_id"),
+                sa.func.max(Billing.application_number).label("number"),
+            )
+        )
+        .group_by(Billing.commitment_id)
+        .subquery()
+    )
     rows = db.session.scalars(
-        sa.select(Billing)
-        .join(BillingPeriod, BillingPeriod.id == Billing.period_id)
-        .join(Commitment, Commitment.id == Billing.commitment_id)
-        .where(
-            Commitment.project_id == project_id,
-            Billing.status.in_(ELIGIBLE_STATUSES),
-            BillingPeriod.sequence <= period.sequence,
+        counted(sa.select(Billing))
+        .join(
+            last,
+            sa.and_(
+                last.c.commitment_id == Billing.commitment_id,
+                last.c.number == Billing.application_number,
+            ),
         )
         .options(selectinload(Billing.commitment).selectinload(Commitment.vendor))
-        .order_by(Billing.commitment_id, Billing.application_number.desc())
+        .order_by(Billing.commitment_id, Billing.id.desc())
     ).all()
     out: dict[int, Billing] = {}
     for billing in rows:
