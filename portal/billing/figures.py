@@ -501,6 +501,19 @@ def _frozen(
     return money.figures_from_dict(data[key]), list(data["sov_line_ids"])
 
 
+def frozen_columns(
+    billing: Billing, names: tuple[str, ...]
+) -> list[tuple[int, tuple[Decimal, ...]]] | None:
+    """(SOV line id, the ``names`` approved line figures) of a decided
+    billing's stored figures (no queries), else None: :func:`frozen` for a
+    reader of a few columns of many billings (the upstream claim)."""
+    data = _frozen_data(billing)
+    if data is None or "figures" not in data:
+        return None
+    columns = money.line_columns_from_dict(data["figures"], names)
+    return list(zip(data["sov_line_ids"], columns, strict=True))
+
+
 def frozen(billing: Billing) -> tuple[money.BillingFigures, list[int]] | None:
     """A decided billing's stored figures and their SOV line ids (no queries), else None."""
     return _frozen(billing)

@@ -473,6 +473,33 @@ def _with_optional(raw: object) -> object:
     return filled
 
 
+def line_columns_from_dict(
+    data: dict[str, Any], names: tuple[str, ...]
+) -> list[tuple[Decimal, ...]]:
+    """Only the ``names`` figures of each stored line (as :func:`figures_from_dict`
+    reads them, with the same checks on those values): what a claim needs of
+    1,000 latest billings, without reading the other fields of every line."""
+    unknown = [name for name in names if name not in _LINE_FIELDS]
+    if unknown:
+        raise ValueError(f"no such line figures: {unknown}")
+    if not isinstance(data, Mapping):
+        raise TypeError("data must be a mapping")
+    raw_lines = data.get("lines")
+    if not isinstance(raw_lines, (list, tuple)):
+        raise TypeError("data['lines'] must be a list")
+    out = []
+    for i, raw in enumerate(raw_lines):
+        if not isinstance(raw, Mapping):
+            raise TypeError(f"lines[{i}] must be a mapping")
+        row = []
+        for name in names:
+            if name not in raw:
+                raise ValueError(f"lines[{i}]: missing key {name!r}")
+            row.append(_from_text(raw[name], f"lines[{i}].{name}"))
+        out.append(tuple(row))
+    return out
+
+
 def figures_from_dict(data: dict[str, Any]) -> BillingFigures:
     """SPEC §4 stored approved figures read back unchanged (inverse of to_dict)."""
     if not isinstance(data, Mapping):

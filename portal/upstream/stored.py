@@ -35,7 +35,7 @@ changes one's time.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,7 +43,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import defer
 
-from portal.billing.figures import frozen
+from portal.billing.figures import frozen_columns
 from portal.billing.figures import sheet as billing_sheet
 from portal.core import money
 from portal.extensions import db
@@ -78,26 +78,31 @@ def _num(raw: Any) -> Decimal:
 
 def approved_g(billing: Billing) -> dict[int, Decimal]:
     """G (total completed and stored to date) per SOV line of a counted billing."""
-    stored = frozen(billing)
+    stored = frozen_columns(billing, ("total_completed_and_stored",))
     if stored is not None:
-        figs, ids = stored
-        return {
-            i: f.total_completed_and_stored
-            for i, f in zip(ids, figs.lines, strict=True)
-        }
+        return {sov_id: g for sov_id, (g,) in stored}
     sheet = billing_sheet(billing, "approved")
     return {r.sov.id: r.figures.total_completed_and_stored for r in sheet.rows}
 
 
-def downstream_by_code(claim: ClientClaim) -> dict[str, Decimal]:
+def downstream_by_code(
+    claim: ClientClaim, latest: Mapping[int, Billing] | None = None
+) -> dict[str, Decimal]:
     """Σ G per downstream cost code of every commitment's latest counted billing
-    as of the claim's period (SPEC §9 totals to date, before any mapping)."""
-    latest = latest_counted(claim.contract.project_id, claim.period)
+    as of the claim's period (SPEC §9 totals to date, before any mapping);
+    ``latest``: those billings, when the caller has them already."""
+    if latest is None:
+        latest = latest_counted(claim.contract.project_id, claim.period)
     rows = [approved_g(b) for b in latest.values()]
+    # The codes of those commitments' SOV lines, selected by commitment: an IN
+    # list of every line id (11,000 at full size) cost more to build and send
+    # than the lines themselves.
     codes = dict(
         db.session.execute(
             sa.select(SovLine.id, SovLine.cost_code).where(
-                SovLine.id.in_({i for r in rows for i in r} or {0})
+                SovLine.commitment_id.in_(
+                    sorted({b.commitment_id for b in latest.values()}) or [0]
+                )
             )
         ).all()
     )
@@ -114,6 +119,8 @@ def write(
     claim: ClientClaim,
     sources: Iterable[SourceLine],
     included_ids: Iterable[int],
+    *,
+    latest: Mapping[int, Billing] | None = None,
     **extra: Any,
 ) -> None:
     """Store the summary of ``sources`` (the claim's downstream lines as now)."""
@@ -148,7 +155,7 @@ def write(
         "by_code": {k: [_text(w), _text(m)] for k, (w, m) in by_code.items()},
         "resolved": resolved,
         "downstream_by_code": {
-            k: _text(v) for k, v in downstream_by_code(claim).items()
+            k: _text(v) for k, v in downstream_by_code(claim, latest).items()
         },
         "mapped_work": _text(mapped_work),
         "included_total": _text(included_total),
