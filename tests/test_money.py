@@ -25,6 +25,7 @@ from portal.core.money import (
     compute_line,
     figures_from_dict,
     figures_to_dict,
+    line_columns_from_dict,
     pct_of,
     percent_complete,
     rollup_by_cost_code,
@@ -550,6 +551,43 @@ def test_figures_from_dict_refuses_malformed(
     mutate(data)
     with pytest.raises(error):
         figures_from_dict(data)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**11), min_size=1, max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_line_columns_are_the_full_reads_columns(cents: list[int]) -> None:
+    """The few columns a claim reads equal those of figures_from_dict, to the cent."""
+    figures = billing(
+        [line(str(D(abs(c)) / 100 + 1), work=str(D(c) / 100)) for c in cents]
+    )
+    data = json.loads(json.dumps(figures_to_dict(figures)))
+    names = ("work_this_period", "materials_stored", "total_completed_and_stored")
+    full = figures_from_dict(data)
+    assert line_columns_from_dict(data, names) == [
+        tuple(getattr(ln, n) for n in names) for ln in full.lines
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error"),
+    [
+        (lambda d: d["lines"][0].pop("work_this_period"), ValueError),
+        (lambda d: d["lines"][0].update(work_this_period=1.5), TypeError),
+        (lambda d: d["lines"][0].update(work_this_period="1.234"), ValueError),
+        (lambda d: d["lines"][0].update(work_this_period="Infinity"), ValueError),
+        (lambda d: d.update(lines="nope"), TypeError),
+        (lambda d: d["lines"].append("nope"), TypeError),
+    ],
+)
+def test_line_columns_refuse_what_the_full_read_refuses(
+    mutate: Callable[[dict[str, Any]], object], error: type[Exception]
+) -> None:
+    data = _valid_dict()
+    mutate(data)
+    with pytest.raises(error):
+        line_columns_from_dict(data, ("work_this_period",))
+    with pytest.raises(ValueError):
+        line_columns_from_dict(_valid_dict(), ("no_such_figure",))
 
 
 # --------------------------------------------------------------------------
