@@ -101,6 +101,7 @@ def test_a_board_in_pages_counts_and_totals_every_page(
     # Rows by number, two per page, each commitment on exactly one page.
     assert [_rows(p) for p in pages] == [every[0:2], every[2:4], every[4:5]]
     assert "Commitments 3–4 of 5, by number." in pages[1]
+    assert "Commitment 5 of 5, by number." in pages[2]
     assert f'href="/admin/periods/{w.period1_id}?page=3"' in pages[1]
 
     # A link to a commitment's row lands on the page that holds it.
