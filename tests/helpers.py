@@ -493,6 +493,17 @@ def check_cached(app: Flask, client, url: str) -> str:
     return served
 
 
+def project_periods(project_id: int) -> list[BillingPeriod]:
+    """A project's billing periods, in order (in an app context)."""
+    return list(
+        db.session.scalars(
+            sa.select(BillingPeriod)
+            .where(BillingPeriod.project_id == project_id)
+            .order_by(BillingPeriod.sequence)
+        )
+    )
+
+
 def committed(app: Flask, fn: Callable[[], T]) -> T:
     """``fn()`` in a short app context, committed."""
     with app.app_context():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,9 +51,10 @@ def me() -> User:
     return current_user._get_current_object()
 
 
-def page_arg() -> int:
-    """The ``page`` query argument (1 when missing or odd)."""
-    raw = request.args.get("page", "1")
+def page_arg(values: Mapping[str, str] | None = None) -> int:
+    """The ``page`` query argument, or of ``values`` (a posted form): 1 when
+    missing or odd."""
+    raw = (request.args if values is None else values).get("page", "1")
     return int(raw) if re.fullmatch(r"[1-9][0-9]{0,5}", raw or "") else 1
 
 

@@ -3,7 +3,6 @@ the period dashboard with bulk Invite to Bill and reminders."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -389,6 +388,11 @@ STATE_FILTERS = [
 ]
 
 
+def _state(raw: str) -> str:
+    """A dashboard filter's state: one of STATE_FILTERS, else "" (all)."""
+    return raw if raw in {s for s, _ in STATE_FILTERS} else ""
+
+
 @bp.route("/periods/<int:period_id>")
 @role_required(*READERS)
 def period_dashboard(period_id: int):
@@ -397,9 +401,7 @@ def period_dashboard(period_id: int):
     From the page cache (portal.web.fragments): the key is what the board
     shows, as change counters (the project's, all its commitments', the global
     one), the viewer and today's date (past due, days late)."""
-    state = arg_text("state", 30)
-    if state not in {s for s, _ in STATE_FILTERS}:
-        state = ""
+    state = _state(arg_text("state", 30))
     page = page_arg()
     # ?commitment=<id>: the page holding that commitment's row (a link to it).
     find = arg_id("commitment")
@@ -438,15 +440,14 @@ def _dashboard_page(
     board = dashboard.period_dashboard(
         period, today=today, state=state or None, frozen=False
     )
-    # The rows of one page; the counts and totals are of every page.
-    size = int(current_app.config["BOARD_PAGE_SIZE"])
-    if find:
-        at = next(
-            (i for i, row in enumerate(board.rows) if row.commitment.id == find), None
-        )
-        if at is not None:
-            page = at // size + 1
-    pagination = ListPagination(board.rows, page, size)
+    # The rows of one page (or of the one holding ``find``'s row); the counts
+    # and totals are of every page.
+    pagination = ListPagination(
+        board.rows,
+        page,
+        int(current_app.config["BOARD_PAGE_SIZE"]),
+        holding=(lambda row: row.commitment.id == find) if find else None,
+    )
     siblings = db.session.scalars(
         sa.select(BillingPeriod)
         .where(BillingPeriod.project_id == period.project_id)
@@ -476,14 +477,13 @@ def period_bulk(period_id: int):
     action = form.action.data
     ids = form.commitment_ids.data
     # Back to the page and view the admin acted on.
-    state = request.form.get("state", "")
-    page = request.form.get("page", "")
+    page = page_arg(request.form)
     back = redirect(
         url_for(
             "admin.period_dashboard",
             period_id=period.id,
-            state=state if state in {s for s, _ in STATE_FILTERS[1:]} else None,
-            page=int(page) if re.fullmatch(r"[2-9]|[1-9][0-9]{1,5}", page) else None,
+            state=_state(request.form.get("state", "")) or None,
+            page=page if page > 1 else None,
         )
     )
     if not form.ok or not action:

@@ -19,7 +19,7 @@ page links carry ``sort.url_args(filters)``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,9 +182,20 @@ def paginate(
 class ListPagination(Pagination):
     """A page of a list already in memory (rows computed in Python, such as the
     period dashboard's), with Flask-SQLAlchemy's page links. A page past the
-    last shows the last one (a link kept from before rows went away)."""
+    last shows the last one (a link kept from before rows went away); with
+    ``holding``, the page of the first item it accepts, if any (a link to a row)."""
 
-    def __init__(self, items: list[Any], page: int, per_page: int) -> None:
+    def __init__(
+        self,
+        items: list[Any],
+        page: int,
+        per_page: int,
+        holding: Callable[[Any], bool] | None = None,
+    ) -> None:
+        if holding is not None:
+            at = next((i for i, item in enumerate(items) if holding(item)), None)
+            if at is not None:
+                page = at // per_page + 1
         pages = max(1, -(-len(items) // per_page))
         super().__init__(
             page=min(page, pages),

@@ -58,6 +58,25 @@ def _more_commitments(app, w, n: int) -> list[tuple[int, int]]:
     return committed(app, make)
 
 
+def _decline(app, w, commitment_id: int, reason: str) -> None:
+    """Invite ``commitment_id``'s contact to period 1; the contact declines."""
+    from portal.billing import invitations
+    from portal.models import Invitation, User
+
+    def decline() -> None:
+        invitations.invite(
+            db.session.get(BillingPeriod, w.period1_id),
+            [db.session.get(Commitment, commitment_id)],
+            db.session.get(User, w.admin_id),
+        )
+        inv = db.session.scalars(
+            sa.select(Invitation).where(Invitation.commitment_id == commitment_id)
+        ).one()
+        invitations.answer(inv, inv.contact, accept=False, reason=reason)
+
+    committed(app, decline)
+
+
 def _cell(html: str, column: str) -> str:
     found = re.search(rf'id="total-{column}">([^<]*)<', html)
     assert found, column
@@ -237,25 +256,12 @@ def test_a_bulk_action_goes_back_to_the_page_and_view_it_came_from(
 def test_a_declined_invitation_links_to_the_page_of_its_row(
     app, client, auth, world
 ) -> None:
-    from portal.billing import invitations
-    from portal.models import Invitation, User
-
     w = world
     app.config["BOARD_PAGE_SIZE"] = 2
     extra = _more_commitments(app, w, 3)
     last = extra[-1][0]
 
-    def invite_and_decline() -> None:
-        period = db.session.get(BillingPeriod, w.period1_id)
-        invitations.invite(
-            period, [db.session.get(Commitment, last)], db.session.get(User, w.admin_id)
-        )
-        inv = db.session.scalars(
-            sa.select(Invitation).where(Invitation.commitment_id == last)
-        ).one()
-        invitations.answer(inv, inv.contact, accept=False, reason="Not this month")
-
-    committed(app, invite_and_decline)
+    _decline(app, w, last, "Not this month")
     auth.login_user(w.admin_id)
     listing = client.get("/admin/billings").get_data(as_text=True)
     link = re.search(r'<li class="mb-1 decline"[^>]*><a href="([^"]+)"', listing)
@@ -273,29 +279,11 @@ def test_the_billing_list_shows_the_newest_declines_and_links_to_all(
     newest answers and how many there are, and "Show all" lists every one."""
     from datetime import timedelta
 
-    from portal import timeutil
-    from portal.billing import invitations
-    from portal.models import Invitation, User
-
     w = world
     extra = _more_commitments(app, w, 7)
     for i, (cid, _) in enumerate(extra):
         clock.shift(timedelta(minutes=5))  # answers in order, ZZ-001 first
-
-        def decline(cid: int = cid, i: int = i) -> None:
-            period = db.session.get(BillingPeriod, w.period1_id)
-            invitations.invite(
-                period,
-                [db.session.get(Commitment, cid)],
-                db.session.get(User, w.admin_id),
-            )
-            inv = db.session.scalars(
-                sa.select(Invitation).where(Invitation.commitment_id == cid)
-            ).one()
-            invitations.answer(inv, inv.contact, accept=False, reason=f"No work {i}")
-
-        committed(app, decline)
-    assert timeutil.today()  # the pinned clock, moved
+        _decline(app, w, cid, f"No work {i}")
     auth.login_user(w.admin_id)
     html = client.get("/admin/billings").get_data(as_text=True)
     shown = re.findall(r'<q class="decline-reason">No work (\d)</q>', html)

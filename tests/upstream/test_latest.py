@@ -17,7 +17,15 @@ from portal.extensions import db
 from portal.models import Billing, BillingPeriod, Commitment, User
 from portal.upstream.generate import latest_counted
 
-from ..helpers import Contract, Period, Sub, bill, build_world, counting
+from ..helpers import (
+    Contract,
+    Period,
+    Sub,
+    bill,
+    build_world,
+    counting,
+    project_periods,
+)
 
 pytestmark = pytest.mark.calendar
 
@@ -44,12 +52,7 @@ def test_one_billing_per_commitment_whatever_the_months(app, ctx, today) -> None
     )
     admin = db.session.get(User, w.admin_id)
     a, b, c = (db.session.get(Commitment, w.commitments[k]) for k in "abc")
-    periods = db.session.scalars(
-        sa.select(BillingPeriod)
-        .where(BillingPeriod.project_id == w.project_id)
-        .order_by(BillingPeriod.sequence)
-    ).all()
-    p1, p2, p3, p4, p5 = periods
+    p1, p2, p3, p4, p5 = project_periods(w.project_id)
     # A bills every month to P4; B in P1 and P3 (skips P2); in P4 B's billing
     # is sent back (not counted) and C's is void; in P5 A is still a draft.
     a_bills = [bill(a, p, admin, {1: ("1000.00", "0")}) for p in (p1, p2, p3, p4)]

@@ -20,7 +20,15 @@ from portal.extensions import db
 from portal.models import BillingPeriod, ClientClaim, ClientContract, Commitment, User
 from portal.upstream import reconciliation, stored
 
-from ..helpers import Contract, Period, Sub, bill, build_world, check_cached
+from ..helpers import (
+    Contract,
+    Period,
+    Sub,
+    bill,
+    build_world,
+    check_cached,
+    project_periods,
+)
 
 COMMITMENTS = (
     Sub("a", "SC-A", "A", (("26-100", "50000.00"),), materials_pct="10"),
@@ -63,13 +71,7 @@ def _world(app, today):
 
 def _periods(w) -> list[BillingPeriod]:
     """The world's periods, in order."""
-    return list(
-        db.session.scalars(
-            sa.select(BillingPeriod)
-            .where(BillingPeriod.project_id == w.project_id)
-            .order_by(BillingPeriod.sequence)
-        )
-    )
+    return project_periods(w.project_id)
 
 
 def _pages(app, client, claim_ids, period_ids):
